@@ -39,6 +39,7 @@ struct mpdev_attach_vm {
 	__u32 flags;		/* must be 0 */
 	__u64 reserved[2];	/* must be 0 */
 };
+
 #define MPDEV_ATTACH_VM		_IOW(MPDEV_IOC_MAGIC, 0x01, struct mpdev_attach_vm)
 
 /*
@@ -50,6 +51,7 @@ struct mpdev_params {
 	__u64 spin_ns;
 	__u64 reserved[4];	/* must be 0 */
 };
+
 #define MPDEV_SET_PARAMS	_IOW(MPDEV_IOC_MAGIC, 0x02, struct mpdev_params)
 #define MPDEV_GET_PARAMS	_IOR(MPDEV_IOC_MAGIC, 0x03, struct mpdev_params)
 
@@ -74,6 +76,7 @@ struct mpdev_region {
 	__u16 flags;		/* MPDEV_REGION_* */
 	__u64 reserved[2];	/* must be 0 */
 };
+
 #define MPDEV_ADD_REGION	_IOW(MPDEV_IOC_MAGIC, 0x04, struct mpdev_region)
 /* Only @id is looked at; the other fields must be 0. */
 #define MPDEV_DEL_REGION	_IOW(MPDEV_IOC_MAGIC, 0x05, struct mpdev_region)
@@ -85,6 +88,7 @@ struct mpdev_backend_args {
 	__u32 flags;
 	__u32 reserved[3];	/* must be 0 */
 };
+
 #define MPDEV_CREATE_BACKEND	_IOW(MPDEV_IOC_MAGIC, 0x06, struct mpdev_backend_args)
 
 /* Why a context stopped forwarding accesses (mpdev_info.fail_reason). */
@@ -119,6 +123,7 @@ struct mpdev_info {
 	__u64 reserved[4];
 	struct mpdev_counters counters;
 };
+
 #define MPDEV_GET_INFO		_IOR(MPDEV_IOC_MAGIC, 0x07, struct mpdev_info)
 
 /* ---- backend fd ------------------------------------------------------ */
