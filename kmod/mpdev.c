@@ -171,6 +171,8 @@ static u32 mpdev_req_head(struct mpdev_ctx *ctx)
 /* Callers hold cpl_lock.  Answers a waiting vCPU. */
 static void mpdev_slot_finish(struct mpdev_slot *slot, u64 data, u8 state)
 {
+	if (state == SLOT_ABORTED)
+		slot->aborted_id = slot->id;
 	slot->data = data;
 	/* Pairs with the waiter's READ_ONCE() of state: data first. */
 	smp_store_release(&slot->state, state);
@@ -217,11 +219,11 @@ static bool mpdev_complete_one(struct mpdev_ctx *ctx,
 	    c->reserved2 || idx >= KVM_MAX_VCPUS || !ctx->slots)
 		return false;
 	slot = &ctx->slots[idx];
-	if (c->id != slot->id)
-		return c->id == slot->aborted_id;
-	if (slot->state == SLOT_ABORTED)
-		return true;	/* answer to an access we gave up on */
-	if (slot->state != SLOT_PENDING || c->size != slot->size)
+	/* A late answer to an access we gave up on is not the remote's fault. */
+	if (c->id && c->id == slot->aborted_id)
+		return true;
+	if (c->id != slot->id || slot->state != SLOT_PENDING ||
+	    c->size != slot->size)
 		return false;
 	mpdev_slot_finish(slot, c->flags & MPDEV_CPL_ERROR ? ~0ULL : c->data,
 			  SLOT_DONE);
@@ -421,13 +423,11 @@ static u64 mpdev_wait_reply(struct mpdev_ctx *ctx, struct mpdev_iodev *r,
 done:
 	spin_lock(&ctx->cpl_lock);
 	if (slot->state == SLOT_PENDING) {
-		slot->state = SLOT_ABORTED;
+		slot->aborted_id = slot->id;
 		slot->data = ~0ULL;
 	} else {
 		timed_out = false;	/* answered at the last moment */
 	}
-	if (slot->state == SLOT_ABORTED)
-		slot->aborted_id = slot->id;
 	data = slot->data;
 	slot->state = SLOT_IDLE;
 	spin_unlock(&ctx->cpl_lock);
@@ -720,7 +720,6 @@ static int mpdev_attach_vm(struct mpdev_ctx *ctx, void __user *argp)
 static int mpdev_params(struct mpdev_ctx *ctx, void __user *argp, bool set)
 {
 	struct mpdev_params p;
-	u64 deadline, spin;
 
 	if (!set) {
 		memset(&p, 0, sizeof(p));
@@ -732,13 +731,11 @@ static int mpdev_params(struct mpdev_ctx *ctx, void __user *argp, bool set)
 		return -EFAULT;
 	if (memchr_inv(p.reserved, 0, sizeof(p.reserved)))
 		return -EINVAL;
-	deadline = p.deadline_ns ? p.deadline_ns : ctx->deadline_ns;
-	spin = p.spin_ns ? p.spin_ns : ctx->spin_ns;
-	if (deadline < MPDEV_MIN_DEADLINE_NS ||
-	    deadline > MPDEV_MAX_DEADLINE_NS || spin > deadline)
+	if (p.deadline_ns < MPDEV_MIN_DEADLINE_NS ||
+	    p.deadline_ns > MPDEV_MAX_DEADLINE_NS || p.spin_ns > p.deadline_ns)
 		return -EINVAL;
-	WRITE_ONCE(ctx->deadline_ns, deadline);
-	WRITE_ONCE(ctx->spin_ns, spin);
+	WRITE_ONCE(ctx->deadline_ns, p.deadline_ns);
+	WRITE_ONCE(ctx->spin_ns, p.spin_ns);
 	return 0;
 }
 

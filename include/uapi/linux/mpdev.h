@@ -43,8 +43,9 @@ struct mpdev_attach_vm {
 #define MPDEV_ATTACH_VM		_IOW(MPDEV_IOC_MAGIC, 0x01, struct mpdev_attach_vm)
 
 /*
- * Request deadline and spin budget of the context.  Zero fields keep the
- * current value.  Limits: 1 ms <= deadline_ns <= 60 s, spin_ns <= deadline_ns.
+ * Request deadline and spin budget of the context (read-modify-write with
+ * MPDEV_GET_PARAMS).  1 ms <= deadline_ns <= 60 s; spin_ns <= deadline_ns,
+ * 0 sleeps at once.  Defaults: 2 s and 50 us.
  */
 struct mpdev_params {
 	__u64 deadline_ns;

@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# mpdev: kernel-assisted multi-process QEMU.
+#
+#   make deps     install build/test dependencies (Debian 12, root)
+#   make          build the module, the userspace tools and the selftests
+#   make check    host unit tests + kselftests in the test VM; last line is
+#                 "N passed, N failed, N skipped"
+#   make demo     the main job, in the test VM
+#   make bench    latency benchmarks (ratios), in the test VM
+#   make lint     checkpatch.pl --strict on the module and the UAPI header
+#   make C=1      build with sparse (kbuild's own switch)
+#
+# KDIR: the kernel build tree to build against.  Default: the running
+# kernel's, if it has one, else the installed Debian 6.1 headers.
+
+KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
+		    $(lastword $(sort $(wildcard /usr/src/linux-headers-6.1.*-amd64))))
+BUILD := $(CURDIR)/build
+KSFT_INC := $(BUILD)/ksft
+LINUX_SOURCE ?= $(lastword $(sort $(wildcard /usr/src/linux-source-6.1.tar.*)))
+
+all: module userspace selftests
+
+deps:
+	scripts/install-deps.sh
+
+module:
+	@test -n "$(KDIR)" || { echo "mpdev: no kernel headers; run 'make deps'" >&2; exit 1; }
+	$(MAKE) -C kmod KDIR=$(KDIR)
+
+userspace:
+	@if [ -f userspace/Makefile ]; then $(MAKE) -C userspace; fi
+
+# The kselftest harness comes from Debian's linux-source-6.1 at build time.
+$(KSFT_INC)/kselftest_harness.h:
+	@test -n "$(LINUX_SOURCE)" || { echo "mpdev: linux-source-6.1 missing; run 'make deps'" >&2; exit 1; }
+	mkdir -p $(KSFT_INC)
+	tar -xf $(LINUX_SOURCE) -C $(KSFT_INC) --strip-components=4 \
+		linux-source-6.1/tools/testing/selftests/kselftest_harness.h \
+		linux-source-6.1/tools/testing/selftests/kselftest.h
+	touch $@
+
+selftests: $(KSFT_INC)/kselftest_harness.h
+	$(MAKE) -C selftests/mpdev KSFT_INC=$(KSFT_INC) OUTPUT=$(BUILD)/selftests
+
+$(BUILD)/checkpatch/scripts/checkpatch.pl:
+	@test -n "$(LINUX_SOURCE)" || { echo "mpdev: linux-source-6.1 missing; run 'make deps'" >&2; exit 1; }
+	mkdir -p $(BUILD)/checkpatch
+	tar -xf $(LINUX_SOURCE) -C $(BUILD)/checkpatch --strip-components=1 \
+		linux-source-6.1/scripts/checkpatch.pl \
+		linux-source-6.1/scripts/spelling.txt \
+		linux-source-6.1/scripts/const_structs.checkpatch
+	touch $@
+
+lint: $(BUILD)/checkpatch/scripts/checkpatch.pl
+	perl $< --no-tree --strict --terse -f kmod/*.c kmod/*.h include/uapi/linux/mpdev.h \
+		| tee $(BUILD)/checkpatch.log
+	@! grep -qE 'ERROR|WARNING|CHECK' $(BUILD)/checkpatch.log
+
+sparse:
+	$(MAKE) -C kmod KDIR=$(KDIR) C=2 2>&1 | tee $(BUILD)/sparse.log
+	@! grep -E 'warning|error' $(BUILD)/sparse.log
+
+check: deps
+	scripts/check.sh
+
+demo: deps all
+	scripts/demo.sh
+
+bench: deps all
+	selftests/vm/vm-run --timeout 1800 -- $(BUILD)/selftests/mpdev_bench
+
+clean:
+	$(MAKE) -C kmod KDIR=$(KDIR) clean
+	@if [ -f userspace/Makefile ]; then $(MAKE) -C userspace clean; fi
+	rm -rf $(BUILD)
+
+.PHONY: all deps module userspace selftests lint sparse check demo bench clean

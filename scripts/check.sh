@@ -1,0 +1,65 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# check.sh - every test mpdev has, in one run (what `make check` calls).
+#
+# Stages: build (module, userspace, selftests), static checks (checkpatch
+# --strict, sparse), host unit tests, then the kselftests inside the test
+# VM with the freshly built module.  Each stage's output goes to the
+# console and to build/check-<stage>.log.  A stage that prints
+# "N passed, N failed[, N skipped]" contributes those counts; any other
+# stage counts as one test, passed or failed by its exit status.  The last
+# line is the total, and the exit status is non-zero if anything failed.
+
+set -uo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+mkdir -p build
+export MPDEV_KO=$repo/kmod/mpdev.ko
+
+pass=0 fail=0 skip=0
+failed_stages=()
+
+# stage NAME COMMAND...: run it, add its counts to the totals.
+stage() {
+	local name=$1 log=build/check-$1.log rc line p f s
+	shift
+	printf '\n===== %s: %s\n' "$name" "$*"
+	"$@" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	line=$(grep -E '^(# )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+	if [ -n "$line" ]; then
+		p=$(sed -E 's/^(# )?([0-9]+) passed.*/\2/' <<<"$line")
+		f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+		s=$(sed -nE 's/.* ([0-9]+) skipped.*/\1/p' <<<"$line")
+		# A stage that died after its summary still failed.
+		[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	elif [ "$rc" -eq 0 ]; then
+		p=1 f=0
+	else
+		p=0 f=1
+	fi
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + ${s:-0}))
+	[ "$f" -ne 0 ] && failed_stages+=("$name (see $log)")
+	printf '===== %s: %s passed, %s failed, %s skipped (exit %s)\n' \
+		"$name" "$p" "$f" "${s:-0}" "$rc"
+	return "$rc"
+}
+
+if stage build make all; then
+	stage checkpatch make --no-print-directory lint
+	stage sparse make --no-print-directory sparse
+	[ -f userspace/Makefile ] && stage userspace-unit make -C userspace check
+	stage kselftests-vm selftests/vm/vm-run --timeout 1500 -- \
+		selftests/vm/run-kselftests \
+		build/selftests/mpdev_basic \
+		build/selftests/mpdev_datapath \
+		build/selftests/mpdev_lifetime
+fi
+
+echo
+for s in "${failed_stages[@]}"; do
+	echo "FAILED: $s"
+done
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,905 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The mpdev data path with raw KVM guests: a guest's MMIO/PIO accesses to a
+ * region go to a test remote through the backend fd (blocking or ring mode)
+ * and back, with every ordering, deadline and failure rule checked.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "lib/kvm_guest.h"
+#include "mpdev_util.h"
+
+#define MMIO_BASE	0xd0000000ULL
+#define PIO_BASE	0x6000ULL
+#define REGION_SIZE	256ULL
+#define DEADLINE_NS	(400ULL * 1000 * 1000)
+/* Slack for a software-emulated test VM: absolute times there are slow. */
+#define SLACK_NS	(1500ULL * 1000 * 1000)
+
+FIXTURE(dp) {
+	struct kvm_guest *kg;
+	int ctl;
+	int backend;
+	uint64_t base;
+	struct tr tr;
+	bool tr_on;
+};
+
+FIXTURE_VARIANT(dp) {
+	int space;
+	enum tr_mode mode;
+};
+
+FIXTURE_VARIANT_ADD(dp, mmio_blocking) { .space = KG_SPACE_MMIO, .mode = TR_BLOCKING };
+FIXTURE_VARIANT_ADD(dp, mmio_ring) { .space = KG_SPACE_MMIO, .mode = TR_RING };
+FIXTURE_VARIANT_ADD(dp, pio_blocking) { .space = KG_SPACE_PIO, .mode = TR_BLOCKING };
+FIXTURE_VARIANT_ADD(dp, pio_ring) { .space = KG_SPACE_PIO, .mode = TR_RING };
+
+FIXTURE_SETUP(dp)
+{
+	const char *why;
+
+	if (!kg_kvm_usable(&why))
+		SKIP(return, "no usable KVM: %s", why);
+	self->kg = kg_create(2);
+	ASSERT_NE(NULL, self->kg);
+	self->ctl = mpdev_open();
+	ASSERT_LE(0, self->ctl);
+	ASSERT_EQ(0, mpdev_attach(self->ctl, kg_vm_fd(self->kg)));
+	self->base = variant->space == KG_SPACE_MMIO ? MMIO_BASE : PIO_BASE;
+	ASSERT_EQ(0, mpdev_add(self->ctl, 0, variant->space, self->base,
+			       REGION_SIZE, 0));
+	ASSERT_EQ(0, mpdev_set_params(self->ctl, DEADLINE_NS, 20000));
+	self->backend = mpdev_backend(self->ctl, MPDEV_BACKEND_CLOEXEC);
+	ASSERT_LE(0, self->backend);
+}
+
+FIXTURE_TEARDOWN(dp)
+{
+	if (self->tr_on)
+		tr_stop(&self->tr, true);
+	else if (self->backend >= 0)
+		close(self->backend);
+	if (self->ctl >= 0)
+		close(self->ctl);
+	if (self->kg)
+		kg_destroy(self->kg);
+}
+
+static int start_remote(FIXTURE_DATA(dp) *self,
+			const FIXTURE_VARIANT(dp) *variant)
+{
+	int ret = tr_start(&self->tr, self->backend, variant->mode, 100000);
+
+	self->tr_on = !ret;
+	return ret;
+}
+
+static unsigned int max_size(const FIXTURE_VARIANT(dp) *variant)
+{
+	return variant->space == KG_SPACE_PIO ? 4 : 8;
+}
+
+static struct kg_cmd cmd(int op, int space, uint64_t addr, unsigned int size,
+			 uint64_t count, uint64_t value, uint64_t stride)
+{
+	struct kg_cmd c = {
+		.op = op, .space = space, .addr = addr, .size = size,
+		.count = count, .value = value, .stride = stride,
+	};
+
+	return c;
+}
+
+static struct mpdev_info info_of(int ctl)
+{
+	struct mpdev_info info;
+
+	memset(&info, 0xaa, sizeof(info));
+	if (mpdev_info(ctl, &info))
+		memset(&info, 0xee, sizeof(info));
+	return info;
+}
+
+/* Write then read back at every size and many offsets. */
+TEST_F(dp, roundtrip_all_sizes)
+{
+	unsigned int size;
+	uint64_t total = 0;
+
+	ASSERT_EQ(0, start_remote(self, variant));
+	for (size = 1; size <= max_size(variant); size *= 2) {
+		struct kg_cmd c = cmd(KG_OP_MIXED, variant->space, self->base,
+				      size, 96, 0x1122334455667788ULL + size,
+				      0x0101010101010101ULL);
+		struct kg_result res;
+
+		/* Sweep offsets, unaligned ones included. */
+		c.addr_stride = size + 1;
+		c.addr_span = REGION_SIZE - size;
+		ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res))
+			TH_LOG("size %u: %s", size, kg_strerror(self->kg, 0));
+		EXPECT_EQ(96, res.done);
+		EXPECT_EQ(0, res.mismatches)
+			TH_LOG("size %u: first bad iteration %lu", size,
+			       (unsigned long)res.first_mismatch);
+		EXPECT_EQ(0, res.exits);
+		total += 2 * 96;
+	}
+	ASSERT_TRUE(tr_wait_requests(&self->tr, total, 2000));
+	EXPECT_EQ(total, self->tr.nreq);
+	EXPECT_EQ(total / 2, self->tr.nwrites);
+	{
+		struct mpdev_info info = info_of(self->ctl);
+
+		EXPECT_EQ(MPDEV_STATE_OK, info.state);
+		EXPECT_EQ(total / 2, info.counters.reads);
+		EXPECT_EQ(total / 2, info.counters.writes);
+		EXPECT_EQ(0, info.counters.timeouts);
+	}
+}
+
+/* What the device holds is what the guest reads, at every size. */
+TEST_F(dp, reads_return_device_data)
+{
+	unsigned int size, i;
+
+	/* tr_start() clears the model: fill it after starting. */
+	ASSERT_EQ(0, start_remote(self, variant));
+	for (i = 0; i < TR_REGION_BYTES; i++)
+		self->tr.mem[0][i] = i * 7 + 3;
+	for (size = 1; size <= max_size(variant); size *= 2) {
+		struct kg_cmd c = cmd(KG_OP_READ, variant->space, self->base,
+				      size, 32, 0, 0);
+		struct kg_result res;
+		uint64_t k;
+
+		c.flags = KG_F_VALUES;
+		c.addr_stride = size;
+		c.addr_span = REGION_SIZE;
+		ASSERT_EQ(0, kg_run(self->kg, 1, &c, &res));
+		ASSERT_EQ(32, res.nr_values);
+		for (k = 0; k < 32; k++) {
+			uint64_t off = (k * size) % REGION_SIZE, want = 0;
+			unsigned int b;
+
+			for (b = 0; b < size; b++)
+				want |= (uint64_t)(uint8_t)((off + b) * 7 + 3)
+					<< (8 * b);
+			EXPECT_EQ(want, res.values[k])
+				TH_LOG("size %u offset %lu", size,
+				       (unsigned long)off);
+		}
+	}
+	/* The request carries the vCPU's id. */
+	EXPECT_EQ(1, self->tr.log[0].vcpu);
+	EXPECT_EQ(0, self->tr.log[0].region);
+}
+
+struct exit_count {
+	unsigned int n;
+	uint64_t addr;
+};
+
+static int count_exit(struct kvm_guest *kg, int vcpu, struct kg_access *acc,
+		      void *opaque)
+{
+	struct exit_count *e = opaque;
+
+	(void)kg;
+	(void)vcpu;
+	e->n++;
+	e->addr = acc->addr;
+	acc->data = 0x5a5a5a5a;
+	return 0;
+}
+
+/* An access that crosses the region's end is not claimed: it exits. */
+TEST_F(dp, straddling_access_not_claimed)
+{
+	struct exit_count e = { 0 };
+	struct kg_cmd c = cmd(KG_OP_READ, variant->space,
+			      self->base + REGION_SIZE - 2, 4, 1, 0, 0);
+	struct kg_result res;
+
+	ASSERT_EQ(0, start_remote(self, variant));
+	kg_set_exit_handler(self->kg, count_exit, &e);
+	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+	EXPECT_EQ(1, e.n);
+	EXPECT_EQ(self->base + REGION_SIZE - 2, e.addr);
+	EXPECT_EQ(0x5a5a5a5a, res.xor);
+	/* One byte before the end is still ours. */
+	c = cmd(KG_OP_READ, variant->space, self->base + REGION_SIZE - 1, 1,
+		1, 0, 0);
+	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+	EXPECT_EQ(1, e.n);
+	EXPECT_EQ(1, self->tr.nreq);
+}
+
+/* Posted writes complete with nobody serving; they arrive later, in order. */
+TEST_F(dp, posted_writes_need_no_remote)
+{
+	struct kg_cmd c = cmd(KG_OP_WRITE, variant->space, self->base, 4, 200,
+			      1000, 1);
+	struct kg_result res;
+	uint64_t t0 = now_ns(), i;
+
+	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+	EXPECT_EQ(200, res.done);
+	/* Far below one deadline: nothing waited for an answer. */
+	EXPECT_GT(DEADLINE_NS, now_ns() - t0);
+	ASSERT_EQ(0, start_remote(self, variant));
+	ASSERT_TRUE(tr_wait_requests(&self->tr, 200, 2000));
+	for (i = 0; i < 200; i++) {
+		EXPECT_EQ(1000 + i, self->tr.log[i].data);
+		EXPECT_EQ(MPDEV_REQ_WRITE, self->tr.log[i].flags);
+	}
+	EXPECT_EQ(MPDEV_STATE_OK, info_of(self->ctl).state);
+}
+
+struct runner {
+	struct kvm_guest *kg;
+	int vcpu;
+	struct kg_cmd cmd;
+	struct kg_result res;
+	uint64_t values[64];
+	int ret;
+	uint64_t ns;
+	pthread_t thread;
+};
+
+static void *run_thread(void *arg)
+{
+	struct runner *r = arg;
+	uint64_t t0 = now_ns();
+	uint64_t i;
+
+	r->ret = kg_run(r->kg, r->vcpu, &r->cmd, &r->res);
+	r->ns = now_ns() - t0;
+	/* Copy values out: they live in guest memory until the next run. */
+	for (i = 0; !r->ret && i < r->res.nr_values && i < 64; i++)
+		r->values[i] = r->res.values[i];
+	return NULL;
+}
+
+static void run_async(struct runner *r, struct kvm_guest *kg, int vcpu,
+		      struct kg_cmd c)
+{
+	memset(r, 0, sizeof(*r));
+	r->kg = kg;
+	r->vcpu = vcpu;
+	r->cmd = c;
+	pthread_create(&r->thread, NULL, run_thread, r);
+}
+
+/* A full ring holds the vCPU back (bounded) until the remote catches up. */
+TEST_F(dp, queue_full_waits_for_room)
+{
+	struct runner r;
+	struct mpdev_info info;
+	uint64_t i;
+
+	ASSERT_EQ(0, mpdev_set_params(self->ctl, 5000ULL * 1000 * 1000, 0));
+	run_async(&r, self->kg, 0, cmd(KG_OP_WRITE, variant->space,
+				       self->base + 8, 2, 300, 0, 1));
+	usleep(300 * 1000);
+	info = info_of(self->ctl);
+	EXPECT_EQ(1, info.counters.queue_full_waits);
+	EXPECT_EQ(MPDEV_STATE_OK, info.state);
+	ASSERT_EQ(0, start_remote(self, variant));
+	pthread_join(r.thread, NULL);
+	ASSERT_EQ(0, r.ret);
+	EXPECT_EQ(300, r.res.done);
+	ASSERT_TRUE(tr_wait_requests(&self->tr, 300, 2000));
+	for (i = 0; i < 300; i++)
+		ASSERT_EQ(i & 0xffff, self->tr.log[i].data);
+	EXPECT_EQ(MPDEV_STATE_OK, info_of(self->ctl).state);
+}
+
+/* PCI ordering: every read follows the writes issued before it. */
+TEST_F(dp, read_never_passes_write)
+{
+	struct kg_cmd c = cmd(KG_OP_MIXED, variant->space, self->base + 16, 4,
+			      100, 7, 3);
+	struct kg_result res;
+	uint64_t i;
+
+	ASSERT_EQ(0, start_remote(self, variant));
+	self->tr.b.delay_us = 200;
+	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+	EXPECT_EQ(0, res.mismatches);
+	ASSERT_TRUE(tr_wait_requests(&self->tr, 200, 2000));
+	for (i = 0; i < 200; i++) {
+		const struct mpdev_request *q = &self->tr.log[i];
+
+		EXPECT_EQ(i % 2 ? MPDEV_REQ_NEEDS_REPLY : MPDEV_REQ_WRITE,
+			  q->flags);
+		if (!(i % 2))
+			EXPECT_EQ(7 + (i / 2) * 3, q->data);
+	}
+}
+
+/* Two vCPUs with reads in flight at once, answered out of order. */
+TEST_F(dp, two_vcpus_reads_in_flight_out_of_order)
+{
+	struct runner r[2];
+	int v;
+
+	ASSERT_EQ(0, start_remote(self, variant));
+	self->tr.b.batch_reverse = 2;
+	self->tr.mem[0][0x20] = 0x11;
+	self->tr.mem[0][0x40] = 0x22;
+	for (v = 0; v < 2; v++) {
+		struct kg_cmd c = cmd(KG_OP_READ, variant->space,
+				      self->base + 0x20 * (v + 1), 1, 1, 0, 0);
+
+		c.flags = KG_F_VALUES;
+		run_async(&r[v], self->kg, v, c);
+	}
+	for (v = 0; v < 2; v++) {
+		pthread_join(r[v].thread, NULL);
+		ASSERT_EQ(0, r[v].ret);
+	}
+	EXPECT_EQ(0x11, r[0].values[0]);
+	EXPECT_EQ(0x22, r[1].values[0]);
+	EXPECT_LE(2, self->tr.max_outstanding);
+	EXPECT_EQ(MPDEV_STATE_OK, info_of(self->ctl).state);
+}
+
+/*
+ * Stress: both vCPUs write sequences and read them back for a bounded
+ * time; the remote's log must hold each vCPU's writes exactly once, in
+ * order, and every read-back must match.
+ */
+TEST_F(dp, stress_two_vcpus_integrity)
+{
+	const uint64_t n = 1000;
+	uint64_t next[2] = { 0, 0 }, i, t0 = now_ns();
+	unsigned int rounds = 0;
+	bool ok = true;
+
+	ASSERT_EQ(0, start_remote(self, variant));
+	/* Bounded: at most 10 rounds or 15 s, whichever comes first. */
+	while (rounds < 10 && now_ns() - t0 < 15ULL * 1000 * 1000 * 1000) {
+		struct runner r[2];
+		int v;
+
+		for (v = 0; v < 2; v++)
+			run_async(&r[v], self->kg, v,
+				  cmd(KG_OP_MIXED, variant->space,
+				      self->base + 8 * v, 4,
+				      n, (v << 24) | (rounds * n), 1));
+		for (v = 0; v < 2; v++) {
+			pthread_join(r[v].thread, NULL);
+			ASSERT_EQ(0, r[v].ret);
+			ASSERT_EQ(0, r[v].res.mismatches)
+				TH_LOG("vCPU %d round %u", v, rounds);
+		}
+		rounds++;
+	}
+	ASSERT_TRUE(tr_wait_requests(&self->tr, rounds * n * 4, 5000));
+	EXPECT_EQ(rounds * n * 4, self->tr.nreq);
+	for (i = 0; i < self->tr.nlog; i++) {
+		const struct mpdev_request *q = &self->tr.log[i];
+		int v = q->vcpu;
+
+		if (!(q->flags & MPDEV_REQ_WRITE))
+			continue;
+		if (v > 1 || q->offset != 8ULL * v ||
+		    q->data != ((uint64_t)v << 24 | next[v])) {
+			ok = false;
+			TH_LOG("entry %lu: vcpu %d offset %lu data %#lx, want %#lx",
+			       (unsigned long)i, v, (unsigned long)q->offset,
+			       (unsigned long)q->data,
+			       (unsigned long)((uint64_t)v << 24 | next[v]));
+			break;
+		}
+		next[v]++;
+	}
+	EXPECT_TRUE(ok);
+	EXPECT_EQ(rounds * n, next[0]);
+	EXPECT_EQ(rounds * n, next[1]);
+	TH_LOG("%u rounds, %lu accesses", rounds,
+	       (unsigned long)(rounds * n * 4));
+}
+
+/* Spin budget 0 sleeps at once: the ring remote must kick, and does. */
+TEST_F(dp, sleep_path_and_spin_path)
+{
+	uint64_t spins[] = { 0, 50ULL * 1000 * 1000 };
+	unsigned int k;
+
+	ASSERT_EQ(0, start_remote(self, variant));
+	self->tr.b.delay_us = 2000;
+	for (k = 0; k < 2; k++) {
+		struct kg_cmd c = cmd(KG_OP_MIXED, variant->space, self->base,
+				      2, 20, 0x4242 + k, 1);
+		struct kg_result res;
+
+		ASSERT_EQ(0, mpdev_set_params(self->ctl, DEADLINE_NS,
+					      spins[k]));
+		ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+		EXPECT_EQ(0, res.mismatches);
+	}
+	EXPECT_EQ(MPDEV_STATE_OK, info_of(self->ctl).state);
+}
+
+static void expect_failed(struct __test_metadata *_metadata, int ctl,
+			  unsigned int reason)
+{
+	struct mpdev_info info = info_of(ctl);
+
+	EXPECT_EQ(MPDEV_STATE_FAILED, info.state);
+	EXPECT_EQ(reason, info.fail_reason);
+}
+
+/* A read nobody answers ends at the deadline with all-ones. */
+TEST_F(dp, deadline_gives_all_ones)
+{
+	struct kg_cmd c = cmd(KG_OP_READ, variant->space, self->base, 4, 1, 0,
+			      0);
+	struct kg_result res;
+	struct mpdev_info info;
+	uint64_t t0, dt;
+
+	ASSERT_EQ(0, start_remote(self, variant));
+	self->tr.b.stall = true;
+	t0 = now_ns();
+	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+	dt = now_ns() - t0;
+	EXPECT_EQ(0xffffffffULL, res.xor);
+	EXPECT_LE(DEADLINE_NS, dt);
+	EXPECT_GT(DEADLINE_NS + SLACK_NS, dt);
+	TH_LOG("deadline %lu ms, the read took %lu ms",
+	       (unsigned long)(DEADLINE_NS / 1000000),
+	       (unsigned long)(dt / 1000000));
+	info = info_of(self->ctl);
+	EXPECT_EQ(MPDEV_FAIL_TIMEOUT, info.fail_reason);
+	EXPECT_EQ(1, info.counters.timeouts);
+
+	/* Afterwards: all-ones at once, writes dropped, remote sees EOF. */
+	t0 = now_ns();
+	c.count = 10;
+	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+	EXPECT_GT(DEADLINE_NS / 2, now_ns() - t0);
+	EXPECT_EQ(0, res.xor);	/* ten times all-ones XORed */
+	EXPECT_EQ(10ULL * 0xffffffff, res.sum);
+	c = cmd(KG_OP_WRITE, variant->space, self->base, 4, 5, 1, 1);
+	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+	info = info_of(self->ctl);
+	EXPECT_EQ(15, info.counters.failed_accesses);
+	EXPECT_TRUE(tr_wait_eof(&self->tr, 2000));
+	EXPECT_EQ(1, self->tr.nreq);
+}
+
+/* A non-posted region makes writes wait for the answer. */
+TEST_F(dp, nonposted_write_waits_for_answer)
+{
+	uint64_t base2 = self->base + REGION_SIZE;
+	struct kg_cmd c = cmd(KG_OP_WRITE, variant->space, base2, 4, 3, 9, 1);
+	struct kg_result res;
+	uint64_t t0;
+
+	ASSERT_EQ(0, mpdev_add(self->ctl, 1, variant->space, base2, 64,
+			       MPDEV_REGION_NONPOSTED));
+	ASSERT_EQ(0, start_remote(self, variant));
+	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+	ASSERT_TRUE(tr_wait_requests(&self->tr, 3, 1000));
+	EXPECT_EQ(MPDEV_REQ_WRITE | MPDEV_REQ_NEEDS_REPLY,
+		  self->tr.log[0].flags);
+	EXPECT_EQ(1, self->tr.log[0].region);
+	EXPECT_EQ(3, self->tr.ncpl);
+	/* With nobody answering, the write runs into the deadline. */
+	self->tr.b.stall = true;
+	t0 = now_ns();
+	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+	EXPECT_LE(DEADLINE_NS, now_ns() - t0);
+	expect_failed(_metadata, self->ctl, MPDEV_FAIL_TIMEOUT);
+}
+
+/* The remote dies with a read outstanding: all-ones long before deadline. */
+TEST_F(dp, remote_killed_mid_read)
+{
+	struct kg_cmd c = cmd(KG_OP_READ, variant->space, self->base, 2, 1, 0,
+			      0);
+	struct kg_result res;
+	uint64_t t0, dt;
+	int status;
+	pid_t pid;
+
+	ASSERT_EQ(0, mpdev_set_params(self->ctl, 10ULL * 1000 * 1000 * 1000,
+				      0));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct mpdev_request q;
+
+		/* Take the request, then die without answering. */
+		if (read(self->backend, &q, sizeof(q)) != sizeof(q))
+			_exit(1);
+		kill(getpid(), SIGKILL);
+		_exit(2);
+	}
+	close(self->backend);	/* the child holds the only copy now */
+	self->backend = -1;
+	t0 = now_ns();
+	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+	dt = now_ns() - t0;
+	EXPECT_EQ(0xffff, res.xor);
+	EXPECT_GT(5ULL * 1000 * 1000 * 1000, dt);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status));
+	expect_failed(_metadata, self->ctl, MPDEV_FAIL_BACKEND_CLOSED);
+}
+
+static void malformed_case(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(dp) *self,
+			   const FIXTURE_VARIANT(dp) *variant, int bad)
+{
+	struct kg_cmd c = cmd(KG_OP_READ, variant->space, self->base, 4, 1, 0,
+			      0);
+	struct kg_result res;
+	struct mpdev_info info;
+
+	ASSERT_EQ(0, start_remote(self, variant));
+	self->tr.mem[0][0] = 0x12;
+	self->tr.b.bad = bad;
+	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+	EXPECT_EQ(0xffffffffULL, res.xor);
+	info = info_of(self->ctl);
+	EXPECT_EQ(MPDEV_STATE_FAILED, info.state);
+	EXPECT_EQ(MPDEV_FAIL_MALFORMED, info.fail_reason);
+	EXPECT_EQ(1, info.counters.malformed);
+	EXPECT_TRUE(tr_wait_eof(&self->tr, 2000));
+}
+
+TEST_F(dp, malformed_unknown_id)
+{
+	malformed_case(_metadata, self, variant, TR_BAD_ID);
+}
+
+TEST_F(dp, malformed_wrong_size)
+{
+	malformed_case(_metadata, self, variant, TR_BAD_SIZE);
+}
+
+TEST_F(dp, malformed_reserved_bits)
+{
+	malformed_case(_metadata, self, variant, TR_BAD_RESERVED);
+}
+
+TEST_F(dp, malformed_write_length)
+{
+	if (variant->mode != TR_BLOCKING)
+		SKIP(return, "write() lengths are a blocking-mode matter");
+	malformed_case(_metadata, self, variant, TR_BAD_WRITE_LEN);
+	EXPECT_EQ(EINVAL, self->tr.error);
+}
+
+TEST_F(dp, malformed_completion_index)
+{
+	if (variant->mode != TR_RING)
+		SKIP(return, "ring indices are a ring-mode matter");
+	malformed_case(_metadata, self, variant, TR_BAD_CPL_INDEX);
+}
+
+TEST_F(dp, malformed_request_tail)
+{
+	struct kg_cmd c = cmd(KG_OP_WRITE, variant->space, self->base, 4, 1, 1,
+			      0);
+	struct kg_result res;
+
+	if (variant->mode != TR_RING)
+		SKIP(return, "ring indices are a ring-mode matter");
+	ASSERT_EQ(0, start_remote(self, variant));
+	self->tr.b.bad = TR_BAD_REQ_TAIL;
+	/* The first write is consumed with a forged tail; the next sees it. */
+	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+	ASSERT_TRUE(tr_wait_requests(&self->tr, 1, 1000));
+	usleep(20000);
+	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+	expect_failed(_metadata, self->ctl, MPDEV_FAIL_MALFORMED);
+}
+
+/* Removing a region under a waiting read answers it; nothing fails. */
+TEST_F(dp, remove_region_with_read_in_flight)
+{
+	struct kg_cmd c = cmd(KG_OP_READ, variant->space, self->base + 4, 4, 1,
+			      0, 0);
+	struct kg_result res;
+	struct runner r;
+	struct mpdev_info info;
+	uint64_t t0;
+
+	ASSERT_EQ(0, mpdev_set_params(self->ctl, 10ULL * 1000 * 1000 * 1000,
+				      0));
+	ASSERT_EQ(0, start_remote(self, variant));
+	self->tr.b.stall = true;
+	run_async(&r, self->kg, 0, c);
+	ASSERT_TRUE(tr_wait_requests(&self->tr, 1, 2000));
+	t0 = now_ns();
+	ASSERT_EQ(0, mpdev_del(self->ctl, 0));
+	pthread_join(r.thread, NULL);
+	ASSERT_EQ(0, r.ret);
+	EXPECT_EQ(0xffffffffULL, r.res.xor);
+	EXPECT_GT(5ULL * 1000 * 1000 * 1000, now_ns() - t0);
+	/* The late answer to the aborted read is not an error. */
+	self->tr.b.stall = false;
+	ASSERT_TRUE(tr_wait_requests(&self->tr, 1, 100));
+	usleep(50000);
+	info = info_of(self->ctl);
+	EXPECT_EQ(MPDEV_STATE_OK, info.state);
+	EXPECT_EQ(0, info.counters.malformed);
+	EXPECT_EQ(0, info.nr_regions);
+	/* Re-added, the region serves again. */
+	ASSERT_EQ(0, mpdev_add(self->ctl, 0, variant->space, self->base,
+			       REGION_SIZE, 0));
+	c = cmd(KG_OP_MIXED, variant->space, self->base, 4, 5, 77, 1);
+	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+	EXPECT_EQ(0, res.mismatches);
+	EXPECT_EQ(0, res.exits);
+	EXPECT_EQ(MPDEV_STATE_OK, info_of(self->ctl).state);
+}
+
+/* After the region is removed, the guest's access is KVM's business again. */
+TEST_F(dp, removed_region_exits_to_vmm)
+{
+	struct exit_count e = { 0 };
+	struct kg_cmd c = cmd(KG_OP_READ, variant->space, self->base, 4, 1, 0,
+			      0);
+	struct kg_result res;
+
+	ASSERT_EQ(0, start_remote(self, variant));
+	ASSERT_EQ(0, mpdev_del(self->ctl, 0));
+	EXPECT_EQ(-ENOENT, mpdev_del(self->ctl, 0));
+	kg_set_exit_handler(self->kg, count_exit, &e);
+	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+	EXPECT_EQ(1, e.n);
+	EXPECT_EQ(0, self->tr.nreq);
+}
+
+/* ---- close and exit in every order ---- */
+
+/* Backend closed first: accesses get all-ones at once; the rest closes. */
+TEST_F(dp, close_backend_first)
+{
+	struct kg_cmd c = cmd(KG_OP_READ, variant->space, self->base, 4, 3, 0,
+			      0);
+	struct kg_result res;
+
+	close(self->backend);
+	self->backend = -1;
+	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+	EXPECT_EQ(3ULL * 0xffffffff, res.sum);
+	expect_failed(_metadata, self->ctl, MPDEV_FAIL_BACKEND_CLOSED);
+	close(self->ctl);
+	self->ctl = -1;
+	kg_destroy(self->kg);
+	self->kg = NULL;
+}
+
+/* The VMM goes first: the remote sees end of file; the VM is released. */
+TEST_F(dp, close_vmm_first)
+{
+	ASSERT_EQ(0, start_remote(self, variant));
+	close(self->ctl);
+	self->ctl = -1;
+	kg_destroy(self->kg);
+	self->kg = NULL;
+	EXPECT_TRUE(tr_wait_eof(&self->tr, 2000));
+}
+
+/* VM fds closed first: our reference keeps it valid until the VMM leaves. */
+TEST_F(dp, close_vm_first)
+{
+	struct mpdev_info info;
+
+	ASSERT_EQ(0, start_remote(self, variant));
+	kg_destroy(self->kg);
+	self->kg = NULL;
+	info = info_of(self->ctl);
+	EXPECT_EQ(MPDEV_STATE_OK, info.state);
+	EXPECT_EQ(1, info.vm_attached);
+	EXPECT_EQ(0, mpdev_del(self->ctl, 0));
+	close(self->ctl);
+	self->ctl = -1;
+	EXPECT_TRUE(tr_wait_eof(&self->tr, 2000));
+}
+
+/* VMM closes while a vCPU waits on a read: the read ends with all-ones. */
+TEST_F(dp, close_vmm_with_read_in_flight)
+{
+	struct kg_cmd c = cmd(KG_OP_READ, variant->space, self->base, 1, 1, 0,
+			      0);
+	struct runner r;
+
+	ASSERT_EQ(0, mpdev_set_params(self->ctl, 10ULL * 1000 * 1000 * 1000,
+				      0));
+	ASSERT_EQ(0, start_remote(self, variant));
+	self->tr.b.stall = true;
+	run_async(&r, self->kg, 0, c);
+	ASSERT_TRUE(tr_wait_requests(&self->tr, 1, 2000));
+	close(self->ctl);
+	self->ctl = -1;
+	pthread_join(r.thread, NULL);
+	ASSERT_EQ(0, r.ret);
+	EXPECT_EQ(0xff, r.res.xor);
+	EXPECT_GT(5ULL * 1000 * 1000 * 1000, r.ns);
+	EXPECT_TRUE(tr_wait_eof(&self->tr, 2000));
+}
+
+/* ---- ABI validation, no guest code needed ---- */
+
+FIXTURE(abi) {
+	struct kvm_guest *kg;
+	int ctl;
+};
+
+FIXTURE_SETUP(abi)
+{
+	const char *why;
+
+	if (!kg_kvm_usable(&why))
+		SKIP(return, "no usable KVM: %s", why);
+	self->kg = kg_create(1);
+	ASSERT_NE(NULL, self->kg);
+	self->ctl = mpdev_open();
+	ASSERT_LE(0, self->ctl);
+}
+
+FIXTURE_TEARDOWN(abi)
+{
+	if (self->ctl >= 0)
+		close(self->ctl);
+	if (self->kg)
+		kg_destroy(self->kg);
+}
+
+TEST_F(abi, attach_checks_the_fd)
+{
+	struct mpdev_attach_vm a = { .vm_fd = kg_vm_fd(self->kg), .flags = 1 };
+	int null = open("/dev/null", O_RDWR);
+
+	EXPECT_EQ(-EBADF, mpdev_attach(self->ctl, 999));
+	EXPECT_EQ(-EINVAL, mpdev_attach(self->ctl, null));
+	/* A vCPU fd is KVM's too, but not a VM. */
+	EXPECT_EQ(-EINVAL, mpdev_attach(self->ctl, kg_vcpu_fd(self->kg, 0)));
+	EXPECT_EQ(-1, ioctl(self->ctl, MPDEV_ATTACH_VM, &a));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-ENOTCONN, mpdev_add(self->ctl, 0, MPDEV_SPACE_MMIO,
+				       MMIO_BASE, 64, 0));
+	EXPECT_EQ(0, mpdev_attach(self->ctl, kg_vm_fd(self->kg)));
+	EXPECT_EQ(-EBUSY, mpdev_attach(self->ctl, kg_vm_fd(self->kg)));
+	close(null);
+}
+
+TEST_F(abi, region_rules)
+{
+	uint64_t one = 1;
+	int efd;
+
+	ASSERT_EQ(0, mpdev_attach(self->ctl, kg_vm_fd(self->kg)));
+	EXPECT_EQ(-EINVAL, mpdev_add(self->ctl, 0, MPDEV_SPACE_MMIO,
+				     MMIO_BASE, 0, 0));
+	EXPECT_EQ(-EINVAL, mpdev_add(self->ctl, 0, 7, MMIO_BASE, 64, 0));
+	EXPECT_EQ(-EINVAL, mpdev_add(self->ctl, 0, MPDEV_SPACE_MMIO,
+				     MMIO_BASE, 64, 0x8000));
+	EXPECT_EQ(-EINVAL, mpdev_add(self->ctl, 0, MPDEV_SPACE_PIO, 0xfff0,
+				     0x20, 0));
+	EXPECT_EQ(-EINVAL, mpdev_add(self->ctl, 0, MPDEV_SPACE_MMIO, ~0ULL - 8,
+				     64, 0));
+	EXPECT_EQ(0, mpdev_add(self->ctl, 0, MPDEV_SPACE_MMIO, MMIO_BASE,
+			       0x1000, 0));
+	/* Same id, overlapping range, range inside: all refused. */
+	EXPECT_EQ(-EEXIST, mpdev_add(self->ctl, 0, MPDEV_SPACE_MMIO,
+				     MMIO_BASE + 0x10000, 64, 0));
+	EXPECT_EQ(-EEXIST, mpdev_add(self->ctl, 1, MPDEV_SPACE_MMIO,
+				     MMIO_BASE + 0xff0, 0x20, 0));
+	EXPECT_EQ(-EEXIST, mpdev_add(self->ctl, 1, MPDEV_SPACE_MMIO,
+				     MMIO_BASE + 0x10, 4, 0));
+	/* Same addresses on the other bus are fine. */
+	EXPECT_EQ(0, mpdev_add(self->ctl, 1, MPDEV_SPACE_PIO, 0x1000, 0x10,
+			       0));
+	/* Another device (an ioeventfd) on the bus is respected too. */
+	efd = kg_ioeventfd(self->kg, KG_SPACE_MMIO, MMIO_BASE + 0x2000, 4,
+			   &one);
+	ASSERT_LE(0, efd);
+	EXPECT_EQ(-EEXIST, mpdev_add(self->ctl, 2, MPDEV_SPACE_MMIO,
+				     MMIO_BASE + 0x1000, 0x2000, 0));
+	EXPECT_EQ(0, mpdev_add(self->ctl, 2, MPDEV_SPACE_MMIO,
+			       MMIO_BASE + 0x3000, 0x1000, 0));
+	EXPECT_EQ(-ENOENT, mpdev_del(self->ctl, 9));
+	{
+		struct mpdev_region r = { .id = 0, .size = 1 };
+
+		EXPECT_EQ(-1, ioctl(self->ctl, MPDEV_DEL_REGION, &r));
+		EXPECT_EQ(EINVAL, errno);
+	}
+	EXPECT_EQ(0, mpdev_del(self->ctl, 0));
+	EXPECT_EQ(0, mpdev_del(self->ctl, 1));
+	EXPECT_EQ(0, mpdev_del(self->ctl, 2));
+	kg_ioeventfd_del(self->kg, efd, KG_SPACE_MMIO, MMIO_BASE + 0x2000, 4,
+			 &one);
+	close(efd);
+}
+
+TEST_F(abi, params_rules)
+{
+	struct mpdev_params p;
+
+	ASSERT_EQ(0, ioctl(self->ctl, MPDEV_GET_PARAMS, &p));
+	EXPECT_EQ(2000000000ULL, p.deadline_ns);
+	EXPECT_EQ(50000ULL, p.spin_ns);
+	EXPECT_EQ(-EINVAL, mpdev_set_params(self->ctl, 999999, 0));
+	EXPECT_EQ(-EINVAL, mpdev_set_params(self->ctl, 61000000000ULL, 0));
+	EXPECT_EQ(-EINVAL, mpdev_set_params(self->ctl, 2000000, 3000000));
+	EXPECT_EQ(0, mpdev_set_params(self->ctl, 3000000, 0));
+	ASSERT_EQ(0, ioctl(self->ctl, MPDEV_GET_PARAMS, &p));
+	EXPECT_EQ(3000000ULL, p.deadline_ns);
+	EXPECT_EQ(0ULL, p.spin_ns);
+}
+
+/* The backend fd serves requests and nothing else. */
+TEST_F(abi, backend_cannot_configure)
+{
+	struct mpdev_region r = { .addr = MMIO_BASE, .size = 64 };
+	struct mpdev_attach_vm a = { .vm_fd = kg_vm_fd(self->kg) };
+	struct mpdev_info info;
+	char small[8];
+	void *m;
+	int b;
+
+	ASSERT_EQ(0, mpdev_attach(self->ctl, kg_vm_fd(self->kg)));
+	b = mpdev_backend(self->ctl, MPDEV_BACKEND_NONBLOCK);
+	ASSERT_LE(0, b);
+	EXPECT_EQ(-EBUSY, mpdev_backend(self->ctl, 0));
+	EXPECT_EQ(-1, ioctl(b, MPDEV_ADD_REGION, &r));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, ioctl(b, MPDEV_ATTACH_VM, &a));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, ioctl(b, MPDEV_GET_INFO, &info));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, ioctl(b, _IO(MPDEV_IOC_MAGIC, 0x3f)));
+	EXPECT_EQ(ENOTTY, errno);
+	/* Non-blocking read with nothing queued; too-small buffers. */
+	{
+		struct mpdev_request q;
+
+		EXPECT_EQ(-1, read(b, &q, sizeof(q)));
+		EXPECT_EQ(EAGAIN, errno);
+	}
+	EXPECT_EQ(-1, read(b, small, sizeof(small)));
+	EXPECT_EQ(EINVAL, errno);
+	/* Only the whole ring, shared, never executable. */
+	EXPECT_TRUE(mmap(NULL, MPDEV_RING_MMAP_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE, b, 0) == MAP_FAILED);
+	EXPECT_TRUE(mmap(NULL, MPDEV_RING_MMAP_SIZE * 2, PROT_READ | PROT_WRITE,
+			 MAP_SHARED, b, 0) == MAP_FAILED);
+	EXPECT_TRUE(mmap(NULL, MPDEV_RING_MMAP_SIZE, PROT_READ | PROT_EXEC,
+			 MAP_SHARED, b, 0) == MAP_FAILED);
+	m = mmap(NULL, MPDEV_RING_MMAP_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_SHARED, b, 0);
+	ASSERT_TRUE(m != MAP_FAILED);
+	EXPECT_EQ(MPDEV_RING_ENTRIES, ((struct mpdev_ring *)m)->hdr.entries);
+	munmap(m, MPDEV_RING_MMAP_SIZE);
+	/* The backend is open: info says so; closing it fails the context. */
+	ASSERT_EQ(0, mpdev_info(self->ctl, &info));
+	EXPECT_EQ(1, info.backend_attached);
+	close(b);
+	ASSERT_EQ(0, mpdev_info(self->ctl, &info));
+	EXPECT_EQ(0, info.backend_attached);
+	EXPECT_EQ(MPDEV_FAIL_BACKEND_CLOSED, info.fail_reason);
+}
+
+TEST_HARNESS_MAIN
