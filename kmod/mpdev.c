@@ -37,16 +37,19 @@
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/nsproxy.h>
 #include <linux/percpu.h>
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
+#include <net/net_namespace.h>
 #include <uapi/linux/mpdev.h>
 
 #include "kvm_compat.h"
 
 #define MPDEV_MAX_REGIONS	64
+#define MPDEV_LAT_BUCKETS	32
 #define MPDEV_DEF_DEADLINE_NS	(2ULL * NSEC_PER_SEC)
 #define MPDEV_DEF_SPIN_NS	(50ULL * NSEC_PER_USEC)
 #define MPDEV_MIN_DEADLINE_NS	NSEC_PER_MSEC
@@ -85,11 +88,21 @@ struct mpdev_slot {
 	u8 state;
 };
 
-struct mpdev_stats {
-	u64 c[sizeof(struct mpdev_counters) / sizeof(u64)];
+enum mpdev_counter {
+	MPDEV_C_READS,
+	MPDEV_C_WRITES,
+	MPDEV_C_QUEUE_FULL,
+	MPDEV_C_TIMEOUTS,
+	MPDEV_C_MALFORMED,
+	MPDEV_C_FAILED,
+	MPDEV_NR_COUNTERS
 };
 
-#define MPDEV_STAT(field) (offsetof(struct mpdev_counters, field) / sizeof(u64))
+/* Per-CPU, so that counting costs the data path no shared cache line. */
+struct mpdev_stats {
+	u64 c[MPDEV_NR_COUNTERS];
+	u64 lat[MPDEV_LAT_BUCKETS];	/* reads: [2^b, 2^(b+1)) ns */
+};
 
 struct mpdev_ctx;
 
@@ -104,10 +117,16 @@ struct mpdev_iodev {
 	u16 flags;
 	bool dead;		/* being removed: answer all-ones */
 	bool on_bus;		/* cleared if KVM destroyed the bus under us */
+	struct mpdev_stats __percpu *stats;
+	struct mpdev_stats stats_base;	/* netlink reset baseline; ctx->lock */
 };
 
 struct mpdev_ctx {
 	struct kref ref;
+	struct list_head node;	/* mpdev_ctxs, under mpdev_ctxs_lock */
+	u32 id;			/* for introspection; never reused */
+	pid_t owner;		/* tgid that opened /dev/mpdev */
+	struct net *net;	/* netns of the opener, for introspection */
 	struct mutex lock;	/* control operations, see top of file */
 	struct kvm *kvm;
 	struct list_head regions;
@@ -134,17 +153,61 @@ struct mpdev_ctx {
 
 	struct mutex read_lock;	/* read() consumers */
 	struct mpdev_stats __percpu *stats;
+	struct mpdev_stats stats_base;	/* netlink reset baseline; under lock */
 };
 
-static void mpdev_count(struct mpdev_ctx *ctx, unsigned int idx)
+/* Every context, for introspection. */
+static LIST_HEAD(mpdev_ctxs);
+static DEFINE_MUTEX(mpdev_ctxs_lock);
+static atomic_t mpdev_next_ctx_id = ATOMIC_INIT(0);
+
+/* Counts for the context and, when there is one, the region. */
+static void mpdev_count(struct mpdev_ctx *ctx, struct mpdev_iodev *r,
+			enum mpdev_counter c)
 {
-	this_cpu_inc(ctx->stats->c[idx]);
+	this_cpu_inc(ctx->stats->c[c]);
+	if (r)
+		this_cpu_inc(r->stats->c[c]);
 }
+
+static void mpdev_count_latency(struct mpdev_ctx *ctx, struct mpdev_iodev *r,
+				u64 ns)
+{
+	unsigned int b = ns ? min_t(unsigned int, ilog2(ns),
+				    MPDEV_LAT_BUCKETS - 1) : 0;
+
+	this_cpu_inc(ctx->stats->lat[b]);
+	this_cpu_inc(r->stats->lat[b]);
+}
+
+/* Sums per-CPU counters; racy against increments, as counters may be. */
+static void mpdev_stats_sum(struct mpdev_stats __percpu *pcpu,
+			    struct mpdev_stats *sum)
+{
+	unsigned int i;
+	int cpu;
+
+	memset(sum, 0, sizeof(*sum));
+	for_each_possible_cpu(cpu) {
+		const struct mpdev_stats *s = per_cpu_ptr(pcpu, cpu);
+
+		for (i = 0; i < MPDEV_NR_COUNTERS; i++)
+			sum->c[i] += READ_ONCE(s->c[i]);
+		for (i = 0; i < MPDEV_LAT_BUCKETS; i++)
+			sum->lat[i] += READ_ONCE(s->lat[i]);
+	}
+}
+
+#include "mpdev_genl.h"
 
 static void mpdev_ctx_free(struct kref *ref)
 {
 	struct mpdev_ctx *ctx = container_of(ref, struct mpdev_ctx, ref);
 
+	mutex_lock(&mpdev_ctxs_lock);
+	list_del(&ctx->node);
+	mutex_unlock(&mpdev_ctxs_lock);
+	put_net(ctx->net);
 	free_percpu(ctx->stats);
 	kvfree(ctx->slots);
 	vfree(ctx->ring);
@@ -191,7 +254,7 @@ static void mpdev_fail(struct mpdev_ctx *ctx, int reason)
 	    MPDEV_FAIL_NONE)
 		return;
 	if (reason == MPDEV_FAIL_MALFORMED)
-		mpdev_count(ctx, MPDEV_STAT(malformed));
+		mpdev_count(ctx, NULL, MPDEV_C_MALFORMED);
 
 	spin_lock(&ctx->cpl_lock);
 	for (i = 0; ctx->slots && i < KVM_MAX_VCPUS; i++) {
@@ -203,6 +266,13 @@ static void mpdev_fail(struct mpdev_ctx *ctx, int reason)
 	spin_unlock(&ctx->cpl_lock);
 	wake_up_all(&ctx->req_wq);
 	wake_up_all(&ctx->room_wq);
+
+	if (reason == MPDEV_FAIL_TIMEOUT)
+		mpdev_genl_event(ctx, MPDEV_EVENT_DEADLINE, reason);
+	else if (reason == MPDEV_FAIL_BACKEND_CLOSED)
+		mpdev_genl_event(ctx, MPDEV_EVENT_REMOTE_GONE, reason);
+	else if (reason == MPDEV_FAIL_MALFORMED)
+		mpdev_genl_event(ctx, MPDEV_EVENT_MALFORMED, reason);
 }
 
 /*
@@ -349,11 +419,11 @@ static int mpdev_enqueue(struct mpdev_ctx *ctx, struct mpdev_iodev *r,
 			return -EIO;
 		}
 		if (!counted) {
-			mpdev_count(ctx, MPDEV_STAT(queue_full_waits));
+			mpdev_count(ctx, r, MPDEV_C_QUEUE_FULL);
 			counted = true;
 		}
 		if (ktime_get_ns() >= deadline) {
-			mpdev_count(ctx, MPDEV_STAT(timeouts));
+			mpdev_count(ctx, r, MPDEV_C_TIMEOUTS);
 			mpdev_fail(ctx, MPDEV_FAIL_TIMEOUT);
 			return -EIO;
 		}
@@ -433,7 +503,7 @@ done:
 	spin_unlock(&ctx->cpl_lock);
 
 	if (timed_out) {
-		mpdev_count(ctx, MPDEV_STAT(timeouts));
+		mpdev_count(ctx, r, MPDEV_C_TIMEOUTS);
 		mpdev_fail(ctx, MPDEV_FAIL_TIMEOUT);
 	}
 	return data;
@@ -461,7 +531,7 @@ static int mpdev_access(struct kvm_vcpu *vcpu, struct kvm_io_device *dev,
 	if (offset >= r->size || len > r->size - offset)
 		return -EOPNOTSUPP;
 
-	mpdev_count(ctx, write ? MPDEV_STAT(writes) : MPDEV_STAT(reads));
+	mpdev_count(ctx, r, write ? MPDEV_C_WRITES : MPDEV_C_READS);
 	if (write)
 		memcpy(&data, val, len);	/* x86: little endian */
 	if (reply) {
@@ -474,11 +544,13 @@ static int mpdev_access(struct kvm_vcpu *vcpu, struct kvm_io_device *dev,
 			  (write ? MPDEV_REQ_WRITE : 0) |
 			  (reply ? MPDEV_REQ_NEEDS_REPLY : 0),
 			  vcpu->vcpu_id, start + READ_ONCE(ctx->deadline_ns))) {
-		mpdev_count(ctx, MPDEV_STAT(failed_accesses));
+		mpdev_count(ctx, r, MPDEV_C_FAILED);
 		data = ~0ULL;
 	} else if (reply) {
 		data = mpdev_wait_reply(ctx, r, slot, start,
 					start + READ_ONCE(ctx->deadline_ns));
+		if (!write)
+			mpdev_count_latency(ctx, r, ktime_get_ns() - start);
 	}
 	if (!write)
 		memcpy(val, &data, len);
@@ -676,6 +748,7 @@ static int mpdev_backend_release(struct inode *inode, struct file *file)
 	mutex_lock(&ctx->lock);
 	ctx->backend_open = false;
 	mutex_unlock(&ctx->lock);
+	mpdev_genl_event(ctx, MPDEV_EVENT_BACKEND_DETACHED, 0);
 	mpdev_ctx_put(ctx);
 	return 0;
 }
@@ -777,6 +850,11 @@ static int mpdev_add_region(struct mpdev_ctx *ctx, void __user *argp)
 	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
 	if (!r)
 		return -ENOMEM;
+	r->stats = alloc_percpu(struct mpdev_stats);
+	if (!r->stats) {
+		ret = -ENOMEM;
+		goto err_free;
+	}
 	kvm_iodevice_init(&r->dev, &mpdev_region_ops);
 	r->ctx = ctx;
 	r->addr = a.addr;
@@ -786,14 +864,17 @@ static int mpdev_add_region(struct mpdev_ctx *ctx, void __user *argp)
 	r->flags = a.flags;
 	ret = mpdev_bus_add(ctx->kvm, mpdev_bus_of(r), r->addr, r->size,
 			    &r->dev);
-	if (ret) {
-		kfree(r);
-		return ret;
-	}
+	if (ret)
+		goto err_free;
 	r->on_bus = true;
 	list_add_tail(&r->node, &ctx->regions);
 	ctx->nr_regions++;
 	return 0;
+
+err_free:
+	free_percpu(r->stats);
+	kfree(r);
+	return ret;
 }
 
 /*
@@ -820,6 +901,7 @@ static void mpdev_remove_region(struct mpdev_ctx *ctx, struct mpdev_iodev *r)
 		mpdev_bus_del(ctx->kvm, mpdev_bus_of(r), &r->dev);
 	list_del(&r->node);
 	ctx->nr_regions--;
+	free_percpu(r->stats);
 	kfree(r);
 }
 
@@ -866,15 +948,14 @@ static int mpdev_create_backend(struct mpdev_ctx *ctx, void __user *argp)
 	}
 	ctx->backend_created = true;
 	ctx->backend_open = true;
+	mpdev_genl_event(ctx, MPDEV_EVENT_BACKEND_ATTACHED, 0);
 	return fd;
 }
 
 static int mpdev_get_info(struct mpdev_ctx *ctx, void __user *argp)
 {
+	struct mpdev_stats sum;
 	struct mpdev_info info;
-	u64 *sum = (u64 *)&info.counters;
-	unsigned int i;
-	int cpu;
 
 	memset(&info, 0, sizeof(info));
 	info.fail_reason = READ_ONCE(ctx->fail_reason);
@@ -883,12 +964,13 @@ static int mpdev_get_info(struct mpdev_ctx *ctx, void __user *argp)
 	info.backend_attached = ctx->backend_open;
 	info.vm_attached = !!ctx->kvm;
 	info.ring_entries = MPDEV_RING_ENTRIES;
-	for_each_possible_cpu(cpu) {
-		const struct mpdev_stats *s = per_cpu_ptr(ctx->stats, cpu);
-
-		for (i = 0; i < ARRAY_SIZE(s->c); i++)
-			sum[i] += s->c[i];
-	}
+	mpdev_stats_sum(ctx->stats, &sum);
+	info.counters.reads = sum.c[MPDEV_C_READS];
+	info.counters.writes = sum.c[MPDEV_C_WRITES];
+	info.counters.queue_full_waits = sum.c[MPDEV_C_QUEUE_FULL];
+	info.counters.timeouts = sum.c[MPDEV_C_TIMEOUTS];
+	info.counters.malformed = sum.c[MPDEV_C_MALFORMED];
+	info.counters.failed_accesses = sum.c[MPDEV_C_FAILED];
 	return copy_to_user(argp, &info, sizeof(info)) ? -EFAULT : 0;
 }
 
@@ -963,7 +1045,14 @@ static int mpdev_ctl_open(struct inode *inode, struct file *file)
 	INIT_LIST_HEAD(&ctx->regions);
 	ctx->deadline_ns = MPDEV_DEF_DEADLINE_NS;
 	ctx->spin_ns = MPDEV_DEF_SPIN_NS;
+	ctx->id = atomic_inc_return(&mpdev_next_ctx_id);
+	ctx->owner = task_tgid_vnr(current);
+	ctx->net = get_net(current->nsproxy->net_ns);
+	mutex_lock(&mpdev_ctxs_lock);
+	list_add_tail(&ctx->node, &mpdev_ctxs);
+	mutex_unlock(&mpdev_ctxs_lock);
 	file->private_data = ctx;
+	mpdev_genl_event(ctx, MPDEV_EVENT_CTX_CREATED, 0);
 	return 0;
 err:
 	free_percpu(ctx->stats);
@@ -987,6 +1076,7 @@ static int mpdev_ctl_release(struct inode *inode, struct file *file)
 		kvm_put_kvm(ctx->kvm);
 	ctx->kvm = NULL;
 	mutex_unlock(&ctx->lock);
+	mpdev_genl_event(ctx, MPDEV_EVENT_CTX_DESTROYED, 0);
 	mpdev_ctx_put(ctx);
 	return 0;
 }
@@ -1009,12 +1099,25 @@ static struct miscdevice mpdev_misc = {
 
 static int __init mpdev_init(void)
 {
-	return misc_register(&mpdev_misc);
+	int ret;
+
+	ret = mpdev_genl_init();
+	if (ret)
+		return ret;
+	ret = misc_register(&mpdev_misc);
+	if (ret)
+		goto err_genl;
+	return 0;
+
+err_genl:
+	mpdev_genl_exit();
+	return ret;
 }
 
 static void __exit mpdev_exit(void)
 {
 	misc_deregister(&mpdev_misc);
+	mpdev_genl_exit();
 }
 
 module_init(mpdev_init);

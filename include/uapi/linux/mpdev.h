@@ -206,4 +206,131 @@ struct mpdev_ring {
 /* Reap the completion ring now and wake the vCPUs that it answers. */
 #define MPDEV_BACKEND_KICK	_IO(MPDEV_IOC_MAGIC, 0x40)
 
+/* ---- generic netlink family (Documentation/mpdev/netlink.rst) ------- */
+
+#define MPDEV_GENL_NAME		"mpdev"
+#define MPDEV_GENL_VERSION	1
+#define MPDEV_GENL_MCGRP_EVENTS	"events"
+
+/* What the events multicast group announces. */
+enum mpdev_event {
+	MPDEV_EVENT_CTX_CREATED = 1,
+	MPDEV_EVENT_CTX_DESTROYED,
+	MPDEV_EVENT_BACKEND_ATTACHED,
+	MPDEV_EVENT_BACKEND_DETACHED,
+	MPDEV_EVENT_REMOTE_GONE,	/* backend closed while the VMM runs */
+	MPDEV_EVENT_DEADLINE,		/* a request passed its deadline */
+	MPDEV_EVENT_MALFORMED,		/* the remote broke the protocol */
+};
+
+/*
+ * Commands.  Every one needs CAP_NET_ADMIN and sees only the contexts
+ * opened in the caller's network namespace.  Replies carry one context
+ * per message (enum mpdev_genl_attr); a dump may split a context with
+ * many regions over several messages, each with the context's attributes
+ * and some of its regions (in region id order, each region once).
+ *
+ * Compatibility: numbers are never reused or reordered; new attributes
+ * and commands are added at the end.  Requests are validated strictly:
+ * unknown attributes are refused.
+ */
+enum mpdev_genl_cmd {
+	MPDEV_CMD_UNSPEC,
+	/*
+	 * do: MPDEV_A_CTX_ID required; dump: MPDEV_A_CTX_ID optional (a
+	 * filter).  Reply: the context's attributes and MPDEV_A_REGION nests.
+	 */
+	MPDEV_CMD_CTX_GET,
+	/* As MPDEV_CMD_CTX_GET, plus MPDEV_A_STATS and MPDEV_A_REGION_STATS. */
+	MPDEV_CMD_STATS_GET,
+	/*
+	 * do: zero the counters seen through netlink (MPDEV_GET_INFO keeps
+	 * counting from the start) of the context MPDEV_A_CTX_ID, or of every
+	 * context in the namespace without it.
+	 */
+	MPDEV_CMD_STATS_RESET,
+	/* Notification on the "events" group; not a request. */
+	MPDEV_CMD_EVENT,
+
+	__MPDEV_CMD_MAX,
+	MPDEV_CMD_MAX = __MPDEV_CMD_MAX - 1
+};
+
+/* Message-level attributes: one context, or one event. */
+enum mpdev_genl_attr {
+	MPDEV_A_UNSPEC,
+	MPDEV_A_PAD,
+	MPDEV_A_CTX_ID,		/* u32, 1..INT_MAX, never reused */
+	MPDEV_A_OWNER_PID,	/* u32: tgid that opened /dev/mpdev */
+	MPDEV_A_VM_ATTACHED,	/* u8: 0 or 1 */
+	MPDEV_A_VM_NAME,	/* string: KVM's stats id, "kvm-<pid>" */
+	MPDEV_A_BACKEND_ATTACHED,	/* u8: backend fd open */
+	MPDEV_A_STATE,		/* u32: MPDEV_STATE_* */
+	MPDEV_A_FAIL_REASON,	/* u32: enum mpdev_fail_reason */
+	MPDEV_A_DEADLINE_NS,	/* u64 */
+	MPDEV_A_SPIN_NS,	/* u64 */
+	MPDEV_A_NR_REGIONS,	/* u32: regions of the context in all */
+	MPDEV_A_REGION,		/* nest (mpdev_genl_region_attr), repeated */
+	MPDEV_A_STATS,		/* nest (mpdev_genl_stats_attr) */
+	MPDEV_A_EVENT,		/* u32: enum mpdev_event */
+
+	__MPDEV_A_MAX,
+	MPDEV_A_MAX = __MPDEV_A_MAX - 1
+};
+
+enum mpdev_genl_region_attr {
+	MPDEV_A_REGION_UNSPEC,
+	MPDEV_A_REGION_PAD,
+	MPDEV_A_REGION_ID,	/* u32: mpdev_region.id */
+	MPDEV_A_REGION_SPACE,	/* u32: MPDEV_SPACE_* */
+	MPDEV_A_REGION_BASE,	/* u64: GPA or port */
+	MPDEV_A_REGION_SIZE,	/* u64 */
+	MPDEV_A_REGION_FLAGS,	/* u32: MPDEV_REGION_* */
+	MPDEV_A_REGION_STATS,	/* nest (mpdev_genl_stats_attr) */
+
+	__MPDEV_A_REGION_MAX,
+	MPDEV_A_REGION_MAX = __MPDEV_A_REGION_MAX - 1
+};
+
+/* Counters since the last MPDEV_CMD_STATS_RESET; each is a u64. */
+enum mpdev_genl_stats_attr {
+	MPDEV_A_STATS_UNSPEC,
+	MPDEV_A_STATS_PAD,
+	MPDEV_A_STATS_READS,
+	MPDEV_A_STATS_WRITES,
+	MPDEV_A_STATS_QUEUE_FULL_WAITS,
+	MPDEV_A_STATS_TIMEOUTS,
+	MPDEV_A_STATS_MALFORMED,	/* context only: 0 on regions */
+	MPDEV_A_STATS_FAILED_ACCESSES,
+	MPDEV_A_STATS_READ_LATENCY,	/* nest (mpdev_genl_hist_attr) */
+
+	__MPDEV_A_STATS_MAX,
+	MPDEV_A_STATS_MAX = __MPDEV_A_STATS_MAX - 1
+};
+
+/* Read latency: a log2 histogram; only buckets with a count are sent. */
+#define MPDEV_GENL_LAT_BUCKETS	32
+enum mpdev_genl_hist_attr {
+	MPDEV_A_HIST_UNSPEC,
+	MPDEV_A_HIST_BUCKET,	/* nest (mpdev_genl_bucket_attr), repeated */
+
+	__MPDEV_A_HIST_MAX,
+	MPDEV_A_HIST_MAX = __MPDEV_A_HIST_MAX - 1
+};
+
+enum mpdev_genl_bucket_attr {
+	MPDEV_A_BUCKET_UNSPEC,
+	MPDEV_A_BUCKET_PAD,
+	/*
+	 * u32 b: reads that took [2^b, 2^(b+1)) ns, from the request being
+	 * queued to the answer; bucket 0 also holds 0 ns, the last bucket
+	 * everything longer.
+	 */
+	MPDEV_A_BUCKET_LOG2,
+	MPDEV_A_BUCKET_COUNT,	/* u64 */
+
+	__MPDEV_A_BUCKET_MAX,
+	MPDEV_A_BUCKET_MAX = __MPDEV_A_BUCKET_MAX - 1
+};
+
 #endif /* _UAPI_LINUX_MPDEV_H */

@@ -1,0 +1,1063 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Host-side tests for mpdev-remote and mpqemu-run.
+ *
+ * The remote is the real binary, started on one end of a socketpair; the
+ * test speaks the mpqemu wire format from the other end (wire_client.c)
+ * the way QEMU 7.2's x-pci-proxy-dev does, then checks replies, guest RAM,
+ * eventfds and the stats file.  The mpdev fast path is driven with a
+ * SOCK_SEQPACKET socket standing in for the backend fd (blocking mode) and
+ * a memfd standing in for the ring (busy-poll mode): no kernel module.
+ *
+ * usage: test_remote PATH/mpdev-remote PATH/mpqemu-run
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/mpdev.h>
+
+#include "../../mpqemu-run/qemu_args.h"
+#include "../testdev.h"
+#include "mpqemu_proto.h"
+#include "tap.h"
+#include "wire_client.h"
+
+#define BAR0	0xfebf0000ull
+#define BAR1	0xc000ull
+#define ONES	(~0ull)
+
+static const char *remote_bin, *run_bin;
+static char tmpdir[] = "/tmp/mpdev-test.XXXXXX";
+
+struct rproc {
+	pid_t pid;
+	int sock;
+	char stats[256];
+	char log[256];
+};
+
+/* Start mpdev-remote on a socketpair; extra args end with NULL. */
+static bool start_remote(struct rproc *rp, const char *tag, int keep_fd, ...)
+{
+	const char *argv[32];
+	char fdstr[16];
+	int sv[2], n = 0;
+	va_list ap;
+
+	snprintf(rp->stats, sizeof(rp->stats), "%s/%s.stats", tmpdir, tag);
+	snprintf(rp->log, sizeof(rp->log), "%s/%s.log", tmpdir, tag);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return false;
+	snprintf(fdstr, sizeof(fdstr), "%d", sv[0]);
+	argv[n++] = remote_bin;
+	argv[n++] = "--fd";
+	argv[n++] = fdstr;
+	argv[n++] = "--stats-file";
+	argv[n++] = rp->stats;
+	va_start(ap, keep_fd);
+	for (const char *a; (a = va_arg(ap, const char *)) && n < 30;)
+		argv[n++] = a;
+	va_end(ap);
+	argv[n] = NULL;
+	rp->pid = fork();
+	if (rp->pid == 0) {
+		int logfd = open(rp->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		dup2(logfd, 2);
+		fcntl(sv[0], F_SETFD, 0);
+		if (keep_fd >= 0)
+			fcntl(keep_fd, F_SETFD, 0);
+		execv(remote_bin, (char **)argv);
+		_exit(127);
+	}
+	close(sv[0]);
+	rp->sock = sv[1];
+	return rp->pid > 0;
+}
+
+/* Wait for the remote to exit (up to @ms); returns the wait status or -1. */
+static int wait_exit(pid_t pid, int ms)
+{
+	for (int i = 0; i < ms / 10; i++) {
+		int st;
+
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return st;
+		usleep(10000);
+	}
+	return -1;
+}
+
+static int stop_remote(struct rproc *rp)
+{
+	int st;
+
+	close(rp->sock);
+	st = wait_exit(rp->pid, 5000);
+	if (st < 0) {
+		kill(rp->pid, SIGKILL);
+		waitpid(rp->pid, NULL, 0);
+	}
+	return st;
+}
+
+/* Value of "key=" in a stats or text file; -1 if absent. */
+static long long file_key(const char *path, const char *key)
+{
+	char line[256];
+	size_t kl = strlen(key);
+	FILE *f = fopen(path, "r");
+	long long v = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, kl) && line[kl] == '=')
+			v = atoll(line + kl + 1);
+	}
+	fclose(f);
+	return v;
+}
+
+static bool file_contains(const char *path, const char *needle)
+{
+	char buf[65536];
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return false;
+	buf[n] = 0;
+	return strstr(buf, needle) != NULL;
+}
+
+/* Ask the remote for a stats dump and wait until the file shows @key. */
+static long long stat_now(struct rproc *rp, const char *key)
+{
+	struct stat st0, st1;
+	bool had = stat(rp->stats, &st0) == 0;
+
+	kill(rp->pid, SIGUSR1);
+	for (int i = 0; i < 200; i++) {
+		usleep(5000);
+		if (stat(rp->stats, &st1) == 0 &&
+		    (!had || st1.st_ino != st0.st_ino))
+			break;
+	}
+	return file_key(rp->stats, key);
+}
+
+static uint64_t eventfd_count(int efd)
+{
+	uint64_t v = 0;
+
+	if (read(efd, &v, sizeof(v)) != sizeof(v))
+		return 0;
+	return v;
+}
+
+/* Program the BARs and enable decoding and bus mastering. */
+static void setup_bars(int s)
+{
+	wc_cfg_write(s, 0x10, (uint32_t)BAR0, 4);
+	wc_cfg_write(s, 0x14, (uint32_t)BAR1, 4);
+	wc_cfg_write(s, 0x04, 0x0007, 2);
+}
+
+static void test_config(int s)
+{
+	uint32_t sizes[7];
+	bool io1 = false;
+
+	ok(wc_cfg_read(s, 0x00, 2) == TESTDEV_VENDOR_ID, "vendor id (len 2)");
+	ok(wc_cfg_read(s, 0x02, 2) == TESTDEV_DEVICE_ID, "device id (len 2)");
+	ok(wc_cfg_read(s, 0x00, 4) ==
+	   ((uint32_t)TESTDEV_DEVICE_ID << 16 | TESTDEV_VENDOR_ID), "ids (len 4)");
+	ok(wc_cfg_read(s, 0x0a, 2) == (TESTDEV_CLASS >> 8), "class (as the proxy reads it)");
+	ok(wc_cfg_read(s, 0x0e, 1) == 0, "header type 0");
+	ok(wc_cfg_read(s, 0x3d, 1) == 1, "interrupt pin INTA");
+	ok(wc_cfg_write(s, 0x3c, 0x0b, 1) == 0 && wc_cfg_read(s, 0x3c, 1) == 0x0b,
+	   "interrupt line writable");
+	ok(wc_cfg_read(s, 0x06, 2) & 0x10, "status: capability list");
+	{
+		uint32_t cap = wc_cfg_read(s, 0x34, 1);
+		uint32_t hdr = wc_cfg_read(s, cap, 2);
+
+		ok(cap >= 0x40 && (hdr & 0xff) == 0x09 && (hdr >> 8) == 0,
+		   "capability list: one vendor-specific cap at 0x%x", cap);
+		ok(wc_cfg_read(s, cap + 4, 4) == TESTDEV_MAGIC, "vendor cap carries magic");
+	}
+	ok(wc_cfg_write(s, 0x00, 0xffffffff, 4) == 0 &&
+	   wc_cfg_read(s, 0x00, 2) == TESTDEV_VENDOR_ID, "ids read-only");
+
+	/* The stock proxy's probe_pci_info(), step by step. */
+	for (int i = 0; i < 7; i++) {
+		uint32_t a = 0x10 + 4 * i, orig, v;
+
+		orig = wc_cfg_read(s, a, 4);
+		wc_cfg_write(s, a, 0xffffffff, 4);
+		v = wc_cfg_read(s, a, 4);
+		sizes[i] = ~(v & 0xfffffff0) + 1;
+		wc_cfg_write(s, a, orig, 4);
+		if (i == 1)
+			io1 = v & 1;
+	}
+	ok(sizes[0] == 0x1000, "BAR0 sizes to 4 KiB (got 0x%x)", sizes[0]);
+	ok(sizes[1] == 0x20 && io1, "BAR1 sizes to 32 bytes of I/O (got 0x%x)", sizes[1]);
+	ok(!sizes[2] && !sizes[3] && !sizes[4] && !sizes[5] && !sizes[6],
+	   "BARs 2-5 and dword 0x28 size to 0");
+	ok(wc_cfg_read(s, 0x10, 4) == 0 && wc_cfg_read(s, 0x14, 4) == 1,
+	   "BARs restored after probing");
+
+	/* PCI 2.3 INTx masking: the bit must stick (uio_pci_generic checks). */
+	wc_cfg_write(s, 0x04, 0x0400, 2);
+	ok(wc_cfg_read(s, 0x04, 2) == 0x0400, "command bit 10 (Interrupt Disable) writable");
+	wc_cfg_write(s, 0x04, 0, 2);
+	ok(wc_cfg_read(s, 0x04, 2) == 0, "command cleared");
+
+	ok(wc_cfg_read(s, 0xfc, 4) == 0, "last dword readable");
+	ok(wc_cfg_read(s, 0xff, 1) == 0, "last byte readable");
+	ok(wc_cfg_read(s, 0x100, 4) == ONES, "read past 256 bytes: all-ones");
+	ok(wc_cfg_read(s, 0xfe, 4) == ONES, "read crossing the end: all-ones");
+	ok(wc_cfg_read(s, 0x10, 3) == ONES, "read of length 3: all-ones");
+	ok(wc_cfg_read(s, 0xffffffff, 4) == ONES, "read at 0xffffffff: all-ones");
+	ok(wc_cfg_write(s, 0x200, 1, 4) == ONES, "write past 256 bytes answered all-ones");
+}
+
+static void test_bars(struct rproc *rp)
+{
+	int s = rp->sock;
+	static const unsigned sizes[] = { 1, 2, 4, 8 };
+	bool all = true;
+
+	ok(wc_bar_read(s, BAR0, 4, true) == ONES, "BAR0 does not decode before enabled");
+	setup_bars(s);
+	ok(wc_bar_read(s, BAR0 + TD_MAGIC, 4, true) == TESTDEV_MAGIC, "BAR0 magic");
+	ok(wc_bar_read(s, BAR0 + TD_MAGIC, 8, true) ==
+	   ((uint64_t)TESTDEV_VERSION << 32 | TESTDEV_MAGIC), "BAR0 magic+version, 8 bytes");
+	ok(wc_bar_read(s, BAR0 + TD_MAGIC + 1, 1, true) == 'P', "BAR0 byte read");
+	ok(wc_bar_read(s, BAR1 + TDIO_MAGIC, 4, false) == TESTDEV_MAGIC, "BAR1 (I/O) magic");
+	ok(wc_bar_read(s, BAR0, 4, false) == ONES, "memory address in I/O space: all-ones");
+
+	for (int k = 0; k < 4; k++) {
+		unsigned sz = sizes[k];
+		uint64_t v = 0x1122334455667788ull & (sz == 8 ? ~0ull : (1ull << (8 * sz)) - 1);
+
+		for (uint64_t off = 0; off < TD_SCRATCH_SIZE; off += 0x38) {
+			uint64_t a = BAR0 + TD_SCRATCH + (off & ~(uint64_t)(sz - 1));
+
+			wc_bar_write(s, a, v ^ off, sz, true);
+			all &= wc_bar_read(s, a, sz, true) == (v ^ off);
+		}
+	}
+	ok(all, "BAR0 scratch: write/read at sizes 1, 2, 4, 8");
+	wc_bar_write(s, BAR0 + TD_SCRATCH, 0x0807060504030201ull, 8, true);
+	ok(wc_bar_read(s, BAR0 + TD_SCRATCH + 2, 2, true) == 0x0403,
+	   "BAR0 scratch is little endian");
+	all = true;
+	for (int k = 0; k < 3; k++) {
+		unsigned sz = sizes[k];
+
+		wc_bar_write(s, BAR1 + TDIO_SCRATCH, 0xa5a5a5a5 >> (32 - 8 * sz), sz, false);
+		all &= wc_bar_read(s, BAR1 + TDIO_SCRATCH, sz, false) ==
+		       (0xa5a5a5a5u >> (32 - 8 * sz));
+	}
+	ok(all, "BAR1 (I/O) scratch at sizes 1, 2, 4");
+
+	{
+		uint64_t c0 = wc_bar_read(s, BAR0 + TD_COUNTER, 8, true);
+		uint64_t c1 = wc_bar_read(s, BAR0 + TD_COUNTER, 8, true);
+		uint64_t c2 = wc_bar_read(s, BAR0 + TD_COUNTER, 4, true);
+
+		ok(c1 == c0 + 1 && c2 == c0 + 2, "counter increments once per read, any size");
+		wc_bar_write(s, BAR0 + TD_COUNTER, 100, 8, true);
+		ok(wc_bar_read(s, BAR0 + TD_COUNTER, 8, true) == 100 &&
+		   wc_bar_read(s, BAR0 + TD_COUNTER, 8, true) == 101, "counter writable");
+		c0 = wc_bar_read(s, BAR1 + TDIO_COUNTER, 4, false);
+		ok(wc_bar_read(s, BAR1 + TDIO_COUNTER, 2, false) == ((c0 + 1) & 0xffff),
+		   "I/O counter increments per read");
+	}
+	for (int i = 0; i < 5; i++)
+		wc_bar_write(s, BAR0 + TD_DOORBELL, 0xd00d0000 + i, 4, true);
+	ok(wc_bar_read(s, BAR0 + TD_DOORBELL_COUNT, 8, true) == 5 &&
+	   wc_bar_read(s, BAR0 + TD_DOORBELL, 4, true) == 0xd00d0004,
+	   "doorbell counts writes and keeps the last value");
+	ok(wc_bar_read(s, BAR0 + TD_DOORBELL_COUNT, 8, true) == 5,
+	   "doorbell reads have no side effect");
+
+	ok(wc_bar_read(s, BAR0 + 0x1000, 4, true) == ONES, "read past BAR0: all-ones");
+	ok(wc_bar_read(s, BAR0 + 0xffc, 8, true) == ONES, "read straddling BAR0's end: all-ones");
+	ok(wc_bar_read(s, BAR0 - 4, 4, true) == ONES, "read below BAR0: all-ones");
+	ok(wc_bar_read(s, BAR0, 3, true) == ONES, "read of size 3: all-ones");
+	ok(wc_bar_read(s, BAR0, 16, true) == ONES, "read of size 16: all-ones");
+	ok(wc_bar_read(s, BAR0, 0, true) == ONES, "read of size 0: all-ones");
+	ok(wc_bar_read(s, BAR1 + 0x1e, 4, false) == ONES, "I/O read past BAR1: all-ones");
+	ok(wc_bar_write(s, BAR0 + 0x2000, 1, 4, true) == ONES, "write past BAR0 answered all-ones");
+	ok(wc_bar_read(s, 0xffffffffffffffffull, 8, true) == ONES, "read at 2^64-1: all-ones");
+	ok(wc_bar_read(s, BAR0 + TD_MAGIC, 4, true) == TESTDEV_MAGIC, "device still answers");
+	ok(stat_now(rp, "socket.bad_access") >= 9, "bad accesses counted");
+}
+
+static void test_dma(struct rproc *rp)
+{
+	int s = rp->sock;
+	int mfd = memfd_create("guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int fds[2];
+	uint64_t gpas[2] = { 0, 0x100000 }, sizes[2] = { 0x10000, 0x10000 };
+	uint64_t offs[2] = { 0, 0x10000 };
+	uint8_t *ram;
+	bool same = true;
+
+	if (ftruncate(mfd, 0x20000) < 0)
+		return;
+	ram = mmap(NULL, 0x20000, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	for (int i = 0; i < 0x10000; i++)
+		ram[i] = i * 7;
+	/* Two fds for the one file, as QEMU sends one per section. */
+	fds[0] = mfd;
+	fds[1] = dup(mfd);
+	ok(wc_sync_sysmem(s, 2, gpas, sizes, offs, fds) == 0 && wc_no_reply(s, 100),
+	   "SYNC_SYSMEM gets no reply");
+	close(fds[1]);
+
+	wc_bar_write(s, BAR0 + TD_DMA_SRC, 0x100, 8, true);
+	wc_bar_write(s, BAR0 + TD_DMA_DST, 0x100200, 8, true);
+	wc_bar_write(s, BAR0 + TD_DMA_LEN, 0x1000, 4, true);
+	wc_bar_write(s, BAR0 + TD_DMA_CMD, TD_DMA_CMD_GO, 4, true);
+	ok(wc_bar_read(s, BAR0 + TD_DMA_STATUS, 4, true) == TD_DMA_ST_DONE, "DMA done");
+	for (int i = 0; i < 0x1000; i++)
+		same &= ram[0x10200 + i] == (uint8_t)((0x100 + i) * 7);
+	ok(same, "DMA copied guest RAM across regions (memfd offsets honoured)");
+	ok(wc_bar_read(s, BAR0 + TD_INT_STATUS, 4, true) & TD_INT_DMA_DONE,
+	   "DMA done raises INT_STATUS");
+	wc_bar_write(s, BAR0 + TD_INT_STATUS, TD_INT_ALL, 4, true);
+	ok(wc_bar_read(s, BAR0 + TD_INT_STATUS, 4, true) == 0, "INT_STATUS is write-1-to-clear");
+
+	/* Outside guest RAM: the hole between the regions, and past the end. */
+	wc_bar_write(s, BAR0 + TD_DMA_SRC, 0xfff0, 8, true);
+	wc_bar_write(s, BAR0 + TD_DMA_LEN, 0x20, 4, true);
+	wc_bar_write(s, BAR0 + TD_DMA_CMD, TD_DMA_CMD_GO, 4, true);
+	ok(wc_bar_read(s, BAR0 + TD_DMA_STATUS, 4, true) == TD_DMA_ST_ERROR,
+	   "DMA reaching past a region: error status");
+	wc_bar_write(s, BAR0 + TD_DMA_SRC, 0, 8, true);
+	wc_bar_write(s, BAR0 + TD_DMA_DST, 0xfffffffffffff000ull, 8, true);
+	wc_bar_write(s, BAR0 + TD_DMA_LEN, 0x2000, 4, true);
+	wc_bar_write(s, BAR0 + TD_DMA_CMD, TD_DMA_CMD_GO, 4, true);
+	ok(wc_bar_read(s, BAR0 + TD_DMA_STATUS, 4, true) == TD_DMA_ST_ERROR,
+	   "DMA wrapping the address space: error status");
+	wc_bar_write(s, BAR0 + TD_DMA_LEN, TD_DMA_MAX_LEN + 1, 4, true);
+	wc_bar_write(s, BAR0 + TD_DMA_CMD, TD_DMA_CMD_GO, 4, true);
+	ok(wc_bar_read(s, BAR0 + TD_DMA_STATUS, 4, true) == TD_DMA_ST_ERROR,
+	   "DMA longer than the maximum: error status");
+	/* Bus mastering off: no DMA. */
+	wc_cfg_write(s, 0x04, 0x0003, 2);
+	wc_bar_write(s, BAR0 + TD_DMA_SRC, 0, 8, true);
+	wc_bar_write(s, BAR0 + TD_DMA_DST, 0x100000, 8, true);
+	wc_bar_write(s, BAR0 + TD_DMA_LEN, 16, 4, true);
+	wc_bar_write(s, BAR0 + TD_DMA_CMD, TD_DMA_CMD_GO, 4, true);
+	ok(wc_bar_read(s, BAR0 + TD_DMA_STATUS, 4, true) == TD_DMA_ST_ERROR,
+	   "DMA refused while bus mastering is disabled");
+	wc_cfg_write(s, 0x04, 0x0007, 2);
+	ok(stat_now(rp, "dma.faults") >= 3 && file_key(rp->stats, "gmem.regions") == 2,
+	   "DMA faults counted, two regions mapped");
+
+	/* A bad map empties the map (DMA fails) but the device lives on. */
+	{
+		uint64_t g = 0, sz = 0x40000, o = 0;
+		int f = dup(mfd);
+
+		ok(wc_sync_sysmem(s, 1, &g, &sz, &o, &f) == 0 && wc_no_reply(s, 100),
+		   "SYNC_SYSMEM with a region past the file's end: no reply");
+		close(f);
+		ok(stat_now(rp, "gmem.regions") == 0, "bad region: map emptied");
+		f = open("/dev/null", O_RDWR);
+		sz = 0x1000;
+		wc_sync_sysmem(s, 1, &g, &sz, &o, &f);
+		close(f);
+		ok(stat_now(rp, "gmem.regions") == 0, "non-file fd refused");
+	}
+	/* Restore a good map for later tests. */
+	fds[0] = mfd;
+	fds[1] = mfd;
+	wc_sync_sysmem(s, 2, gpas, sizes, offs, fds);
+	ok(stat_now(rp, "gmem.regions") == 2, "map replaced by the next SYNC_SYSMEM");
+	/*
+	 * The peer shrinks the (unsealed) file under the mapping: DMA must
+	 * fail cleanly instead of the remote dying of SIGBUS.
+	 */
+	if (ftruncate(mfd, 0x8000) == 0) {
+		wc_bar_write(s, BAR0 + TD_DMA_SRC, 0x100000, 8, true);
+		wc_bar_write(s, BAR0 + TD_DMA_DST, 0x0, 8, true);
+		wc_bar_write(s, BAR0 + TD_DMA_LEN, 0x100, 4, true);
+		wc_bar_write(s, BAR0 + TD_DMA_CMD, TD_DMA_CMD_GO, 4, true);
+		ok(wc_bar_read(s, BAR0 + TD_DMA_STATUS, 4, true) == TD_DMA_ST_ERROR,
+		   "DMA from a truncated memfd: error status, no SIGBUS death");
+		wc_bar_write(s, BAR0 + TD_DMA_SRC, 0x0, 8, true);
+		wc_bar_write(s, BAR0 + TD_DMA_DST, 0x100, 8, true);
+		wc_bar_write(s, BAR0 + TD_DMA_CMD, TD_DMA_CMD_GO, 4, true);
+		ok(wc_bar_read(s, BAR0 + TD_DMA_STATUS, 4, true) == TD_DMA_ST_DONE,
+		   "... and DMA within what is left still works");
+		if (ftruncate(mfd, 0x20000) < 0)
+			diag("ftruncate back failed");
+	}
+	munmap(ram, 0x20000);
+	close(mfd);
+}
+
+static void test_intx(struct rproc *rp)
+{
+	int s = rp->sock;
+	int irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int res = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	uint64_t one = 1;
+
+	/* Start from a quiet line (the DMA tests left error bits set). */
+	wc_bar_write(s, BAR0 + TD_INT_STATUS, TD_INT_ALL, 4, true);
+	ok(wc_set_irqfd(s, irq, res) == 0 && wc_no_reply(s, 100), "SET_IRQFD gets no reply");
+	ok(eventfd_count(irq) == 0, "quiet line: no signal at SET_IRQFD");
+	wc_bar_write(s, BAR0 + TD_INT_MASK, TD_INT_ALL, 4, true);
+	wc_bar_write(s, BAR0 + TD_INT_RAISE, TD_INT_SOFT, 4, true);
+	ok(eventfd_count(irq) == 1, "raising the line signals the irqfd");
+	ok(wc_cfg_read(s, 0x06, 2) & 0x08, "status bit 3 (Interrupt Status) set");
+	wc_bar_write(s, BAR0 + TD_INT_RAISE, TD_INT_SOFT, 4, true);
+	ok(eventfd_count(irq) == 0, "no second signal while the line stays high");
+
+	/* EOI while still high: KVM signals resample, the remote re-asserts. */
+	ok(write(res, &one, 8) == 8, "resample (EOI) signalled");
+	usleep(50000);
+	ok(eventfd_count(irq) == 1, "resample with line high: irqfd re-signalled");
+	ok(eventfd_count(res) == 0, "resample fd drained by the remote");
+
+	wc_bar_write(s, BAR0 + TD_INT_STATUS, TD_INT_SOFT, 4, true);
+	ok(!(wc_cfg_read(s, 0x06, 2) & 0x08), "ack clears Interrupt Status");
+	ok(write(res, &one, 8) == 8 && wc_cfg_read(s, 0, 2) == TESTDEV_VENDOR_ID &&
+	   eventfd_count(irq) == 0, "resample with line low: no signal");
+
+	/* Interrupt Disable masks the line but not the status bit. */
+	wc_cfg_write(s, 0x04, 0x0407, 2);
+	wc_bar_write(s, BAR0 + TD_INT_RAISE, TD_INT_SOFT, 4, true);
+	ok(eventfd_count(irq) == 0, "Interrupt Disable: no signal");
+	ok(wc_cfg_read(s, 0x06, 2) & 0x08, "Interrupt Disable: status bit 3 still set");
+	wc_cfg_write(s, 0x04, 0x0007, 2);
+	ok(eventfd_count(irq) == 1, "clearing Interrupt Disable delivers the pending line");
+	wc_bar_write(s, BAR0 + TD_INT_MASK, 0, 4, true);
+	ok(!(wc_cfg_read(s, 0x06, 2) & 0x08), "device mask lowers the line");
+	wc_bar_write(s, BAR0 + TD_INT_STATUS, TD_INT_ALL, 4, true);
+	wc_bar_write(s, BAR0 + TD_INT_MASK, TD_INT_ALL, 4, true);
+
+	/* DMA completion raises INTx too. */
+	wc_bar_write(s, BAR0 + TD_DMA_SRC, 0, 8, true);
+	wc_bar_write(s, BAR0 + TD_DMA_DST, 0x100000, 8, true);
+	wc_bar_write(s, BAR0 + TD_DMA_LEN, 64, 4, true);
+	wc_bar_write(s, BAR0 + TD_DMA_CMD, TD_DMA_CMD_GO, 4, true);
+	ok(eventfd_count(irq) == 1, "DMA completion signals the irqfd");
+	wc_bar_write(s, BAR0 + TD_INT_STATUS, TD_INT_ALL, 4, true);
+	ok(stat_now(rp, "intx.resamples") == 2 && file_key(rp->stats, "intx.signals") == 4,
+	   "INTx counters (signals 4, resamples 2)");
+
+	/* A pipe is not an eventfd: refused, fds closed. */
+	{
+		int p[2], fds[2];
+		char c;
+
+		if (pipe(p) == 0) {
+			fds[0] = p[1];
+			fds[1] = p[1];
+			wc_set_irqfd(s, fds[0], fds[1]);
+			close(p[1]);
+			wc_cfg_read(s, 0, 2);	/* sync */
+			ok(read(p[0], &c, 1) == 0, "SET_IRQFD with a pipe: refused and closed");
+			close(p[0]);
+		}
+	}
+	close(irq);
+	close(res);
+}
+
+static void test_reset(int s)
+{
+	int64_t sz = wc_reset(s);
+
+	ok(sz == 0, "DEVICE_RESET answered by RET without payload (QEMU 7.2)");
+	ok(wc_cfg_read(s, 0x04, 2) == 0 && wc_cfg_read(s, 0x10, 4) == 0 &&
+	   wc_cfg_read(s, 0x14, 4) == 1, "reset clears command and BAR addresses");
+	ok(wc_cfg_read(s, 0x00, 2) == TESTDEV_VENDOR_ID && wc_cfg_read(s, 0x3d, 1) == 1,
+	   "reset keeps ids and pin");
+	setup_bars(s);
+	ok(wc_bar_read(s, BAR0 + TD_DOORBELL_COUNT, 8, true) == 0 &&
+	   wc_bar_read(s, BAR0 + TD_INT_MASK, 4, true) == TD_INT_ALL,
+	   "reset restores device registers");
+}
+
+/* Malformed input that keeps the stream in sync. */
+static void test_malformed(struct rproc *rp)
+{
+	int s = rp->sock;
+	uint8_t pl[192] = { 0 };
+	uint64_t v, sz;
+	int p[2];
+	char c;
+
+	ok(wc_send(s, 42, 0, NULL, 0, NULL, 0) == 0 && wc_no_reply(s, 100) &&
+	   wc_cfg_read(s, 0, 2) == TESTDEV_VENDOR_ID, "unknown command dropped, stream in sync");
+	ok(wc_send(s, -5, 4, pl, 4, NULL, 0) == 0 &&
+	   wc_cfg_read(s, 0, 2) == TESTDEV_VENDOR_ID, "negative command dropped with its payload");
+	wc_send(s, 3, 8, pl, 8, NULL, 0);	/* CFGREAD, wrong size */
+	ok(wc_recv_ret(s, &v, &sz, 2000) == 1 && v == ONES && sz == 8,
+	   "CFGREAD with a wrong payload size: all-ones");
+	wc_send(s, 5, 192, pl, 192, NULL, 0);	/* BAR_READ, wrong size */
+	ok(wc_recv_ret(s, &v, &sz, 2000) == 1 && v == ONES, "BAR_READ with 192 bytes: all-ones");
+	wc_send(s, 1, 8, pl, 8, NULL, 0);	/* RET to the remote */
+	ok(wc_no_reply(s, 100) && wc_cfg_read(s, 0, 2) == TESTDEV_VENDOR_ID,
+	   "RET sent to the remote ignored");
+
+	if (pipe(p) == 0) {
+		wc_put64(pl, BAR0);
+		wc_put32(pl + 16, 4);
+		pl[20] = 1;
+		wc_send(s, 5, 24, pl, 24, &p[1], 1);
+		close(p[1]);
+		ok(wc_recv_ret(s, &v, &sz, 2000) == 1 && v == ONES,
+		   "BAR_READ carrying an fd: all-ones");
+		ok(read(p[0], &c, 1) == 0, "... and the stray fd was closed");
+		close(p[0]);
+	}
+	{
+		int fds[12], r[2];
+
+		if (pipe(r) == 0) {
+			for (int i = 0; i < 12; i++)
+				fds[i] = r[1];
+			memset(pl, 0, sizeof(pl));
+			wc_send(s, 0, 192, pl, 192, fds, 12);
+			close(r[1]);
+			wc_cfg_read(s, 0, 2);
+			ok(read(r[0], &c, 1) == 0, "SYNC_SYSMEM with 12 fds: all closed");
+			close(r[0]);
+		}
+	}
+	wc_send(s, 6, 0, NULL, 0, NULL, 0);	/* SET_IRQFD without fds */
+	ok(wc_no_reply(s, 100) && wc_cfg_read(s, 0, 2) == TESTDEV_VENDOR_ID,
+	   "SET_IRQFD without fds rejected");
+	wc_send(s, 7, 8, pl, 8, NULL, 0);	/* DEVICE_RESET with payload */
+	ok(wc_recv_ret(s, &v, &sz, 2000) == 1 && v == ONES, "DEVICE_RESET with payload: all-ones");
+	ok(stat_now(rp, "socket.bad_msgs") >= 8, "rejected messages counted (%lld)",
+	   file_key(rp->stats, "socket.bad_msgs"));
+}
+
+/* Framing errors end the remote cleanly, with a message. */
+static void test_fatal(void)
+{
+	struct rproc rp;
+	uint8_t junk[8] = { 0 };
+	int st;
+
+	if (start_remote(&rp, "fatal1", -1, NULL)) {
+		wc_send(rp.sock, 3, 1u << 20, NULL, 0, NULL, 0);
+		st = wait_exit(rp.pid, 3000);
+		ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
+		   file_contains(rp.log, "payload size"), "oversized payload: exit 1 with a message");
+		close(rp.sock);
+	}
+	if (start_remote(&rp, "fatal2", -1, NULL)) {
+		if (write(rp.sock, junk, 5) != 5)
+			diag("short write");
+		shutdown(rp.sock, SHUT_WR);
+		st = wait_exit(rp.pid, 3000);
+		ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
+		   file_contains(rp.log, "closed mid-message"), "truncated header: exit 1");
+		close(rp.sock);
+	}
+	if (start_remote(&rp, "fatal3", -1, NULL)) {
+		wc_send(rp.sock, 2, 12, junk, 4, NULL, 0);	/* 8 of 12 bytes missing */
+		shutdown(rp.sock, SHUT_WR);
+		st = wait_exit(rp.pid, 3000);
+		ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "truncated payload: exit 1");
+		close(rp.sock);
+	}
+	if (start_remote(&rp, "eof", -1, NULL)) {
+		wc_cfg_read(rp.sock, 0, 2);
+		st = stop_remote(&rp);
+		ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+		   file_key(rp.stats, "socket.cfg_read") == 1,
+		   "EOF between messages: exit 0, stats written at exit");
+	}
+	if (start_remote(&rp, "sigterm", -1, NULL)) {
+		wc_cfg_read(rp.sock, 0, 2);	/* handlers are in place now */
+		kill(rp.pid, SIGTERM);
+		st = wait_exit(rp.pid, 3000);
+		ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 128 + SIGTERM &&
+		   file_key(rp.stats, "socket.cfg_read") == 1,
+		   "SIGTERM: orderly exit with status 143, stats written");
+		close(rp.sock);
+	}
+}
+
+/* Requests as the kernel module would queue them. */
+static struct mpdev_request req(uint64_t id, uint32_t region, uint64_t off,
+				uint8_t size, bool write, uint64_t data, bool reply)
+{
+	struct mpdev_request q = {
+		.id = id, .offset = off, .data = data, .region = region,
+		.size = size, .vcpu = 0,
+		.flags = (write ? MPDEV_REQ_WRITE : 0) |
+			 (reply ? MPDEV_REQ_NEEDS_REPLY : 0),
+	};
+	return q;
+}
+
+static int read_cpls(int fd, struct mpdev_completion *c, int max)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ssize_t n;
+
+	if (poll(&p, 1, 3000) != 1)
+		return 0;
+	n = read(fd, c, sizeof(*c) * max);
+	return n < 0 ? 0 : (int)(n / sizeof(*c));
+}
+
+static void check_fastpath_batch(int be, const char *how)
+{
+	struct mpdev_request q[6];
+	struct mpdev_completion c[8];
+	int n;
+
+	q[0] = req(10, 0, TD_MAGIC, 4, false, 0, true);
+	q[1] = req(11, 0, TD_SCRATCH + 8, 8, true, 0xfeedfacecafebeefull, false);
+	q[2] = req(12, 0, TD_SCRATCH + 8, 8, false, 0, true);
+	q[3] = req(13, 1, TDIO_MAGIC, 4, false, 0, true);
+	q[4] = req(14, 5, 0, 4, false, 0, true);		/* no such region */
+	q[5] = req(15, 0, 0xffe, 4, false, 0, true);		/* crosses BAR end */
+	n = write(be, q, sizeof(q));
+	ok(n == sizeof(q), "%s: batch of 6 requests queued", how);
+	n = read_cpls(be, c, 8);
+	ok(n == 5, "%s: 5 completions (posted write has none), got %d", how, n);
+	if (n != 5)
+		return;
+	ok(c[0].id == 10 && c[0].data == TESTDEV_MAGIC && c[0].size == 4 && !c[0].flags,
+	   "%s: read of BAR0 magic", how);
+	ok(c[1].id == 12 && c[1].data == 0xfeedfacecafebeefull && c[1].size == 8,
+	   "%s: posted write then read, in order", how);
+	ok(c[2].id == 13 && c[2].data == TESTDEV_MAGIC, "%s: region 1 = BAR1", how);
+	ok(c[3].id == 14 && c[3].flags == MPDEV_CPL_ERROR && c[3].data == ONES,
+	   "%s: unknown region -> error completion", how);
+	ok(c[4].id == 15 && c[4].flags == MPDEV_CPL_ERROR && c[4].size == 4,
+	   "%s: out-of-range offset -> error completion echoing size", how);
+}
+
+static void test_fastpath_fd(void)
+{
+	struct rproc rp;
+	int sp[2];
+	char fdstr[16];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return;
+	snprintf(fdstr, sizeof(fdstr), "%d", sp[0]);
+	if (!start_remote(&rp, "fast-fd", sp[0], "--mpdev-fd", fdstr, NULL))
+		return;
+	close(sp[0]);
+	setup_bars(rp.sock);
+	check_fastpath_batch(sp[1], "--mpdev-fd");
+	/* The same device behind both paths: socket sees the fast path's writes. */
+	ok(wc_bar_read(rp.sock, BAR0 + TD_SCRATCH + 8, 8, true) == 0xfeedfacecafebeefull,
+	   "socket path sees state written over the fast path");
+	ok(stat_now(&rp, "mpdev.reads") == 5 && file_key(rp.stats, "mpdev.writes") == 1 &&
+	   file_key(rp.stats, "socket.bar_read") == 1 &&
+	   file_key(rp.stats, "socket.bar_write") == 0 &&
+	   file_key(rp.stats, "mpdev.completions") == 5,
+	   "per-path counters: fast path 5 reads/1 write, socket 1 read");
+	close(sp[1]);
+	usleep(100000);
+	ok(wc_cfg_read(rp.sock, 0, 2) == TESTDEV_VENDOR_ID &&
+	   file_contains(rp.log, "fast path stopped"),
+	   "backend closed: socket path goes on, message logged");
+	stop_remote(&rp);
+}
+
+static void test_fastpath_msg(void)
+{
+	struct rproc rp;
+	struct mpq_mpdev_backend b = {
+		.magic = MPQ_MPDEV_MAGIC, .version = MPQ_MPDEV_VERSION, .nr_map = 2,
+		.map = { { 0, 0 }, { 1, 1 } },
+	};
+	uint64_t v, sz;
+	int sp[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return;
+	if (!start_remote(&rp, "fast-msg", -1, NULL))
+		return;
+	setup_bars(rp.sock);
+	wc_send(rp.sock, MPQ_CMD_MPDEV_BACKEND, sizeof(b), &b, sizeof(b), &sp[0], 1);
+	close(sp[0]);
+	ok(wc_recv_ret(rp.sock, &v, &sz, 2000) == 1 && v == 0,
+	   "MPDEV_BACKEND message accepted (RET 0)");
+	check_fastpath_batch(sp[1], "MPDEV_BACKEND");
+	b.map[1].bar = 3;	/* BAR3 does not exist */
+	{
+		int sp2[2];
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp2) == 0) {
+			char c;
+
+			wc_send(rp.sock, MPQ_CMD_MPDEV_BACKEND, sizeof(b), &b, sizeof(b),
+				&sp2[0], 1);
+			close(sp2[0]);
+			ok(wc_recv_ret(rp.sock, &v, &sz, 2000) == 1 && v == ONES &&
+			   read(sp2[1], &c, 1) == 0,
+			   "MPDEV_BACKEND mapping a missing BAR: refused, fd closed");
+			close(sp2[1]);
+		}
+	}
+	b.map[1].bar = 1;
+	b.magic = 0;
+	wc_send(rp.sock, MPQ_CMD_MPDEV_BACKEND, sizeof(b), &b, sizeof(b), &sp[1], 1);
+	ok(wc_recv_ret(rp.sock, &v, &sz, 2000) == 1 && v == ONES,
+	   "MPDEV_BACKEND with a bad magic: refused");
+	close(sp[1]);
+	stop_remote(&rp);
+}
+
+/* The busy-poll ring, with a memfd playing the kernel's shared pages. */
+static void test_fastpath_ring(void)
+{
+	struct rproc rp;
+	struct mpdev_ring *ring;
+	char fdstr[16];
+	int mfd = memfd_create("ring", MFD_CLOEXEC);
+	uint32_t head = 0;
+	bool good = true;
+
+	if (mfd < 0 || ftruncate(mfd, MPDEV_RING_MMAP_SIZE) < 0)
+		return;
+	ring = mmap(NULL, MPDEV_RING_MMAP_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	ring->hdr.entries = MPDEV_RING_ENTRIES;
+	snprintf(fdstr, sizeof(fdstr), "%d", mfd);
+	if (!start_remote(&rp, "ring", mfd, "--mpdev-fd", fdstr, "--poll", NULL))
+		return;
+	setup_bars(rp.sock);
+	/* 600 requests: more than two laps of the 256-entry rings. */
+	for (int i = 0; i < 600; i++) {
+		bool w = i % 3 == 0;
+		struct mpdev_request q = req(1000 + i, 0, TD_SCRATCH + 8 * (i % 32), 8, w,
+					     0x5a00 + i, !w);
+
+		while (head - __atomic_load_n(&ring->hdr.req_tail, __ATOMIC_ACQUIRE) >=
+		       MPDEV_RING_ENTRIES)
+			usleep(100);
+		ring->req[head % MPDEV_RING_ENTRIES] = q;
+		__atomic_store_n(&ring->hdr.req_head, ++head, __ATOMIC_RELEASE);
+		/* Reap completions as a vCPU would. */
+		while (ring->hdr.cpl_tail != __atomic_load_n(&ring->hdr.cpl_head,
+							    __ATOMIC_ACQUIRE)) {
+			struct mpdev_completion *c =
+				&ring->cpl[ring->hdr.cpl_tail % MPDEV_RING_ENTRIES];
+
+			good &= c->id >= 1000 && c->id < 1600 && c->size == 8 && !c->flags;
+			__atomic_store_n(&ring->hdr.cpl_tail, ring->hdr.cpl_tail + 1,
+					 __ATOMIC_RELEASE);
+		}
+	}
+	for (int i = 0; i < 2000 && ring->hdr.cpl_tail < 400; i++) {
+		while (ring->hdr.cpl_tail != __atomic_load_n(&ring->hdr.cpl_head,
+							    __ATOMIC_ACQUIRE))
+			ring->hdr.cpl_tail++;
+		usleep(1000);
+	}
+	ok(good && ring->hdr.cpl_tail == 400 && ring->hdr.req_tail == 600,
+	   "ring: 600 requests consumed, 400 completions (cpl %u, req_tail %u)",
+	   ring->hdr.cpl_tail, ring->hdr.req_tail);
+	ok(wc_bar_read(rp.sock, BAR0 + TD_SCRATCH + 8 * (597 % 32), 8, true) == 0x5a00 + 597,
+	   "ring: last posted write visible to the socket path");
+	ok(stat_now(&rp, "mpdev.reads") == 400 && file_key(rp.stats, "mpdev.writes") == 200,
+	   "ring: counters (400 reads, 200 writes)");
+	/* A corrupt head: the ring is dropped, the socket path goes on. */
+	__atomic_store_n(&ring->hdr.req_head, ring->hdr.req_tail + 100000, __ATOMIC_RELEASE);
+	usleep(100000);
+	ok(wc_cfg_read(rp.sock, 0, 2) == TESTDEV_VENDOR_ID &&
+	   file_contains(rp.log, "not within a ring"), "ring: corrupt head detected, socket path alive");
+	stop_remote(&rp);
+	munmap(ring, MPDEV_RING_MMAP_SIZE);
+	close(mfd);
+}
+
+static void test_unprivileged(void)
+{
+	struct rproc rp;
+	char path[64], line[128];
+	FILE *f;
+	long uid = -1;
+
+	if (geteuid() != 0) {
+		/* Already unprivileged: every other test proved the point. */
+		ok(true, "# SKIP --user needs root (the suite already ran unprivileged)");
+		return;
+	}
+	chmod(tmpdir, 0777);
+	if (!start_remote(&rp, "nobody", -1, "--user", "nobody", NULL))
+		return;
+	ok(wc_cfg_read(rp.sock, 0, 2) == TESTDEV_VENDOR_ID, "--user nobody: serves config");
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)rp.pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Uid:", 4))
+			uid = strtol(line + 4, NULL, 10);
+	if (f)
+		fclose(f);
+	ok(uid == 65534, "--user nobody: runs as uid 65534 (got %ld)", uid);
+	stop_remote(&rp);
+}
+
+/* ---- mpqemu-run ---------------------------------------------------- */
+
+static void test_qemu_args(void)
+{
+	char msg[1024], err[256];
+	char *good[] = { "-object", "memory-backend-memfd,id=mem,size=1G",
+			 "-machine", "q35,memory-backend=mem" };
+	char *numa[] = { "-object", "memory-backend-file,id=m0,size=1G,mem-path=/dev/shm/x,share=on",
+			 "-numa", "node,memdev=m0" };
+	char *noshare[] = { "-object", "memory-backend-memfd,id=mem,size=1G,share=off",
+			    "-M", "q35,memory-backend=mem" };
+	char *ram[] = { "-object", "memory-backend-ram,id=mem,size=1G",
+			"-machine", "memory-backend=mem" };
+	char *none[] = { "-m", "1G" };
+	char *file_noshare[] = { "--object", "memory-backend-file,id=m,size=1G,mem-path=/x",
+				 "--machine", "pc,memory-backend=m" };
+	struct qa_proxy p1[1] = { { "mpdev0", 7, -1 } };
+	struct qa_proxy p2[2] = { { "a", 7, -1 }, { "b", 9, 11 } };
+	char *args1[] = { "-nographic" };
+	char *args2[] = { "-device", "x-pci-proxy-dev,id=mine,fd=@PROXY_FD@", "-x", "a@b" };
+	char *args3[] = { "-device", "x-pci-proxy-dev,id=b,fd=@PROXY_FD:b@,mpdev=@MPDEV_FD:b@" };
+	char **out;
+
+	ok(qa_check_shared_ram(4, good, msg, sizeof(msg)) == 0, "RAM check: memfd backend accepted");
+	ok(qa_check_shared_ram(4, numa, msg, sizeof(msg)) == 0, "RAM check: shared file as numa memdev");
+	ok(qa_check_shared_ram(4, noshare, msg, sizeof(msg)) < 0 && strstr(msg, "share=on"),
+	   "RAM check: memfd share=off refused");
+	ok(qa_check_shared_ram(4, ram, msg, sizeof(msg)) < 0 && strstr(msg, "no fd"),
+	   "RAM check: memory-backend-ram refused");
+	ok(qa_check_shared_ram(2, none, msg, sizeof(msg)) < 0 &&
+	   strstr(msg, "memory-backend-memfd"), "RAM check: plain -m refused with the fix");
+	ok(qa_check_shared_ram(4, file_noshare, msg, sizeof(msg)) < 0,
+	   "RAM check: --object file without share refused");
+
+	out = qa_build_argv("qemu", 1, args1, p1, 1, "mpdev-fd", err, sizeof(err));
+	ok(out && !strcmp(out[0], "qemu") && !strcmp(out[2], "-device") &&
+	   !strcmp(out[3], "x-pci-proxy-dev,id=mpdev0,fd=7") && !out[4],
+	   "argv: -device appended");
+	qa_free_argv(out);
+	out = qa_build_argv("qemu", 4, args2, p1, 1, "mpdev-fd", err, sizeof(err));
+	ok(out && !strcmp(out[2], "x-pci-proxy-dev,id=mine,fd=7") && !strcmp(out[4], "a@b") &&
+	   !out[5], "argv: @PROXY_FD@ replaced, no -device added, other @ kept");
+	qa_free_argv(out);
+	out = qa_build_argv("qemu", 2, args3, p2, 2, "mpdev-fd", err, sizeof(err));
+	ok(out && !strcmp(out[2], "x-pci-proxy-dev,id=b,fd=9,mpdev=11") &&
+	   !strcmp(out[4], "x-pci-proxy-dev,id=a,fd=7") && !out[5],
+	   "argv: named placeholders; proxy a appended");
+	qa_free_argv(out);
+	out = qa_build_argv("qemu", 4, args2, p2, 2, "mpdev-fd", err, sizeof(err));
+	ok(!out && strstr(err, "ambiguous"), "argv: @PROXY_FD@ with two proxies refused");
+	out = qa_build_argv("qemu", 1, args1, p2, 2, "mpdev-fd", err, sizeof(err));
+	ok(out && !strcmp(out[5], "x-pci-proxy-dev,id=b,fd=9,mpdev-fd=11"),
+	   "argv: generated -device carries the mpdev fd property");
+	qa_free_argv(out);
+}
+
+/* Run mpqemu-run with @argv; capture stderr; return wait status. */
+static int run_tool(char *const *argv, const char *errlog, int timeout_ms, pid_t *pidp,
+		    int sig_after_ms, int sig)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		int fd = open(errlog, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		dup2(fd, 2);
+		dup2(fd, 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (pidp)
+		*pidp = pid;
+	if (sig_after_ms) {
+		usleep(sig_after_ms * 1000);
+		kill(pid, sig);
+	}
+	st = wait_exit(pid, timeout_ms);
+	if (st < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	return st;
+}
+
+static void write_script(const char *path, const char *body)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return;
+	fprintf(f, "#!/bin/sh\n%s\n", body);
+	fclose(f);
+	chmod(path, 0755);
+}
+
+static void test_mpqemu_run(void)
+{
+	char fake_ok[256], fake_sleep[256], fake_trap[256], log[256], args_out[256], body[512];
+	char *mem[] = { "-object", "memory-backend-memfd,id=mem,size=64M",
+			"-machine", "q35,memory-backend=mem" };
+	int st;
+
+	snprintf(log, sizeof(log), "%s/run.log", tmpdir);
+	snprintf(args_out, sizeof(args_out), "%s/qemu-args", tmpdir);
+	snprintf(fake_ok, sizeof(fake_ok), "%s/fake-qemu-ok", tmpdir);
+	snprintf(fake_sleep, sizeof(fake_sleep), "%s/fake-qemu-sleep", tmpdir);
+	snprintf(fake_trap, sizeof(fake_trap), "%s/fake-qemu-trap", tmpdir);
+	/* Checks that the fd in the last argument is a socket, then exits. */
+	snprintf(body, sizeof(body),
+		 "echo \"$@\" > %s\n"
+		 "for a; do last=$a; done\n"
+		 "fd=${last##*fd=}\n"
+		 "[ -S /proc/self/fd/$fd ] || exit 9\n"
+		 "exit 0", args_out);
+	write_script(fake_ok, body);
+	write_script(fake_sleep, "sleep 30");
+	write_script(fake_trap, "trap 'exit 3' TERM\nsleep 30 & wait");
+
+	{
+		char *a[] = { (char *)run_bin, NULL };
+
+		st = run_tool(a, log, 3000, NULL, 0, 0);
+		ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 2 && file_contains(log, "usage"),
+		   "mpqemu-run without arguments: usage, exit 2");
+	}
+	{
+		char *a[] = { (char *)run_bin, "--bogus", "--", "x", NULL };
+
+		st = run_tool(a, log, 3000, NULL, 0, 0);
+		ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 2, "unknown option: exit 2");
+	}
+	{
+		char *a[] = { (char *)run_bin, "--qemu", fake_ok, "--", "-m", "1G", NULL };
+
+		st = run_tool(a, log, 3000, NULL, 0, 0);
+		ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 2 &&
+		   file_contains(log, "memory-backend-memfd"),
+		   "private guest RAM: refused with the fix, exit 2");
+	}
+	{
+		char *a[] = { (char *)run_bin, "--qemu", fake_ok, "--remote", (char *)remote_bin,
+			      "--", mem[0], mem[1], mem[2], mem[3], NULL };
+
+		st = run_tool(a, log, 5000, NULL, 0, 0);
+		ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+		   file_contains(args_out, "-device x-pci-proxy-dev,id=mpdev0,fd="),
+		   "QEMU gets a socket fd in -device x-pci-proxy-dev; its exit 0 is ours");
+	}
+	{
+		char *a[] = { (char *)run_bin, "--qemu", fake_sleep, "--remote", "/bin/false",
+			      "--", mem[0], mem[1], mem[2], mem[3], NULL };
+		struct timespec t0, t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		st = run_tool(a, log, 10000, NULL, 0, 0);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
+		   file_contains(log, "exited with status 1; stopping QEMU") &&
+		   t1.tv_sec - t0.tv_sec < 5,
+		   "remote dies: QEMU stopped with a message, exit 1");
+	}
+	{
+		char *a[] = { (char *)run_bin, "--qemu", fake_trap, "--remote", (char *)remote_bin,
+			      "--", mem[0], mem[1], mem[2], mem[3], NULL };
+
+		st = run_tool(a, log, 8000, NULL, 500, SIGTERM);
+		ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 3 &&
+		   file_contains(log, "passing it to QEMU"),
+		   "SIGTERM forwarded to QEMU; QEMU's exit status returned");
+	}
+	{
+		char *a[] = { (char *)run_bin, "--qemu", "/nonexistent/qemu", "--remote",
+			      (char *)remote_bin, "--", mem[0], mem[1], mem[2], mem[3], NULL };
+
+		st = run_tool(a, log, 5000, NULL, 0, 0);
+		ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
+		   file_contains(log, "cannot start QEMU"), "missing QEMU binary: clear error");
+	}
+	{
+		char *a[] = { (char *)run_bin, "--qemu", fake_ok, "--mpdev=/nonexistent/mpdev",
+			      "--", mem[0], mem[1], mem[2], mem[3], NULL };
+
+		st = run_tool(a, log, 5000, NULL, 0, 0);
+		ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
+		   file_contains(log, "cannot open /nonexistent/mpdev"),
+		   "--mpdev without the device: clear error");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct rproc rp;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s PATH/mpdev-remote PATH/mpqemu-run\n", argv[0]);
+		return 2;
+	}
+	remote_bin = argv[1];
+	run_bin = argv[2];
+	signal(SIGPIPE, SIG_IGN);
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	diag("logs in %s", tmpdir);
+
+	if (ok(start_remote(&rp, "main", -1, NULL), "remote started")) {
+		test_config(rp.sock);
+		test_bars(&rp);
+		test_dma(&rp);
+		test_intx(&rp);
+		test_reset(rp.sock);
+		test_malformed(&rp);
+		ok(stop_remote(&rp) == 0, "remote exits 0 at EOF");
+	}
+	test_fatal();
+	test_fastpath_fd();
+	test_fastpath_msg();
+	test_fastpath_ring();
+	test_unprivileged();
+	test_qemu_args();
+	test_mpqemu_run();
+	if (!tap_fail) {
+		/* Keep the logs only when something failed. */
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+		if (system(cmd) != 0)
+			diag("could not remove %s", tmpdir);
+	}
+	return tap_done();
+}
