@@ -15,7 +15,7 @@
 # kernel's, if it has one, else the installed Debian 6.1 headers.
 
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
-		    $(lastword $(sort $(wildcard /usr/src/linux-headers-6.1.*-amd64))))
+	$(shell ls -d /usr/src/linux-headers-6.1.*-amd64 2>/dev/null | sort -V | tail -n 1))
 BUILD := $(CURDIR)/build
 KSFT_INC := $(BUILD)/ksft
 LINUX_SOURCE ?= $(lastword $(sort $(wildcard /usr/src/linux-source-6.1.tar.*)))
@@ -54,7 +54,7 @@ $(BUILD)/checkpatch/scripts/checkpatch.pl:
 	touch $@
 
 lint: $(BUILD)/checkpatch/scripts/checkpatch.pl
-	perl $< --no-tree --strict --terse -f kmod/*.c kmod/*.h include/uapi/linux/mpdev.h \
+	perl $< --no-tree --strict --terse -f kmod/mpdev.c kmod/*.h include/uapi/linux/mpdev.h \
 		| tee $(BUILD)/checkpatch.log
 	@! grep -qE 'ERROR|WARNING|CHECK' $(BUILD)/checkpatch.log
 
