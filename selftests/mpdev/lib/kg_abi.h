@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Private contract between kvm_guest.c and guest.S: the layout of a vCPU's
+ * command block in guest memory.  Plain #defines so that the assembler can
+ * use them too; kvm_guest.c checks them against its struct.
+ */
+#ifndef MPDEV_SELFTEST_KG_ABI_H
+#define MPDEV_SELFTEST_KG_ABI_H
+
+/* Inputs, written by the host before each command (all 64-bit). */
+#define KG_B_OP		0	/* KG_OP_* */
+#define KG_B_WRFN	8	/* guest address of the write routine */
+#define KG_B_RDFN	16	/* guest address of the read routine */
+#define KG_B_ADDR	24
+#define KG_B_ASTRIDE	32
+#define KG_B_ASPAN	40	/* ~0: no wrap */
+#define KG_B_VALUE	48
+#define KG_B_STRIDE	56
+#define KG_B_MASK	64	/* all-ones of the access size */
+#define KG_B_COUNT	72
+#define KG_B_VALUES	80	/* guest address of the values array */
+#define KG_B_LAT	88	/* guest address of the latency array */
+#define KG_B_MAXVAL	96	/* 0 when values are not recorded */
+#define KG_B_MAXLAT	104	/* 0 when latencies are not recorded */
+/* Outputs, written by the guest (the host zeroes them first). */
+#define KG_B_DONE	128
+#define KG_B_XOR	136
+#define KG_B_SUM	144
+#define KG_B_MISMATCH	152
+#define KG_B_FIRSTBAD	160
+#define KG_B_TSC_START	168
+#define KG_B_TSC_END	176
+#define KG_B_OFF	184	/* scratch: current address offset */
+#define KG_B_SIZE	192
+
+/* Mirrors of KG_DONE_PORT and enum kg_op (kvm_guest.h is C only). */
+#define KG_ABI_DONE_PORT	0xf4
+#define KG_ABI_OP_READ		0
+#define KG_ABI_OP_WRITE		1
+#define KG_ABI_OP_MIXED		2
+
+/* Status byte of the OUT to KG_DONE_PORT. */
+#define KG_STATUS_DONE		0
+/* Exception: rbx = vector, rcx = error code, rsi = RIP, r8 = CR2. */
+#define KG_STATUS_EXCEPTION	1
+
+#define KG_NR_EXC		32
+#define KG_EXC_STUB_SIZE	16
+
+#endif /* MPDEV_SELFTEST_KG_ABI_H */

@@ -1,0 +1,548 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Self-test of the raw-KVM guest library, with no mpdev involved: every
+ * guest access exits to the test's own handler (or hits a KVM ioeventfd),
+ * and the test checks what the guest did and what it saw.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "kvm_guest.h"
+
+#define MMIO_BASE	0xd0000000ULL
+#define PIO_BASE	0x1000
+
+#define MAX_LOG		1024
+
+/* What a vCPU's handler saw, and how it answers reads. */
+struct dev_log {
+	int vcpu;
+	unsigned int n;
+	struct kg_access acc[MAX_LOG];
+	int vcpu_seen[MAX_LOG];
+	/* memory-like device for KG_OP_MIXED */
+	uint8_t mem[4096];
+	bool memory;		/* reads return what was written */
+	bool broken;		/* reads return a constant instead */
+	unsigned int slow_every;	/* sleep on every Nth access (1-based) */
+	unsigned int slow_us;
+};
+
+/* Value a read of @size bytes at @addr returns: distinct per addr/size. */
+static uint64_t pattern(uint64_t addr, uint32_t size)
+{
+	return (0x9e3779b97f4a7c15ULL * (addr + 1)) ^ ((uint64_t)size << 56) ^ 0xa5;
+}
+
+static uint64_t mask_of(uint32_t size)
+{
+	return size == 8 ? ~0ULL : (1ULL << (8 * size)) - 1;
+}
+
+static int logging_handler(struct kvm_guest *kg, int vcpu,
+			   struct kg_access *acc, void *opaque)
+{
+	struct dev_log *log = opaque;
+	uint64_t off;
+
+	(void)kg;
+	if (log->n < MAX_LOG) {
+		log->acc[log->n] = *acc;
+		log->vcpu_seen[log->n] = vcpu;
+	}
+	log->n++;
+	if (log->slow_every && log->n % log->slow_every == 0)
+		usleep(log->slow_us);
+	if (acc->is_write) {
+		off = acc->addr % (sizeof(log->mem) - 8);
+		memcpy(&log->mem[off], &acc->data, acc->size);
+		return 0;
+	}
+	if (log->broken) {
+		acc->data = 0x5a5a5a5a5a5a5a5aULL;
+	} else if (log->memory) {
+		off = acc->addr % (sizeof(log->mem) - 8);
+		acc->data = 0;
+		memcpy(&acc->data, &log->mem[off], acc->size);
+	} else {
+		acc->data = pattern(acc->addr, acc->size);
+	}
+	return 0;
+}
+
+FIXTURE(kg) {
+	struct kvm_guest *kg;
+	struct dev_log log;
+};
+
+FIXTURE_SETUP(kg)
+{
+	const char *why;
+
+	memset(&self->log, 0, sizeof(self->log));
+	self->kg = NULL;
+	if (!kg_kvm_usable(&why))
+		SKIP(return, "%s", why);
+	self->kg = kg_create(2);
+	ASSERT_NE(NULL, self->kg) TH_LOG("kg_create: %s", strerror(errno));
+}
+
+/*
+ * 6.1's harness still runs the test body after SKIP() in the setup: every
+ * test starts with this so that a skipped setup ends the test as skipped.
+ */
+#define NEED_KG() do { if (!self->kg) return; } while (0)
+
+FIXTURE_TEARDOWN(kg)
+{
+	kg_destroy(self->kg);
+}
+
+static void check_reads(struct __test_metadata *_metadata,
+			struct kvm_guest *kg, struct dev_log *log,
+			int space, uint64_t base, uint32_t size)
+{
+	struct kg_cmd cmd = {
+		.op = KG_OP_READ, .space = space, .addr = base, .size = size,
+		.count = 8, .addr_stride = size, .flags = KG_F_VALUES,
+	};
+	struct kg_result res;
+	uint64_t i, x = 0, s = 0;
+
+	log->n = 0;
+	kg_set_exit_handler(kg, logging_handler, log);
+	ASSERT_EQ(0, kg_run(kg, 0, &cmd, &res)) TH_LOG("%s", kg_strerror(kg, 0));
+	ASSERT_EQ(8U, res.done);
+	ASSERT_EQ(8U, res.exits);
+	ASSERT_EQ(8U, log->n);
+	ASSERT_EQ(8U, res.nr_values);
+	for (i = 0; i < 8; i++) {
+		uint64_t a = base + i * size, want = pattern(a, size) & mask_of(size);
+
+		EXPECT_EQ(space, log->acc[i].space);
+		EXPECT_FALSE(log->acc[i].is_write);
+		EXPECT_EQ(a, log->acc[i].addr);
+		EXPECT_EQ(size, log->acc[i].size);
+		EXPECT_EQ(want, res.values[i]) TH_LOG("size %u access %llu", size,
+						      (unsigned long long)i);
+		x ^= want;
+		s += want;
+	}
+	EXPECT_EQ(x, res.xor);
+	EXPECT_EQ(s, res.sum);
+}
+
+TEST_F(kg, mmio_read_sizes)
+{
+	uint32_t size;
+
+	NEED_KG();
+
+	for (size = 1; size <= 8; size *= 2)
+		check_reads(_metadata, self->kg, &self->log, KG_SPACE_MMIO,
+			    MMIO_BASE + 0x100 * size, size);
+}
+
+TEST_F(kg, pio_read_sizes)
+{
+	uint32_t size;
+
+	NEED_KG();
+
+	for (size = 1; size <= 4; size *= 2)
+		check_reads(_metadata, self->kg, &self->log, KG_SPACE_PIO,
+			    PIO_BASE + 0x40 * size, size);
+}
+
+static void check_writes(struct __test_metadata *_metadata,
+			 struct kvm_guest *kg, struct dev_log *log,
+			 int space, uint64_t addr, uint32_t size)
+{
+	struct kg_cmd cmd = {
+		.op = KG_OP_WRITE, .space = space, .addr = addr, .size = size,
+		.count = 32, .value = 0x1122334455667788ULL,
+		.stride = 0x0101010101010101ULL,
+	};
+	struct kg_result res;
+	uint64_t i;
+
+	log->n = 0;
+	kg_set_exit_handler(kg, logging_handler, log);
+	ASSERT_EQ(0, kg_run(kg, 1, &cmd, &res)) TH_LOG("%s", kg_strerror(kg, 1));
+	ASSERT_EQ(32U, res.done);
+	ASSERT_EQ(32U, log->n);
+	EXPECT_EQ(0U, res.nr_values);
+	for (i = 0; i < 32; i++) {
+		EXPECT_TRUE(log->acc[i].is_write);
+		EXPECT_EQ(addr, log->acc[i].addr);
+		EXPECT_EQ(size, log->acc[i].size);
+		EXPECT_EQ(1, log->vcpu_seen[i]);
+		EXPECT_EQ((cmd.value + i * cmd.stride) & mask_of(size),
+			  log->acc[i].data) TH_LOG("size %u write %llu", size,
+						   (unsigned long long)i);
+	}
+}
+
+TEST_F(kg, writes_in_order)
+{
+	uint32_t size;
+
+	NEED_KG();
+
+	for (size = 1; size <= 8; size *= 2)
+		check_writes(_metadata, self->kg, &self->log, KG_SPACE_MMIO,
+			     0xfe000000ULL + size * 8, size);
+	for (size = 1; size <= 4; size *= 2)
+		check_writes(_metadata, self->kg, &self->log, KG_SPACE_PIO,
+			     PIO_BASE + size * 4, size);
+}
+
+TEST_F(kg, mixed_detects_mismatch)
+{
+	struct kg_cmd cmd = {
+		.op = KG_OP_MIXED, .space = KG_SPACE_MMIO, .addr = MMIO_BASE,
+		.size = 4, .count = 40, .value = 0xdeadbeef, .stride = 0x01000193,
+		.addr_stride = 4, .addr_span = 64, .flags = KG_F_VALUES,
+	};
+	struct kg_result res;
+	uint64_t i;
+
+	NEED_KG();
+
+	self->log.memory = true;
+	kg_set_exit_handler(self->kg, logging_handler, &self->log);
+	ASSERT_EQ(0, kg_run(self->kg, 0, &cmd, &res)) TH_LOG("%s", kg_strerror(self->kg, 0));
+	ASSERT_EQ(40U, res.done);
+	EXPECT_EQ(80U, res.exits);
+	EXPECT_EQ(0U, res.mismatches);
+	for (i = 0; i < 40; i++) {
+		/* write then read of the same, wrapping address */
+		EXPECT_TRUE(self->log.acc[2 * i].is_write);
+		EXPECT_FALSE(self->log.acc[2 * i + 1].is_write);
+		EXPECT_EQ(MMIO_BASE + (i * 4) % 64, self->log.acc[2 * i].addr);
+		EXPECT_EQ(MMIO_BASE + (i * 4) % 64, self->log.acc[2 * i + 1].addr);
+		EXPECT_EQ((0xdeadbeef + i * 0x01000193) & 0xffffffff, res.values[i]);
+	}
+
+	/* a device that does not keep what was written must be caught */
+	self->log.broken = true;
+	self->log.n = 0;
+	ASSERT_EQ(0, kg_run(self->kg, 0, &cmd, &res)) TH_LOG("%s", kg_strerror(self->kg, 0));
+	EXPECT_EQ(40U, res.mismatches);
+	EXPECT_EQ(0U, res.first_mismatch);
+}
+
+struct thread_arg {
+	struct kvm_guest *kg;
+	int vcpu;
+	struct dev_log *log;
+	struct kg_result res;
+	int ret;
+	atomic_int *arrived;
+	bool met;		/* both vCPUs were inside KVM_RUN exits at once */
+};
+
+/* Each vCPU's first access waits until the other vCPU made one too. */
+static int rendezvous_handler(struct kvm_guest *kg, int vcpu,
+			      struct kg_access *acc, void *opaque)
+{
+	struct thread_arg *t = &((struct thread_arg *)opaque)[vcpu];
+	struct timespec start, now;
+
+	(void)kg;
+	if (t->log->n++ == 0) {
+		atomic_fetch_add(t->arrived, 1);
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		do {
+			if (atomic_load(t->arrived) == 2) {
+				t->met = true;
+				break;
+			}
+			usleep(100);
+			clock_gettime(CLOCK_MONOTONIC, &now);
+		} while (now.tv_sec - start.tv_sec < 10);
+	}
+	acc->data = pattern(acc->addr, acc->size) ^ ((uint64_t)vcpu << 40);
+	return 0;
+}
+
+static void *vcpu_thread(void *p)
+{
+	struct thread_arg *t = p;
+	struct kg_cmd cmd = {
+		.op = KG_OP_READ, .space = KG_SPACE_MMIO,
+		.addr = MMIO_BASE + 0x10000 * (t->vcpu + 1), .size = 8,
+		.count = 200, .addr_stride = 8, .addr_span = 0x100,
+		.flags = KG_F_VALUES,
+	};
+
+	t->ret = kg_run(t->kg, t->vcpu, &cmd, &t->res);
+	return NULL;
+}
+
+TEST_F(kg, two_vcpus_concurrently)
+{
+	static struct dev_log logs[2];
+	struct thread_arg t[2];
+	atomic_int arrived = 0;
+	pthread_t th[2];
+	int v;
+	uint64_t i;
+
+	NEED_KG();
+
+	memset(logs, 0, sizeof(logs));
+	memset(t, 0, sizeof(t));
+	kg_set_exit_handler(self->kg, rendezvous_handler, t);
+	for (v = 0; v < 2; v++) {
+		t[v].kg = self->kg;
+		t[v].vcpu = v;
+		t[v].log = &logs[v];
+		t[v].arrived = &arrived;
+	}
+	for (v = 0; v < 2; v++)
+		ASSERT_EQ(0, pthread_create(&th[v], NULL, vcpu_thread, &t[v]));
+	for (v = 0; v < 2; v++)
+		pthread_join(th[v], NULL);
+	for (v = 0; v < 2; v++) {
+		uint64_t base = MMIO_BASE + 0x10000 * (v + 1);
+
+		ASSERT_EQ(0, t[v].ret) TH_LOG("%s", kg_strerror(self->kg, v));
+		EXPECT_TRUE(t[v].met) TH_LOG("vCPU %d never saw the other one in flight", v);
+		EXPECT_EQ(200U, t[v].res.done);
+		EXPECT_EQ(200U, t[v].res.exits);
+		for (i = 0; i < 200; i++)
+			EXPECT_EQ(pattern(base + (i * 8) % 0x100, 8) ^ ((uint64_t)v << 40),
+				  t[v].res.values[i]);
+	}
+}
+
+TEST_F(kg, ioeventfd_without_exits)
+{
+	struct kg_cmd cmd = {
+		.op = KG_OP_WRITE, .space = KG_SPACE_MMIO, .addr = MMIO_BASE + 0x1000,
+		.size = 4, .count = 50, .value = 1, .stride = 1,
+	};
+	uint64_t seven = 7;
+	struct kg_result res;
+	int e_mmio, e_pio, e_match;
+
+	NEED_KG();
+
+	e_mmio = kg_ioeventfd(self->kg, KG_SPACE_MMIO, MMIO_BASE + 0x1000, 4, NULL);
+	ASSERT_LE(0, e_mmio) TH_LOG("%s", strerror(-e_mmio));
+	e_pio = kg_ioeventfd(self->kg, KG_SPACE_PIO, 0x2000, 2, NULL);
+	ASSERT_LE(0, e_pio) TH_LOG("%s", strerror(-e_pio));
+	e_match = kg_ioeventfd(self->kg, KG_SPACE_PIO, 0x2010, 1, &seven);
+	ASSERT_LE(0, e_match) TH_LOG("%s", strerror(-e_match));
+
+	/* no exit handler: any exit to userspace would fail kg_run() */
+	ASSERT_EQ(0, kg_run(self->kg, 0, &cmd, &res)) TH_LOG("%s", kg_strerror(self->kg, 0));
+	EXPECT_EQ(0U, res.exits);
+	EXPECT_EQ(50U, kg_eventfd_count(e_mmio));
+
+	cmd.space = KG_SPACE_PIO;
+	cmd.addr = 0x2000;
+	cmd.size = 2;
+	cmd.count = 30;
+	ASSERT_EQ(0, kg_run(self->kg, 1, &cmd, &res)) TH_LOG("%s", kg_strerror(self->kg, 1));
+	EXPECT_EQ(30U, kg_eventfd_count(e_pio));
+	EXPECT_EQ(0U, kg_eventfd_count(e_mmio));
+
+	cmd.addr = 0x2010;
+	cmd.size = 1;
+	cmd.count = 5;
+	cmd.value = 7;
+	cmd.stride = 0;
+	ASSERT_EQ(0, kg_run(self->kg, 0, &cmd, &res)) TH_LOG("%s", kg_strerror(self->kg, 0));
+	EXPECT_EQ(5U, kg_eventfd_count(e_match));
+
+	/* a value the datamatch refuses does exit: no handler, so it fails */
+	cmd.value = 8;
+	EXPECT_EQ(-EIO, kg_run(self->kg, 0, &cmd, &res));
+	EXPECT_NE(NULL, strstr(kg_strerror(self->kg, 0), "0x2010"))
+		TH_LOG("%s", kg_strerror(self->kg, 0));
+	EXPECT_EQ(0U, kg_eventfd_count(e_match));
+
+	EXPECT_EQ(0, kg_ioeventfd_del(self->kg, e_mmio, KG_SPACE_MMIO,
+				      MMIO_BASE + 0x1000, 4, NULL));
+	close(e_mmio);
+	close(e_pio);
+	close(e_match);
+}
+
+TEST_F(kg, latency_array)
+{
+	struct kg_cmd cmd = {
+		.op = KG_OP_READ, .space = KG_SPACE_MMIO, .addr = MMIO_BASE,
+		.size = 4, .count = 60, .flags = KG_F_LAT,
+	};
+	uint64_t khz, i, sum = 0, min_slow = ~0ULL;
+	uint64_t fast[60], nfast = 0, med;
+	struct kg_result res;
+
+	NEED_KG();
+
+	khz = kg_tsc_khz(self->kg);
+	ASSERT_LT(1000U, khz);		/* at least 1 MHz */
+	/* every 10th access takes >= 3 ms in the handler */
+	self->log.slow_every = 10;
+	self->log.slow_us = 3000;
+	kg_set_exit_handler(self->kg, logging_handler, &self->log);
+	ASSERT_EQ(0, kg_run(self->kg, 0, &cmd, &res)) TH_LOG("%s", kg_strerror(self->kg, 0));
+	ASSERT_EQ(60U, res.nr_lat);
+	EXPECT_EQ(0U, res.nr_values);
+	for (i = 0; i < 60; i++) {
+		EXPECT_LT(0U, res.lat[i]);
+		sum += res.lat[i];
+		if (i % 10 == 9) {
+			/* 3 ms of sleep must show up as >= 3 ms of TSC */
+			EXPECT_LE(3 * khz, res.lat[i]) TH_LOG("access %llu: %.0f ns",
+				(unsigned long long)i, kg_tsc_to_ns(self->kg, res.lat[i]));
+			if (res.lat[i] < min_slow)
+				min_slow = res.lat[i];
+		} else {
+			fast[nfast++] = res.lat[i];
+		}
+	}
+	EXPECT_LE(sum, res.tsc_total);
+	med = kg_percentile(fast, nfast, 50);
+	EXPECT_LT(med, min_slow);
+	TH_LOG("tsc %llu kHz; exit to userspace: median %.0f ns, p99 %.0f ns",
+	       (unsigned long long)khz, kg_tsc_to_ns(self->kg, med),
+	       kg_tsc_to_ns(self->kg, kg_percentile(fast, nfast, 99)));
+}
+
+TEST_F(kg, unhandled_exit_then_recovery)
+{
+	struct kg_cmd cmd = {
+		.op = KG_OP_READ, .space = KG_SPACE_MMIO, .addr = MMIO_BASE + 0x2000,
+		.size = 2, .count = 3, .flags = KG_F_VALUES,
+	};
+	struct kg_result res;
+
+	NEED_KG();
+
+	EXPECT_EQ(-EIO, kg_run(self->kg, 0, &cmd, &res));
+	EXPECT_EQ(0U, res.done);
+	EXPECT_NE(NULL, strstr(kg_strerror(self->kg, 0), "0xd0002000"))
+		TH_LOG("%s", kg_strerror(self->kg, 0));
+
+	/* the abandoned vCPU is reset and runs the next command whole */
+	kg_set_exit_handler(self->kg, logging_handler, &self->log);
+	ASSERT_EQ(0, kg_run(self->kg, 0, &cmd, &res)) TH_LOG("%s", kg_strerror(self->kg, 0));
+	EXPECT_EQ(3U, res.done);
+	EXPECT_EQ(3U, self->log.n);
+	EXPECT_EQ(pattern(MMIO_BASE + 0x2000, 2) & 0xffff, res.values[2]);
+}
+
+static int failing_handler(struct kvm_guest *kg, int vcpu,
+			   struct kg_access *acc, void *opaque)
+{
+	unsigned int *n = opaque;
+
+	(void)kg; (void)vcpu;
+	acc->data = 0;
+	return ++*n == 5 ? -ECONNRESET : 0;
+}
+
+TEST_F(kg, handler_error_stops_run)
+{
+	struct kg_cmd cmd = {
+		.op = KG_OP_WRITE, .space = KG_SPACE_PIO, .addr = 0x3000,
+		.size = 4, .count = 10,
+	};
+	struct kg_result res;
+	unsigned int n = 0;
+
+	NEED_KG();
+
+	kg_set_exit_handler(self->kg, failing_handler, &n);
+	EXPECT_EQ(-ECONNRESET, kg_run(self->kg, 1, &cmd, &res));
+	EXPECT_EQ(4U, res.done);
+	n = 100;
+	EXPECT_EQ(0, kg_run(self->kg, 1, &cmd, &res)) TH_LOG("%s", kg_strerror(self->kg, 1));
+	EXPECT_EQ(10U, res.done);
+}
+
+TEST_F(kg, guest_exception_reported)
+{
+	/* above 4 GiB nothing is mapped: a #PF in the guest */
+	struct kg_cmd cmd = {
+		.op = KG_OP_READ, .space = KG_SPACE_MMIO, .addr = 0x100000000ULL,
+		.size = 4, .count = 1,
+	};
+	struct kg_result res;
+
+	NEED_KG();
+
+	kg_set_exit_handler(self->kg, logging_handler, &self->log);
+	EXPECT_EQ(-EIO, kg_run(self->kg, 0, &cmd, &res));
+	EXPECT_NE(NULL, strstr(kg_strerror(self->kg, 0), "exception 14"))
+		TH_LOG("%s", kg_strerror(self->kg, 0));
+	EXPECT_NE(NULL, strstr(kg_strerror(self->kg, 0), "CR2 0x100000000"))
+		TH_LOG("%s", kg_strerror(self->kg, 0));
+	EXPECT_EQ(0U, self->log.n);
+
+	cmd.addr = MMIO_BASE;
+	EXPECT_EQ(0, kg_run(self->kg, 0, &cmd, &res)) TH_LOG("%s", kg_strerror(self->kg, 0));
+	EXPECT_EQ(1U, res.done);
+}
+
+TEST_F(kg, bad_commands)
+{
+	struct kg_cmd cmd = {
+		.op = KG_OP_READ, .space = KG_SPACE_PIO, .addr = 0x1000,
+		.size = 8, .count = 1,
+	};
+
+	NEED_KG();
+
+	EXPECT_EQ(-EINVAL, kg_run(self->kg, 0, &cmd, NULL));
+	cmd.size = 3;
+	EXPECT_EQ(-EINVAL, kg_run(self->kg, 0, &cmd, NULL));
+	cmd.space = KG_SPACE_MMIO;
+	cmd.size = 4;
+	cmd.addr = 0x10000;		/* guest RAM */
+	EXPECT_EQ(-EINVAL, kg_run(self->kg, 0, &cmd, NULL));
+	cmd.addr = MMIO_BASE;
+	cmd.addr_stride = 8;
+	cmd.addr_span = 8;
+	EXPECT_EQ(-EINVAL, kg_run(self->kg, 0, &cmd, NULL));
+	EXPECT_EQ(-EINVAL, kg_run(self->kg, 2, &cmd, NULL));
+
+	/* count 0 runs the guest and does nothing */
+	cmd.addr_stride = cmd.addr_span = 0;
+	cmd.count = 0;
+	EXPECT_EQ(0, kg_run(self->kg, 0, &cmd, NULL)) TH_LOG("%s", kg_strerror(self->kg, 0));
+}
+
+TEST_F(kg, vm_fd_closed_first)
+{
+	struct kg_cmd cmd = {
+		.op = KG_OP_READ, .space = KG_SPACE_PIO, .addr = 0x1234,
+		.size = 1, .count = 4,
+	};
+	struct kg_result res;
+
+	NEED_KG();
+
+	kg_set_exit_handler(self->kg, logging_handler, &self->log);
+	kg_close_vm_fd(self->kg);
+	EXPECT_EQ(-1, kg_vm_fd(self->kg));
+	EXPECT_EQ(-EBADF, kg_ioeventfd(self->kg, KG_SPACE_PIO, 0x2000, 1, NULL));
+	/* the vCPU fds keep the VM alive */
+	ASSERT_EQ(0, kg_run(self->kg, 1, &cmd, &res)) TH_LOG("%s", kg_strerror(self->kg, 1));
+	EXPECT_EQ(4U, res.done);
+	EXPECT_EQ(4U, self->log.n);
+}
+
+TEST_HARNESS_MAIN
