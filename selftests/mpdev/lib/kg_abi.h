@@ -47,4 +47,17 @@
 #define KG_NR_EXC		32
 #define KG_EXC_STUB_SIZE	16
 
+#ifndef __ASSEMBLER__
+/* Symbols of guest.S (the code block and the routines in it). */
+extern const char kg_guest_code_start[], kg_guest_code_end[];
+extern const char kg_guest_entry[];
+extern const char kg_guest_exc_stubs[], kg_guest_exc_stubs_end[];
+extern const char kg_guest_mmio_rd1[], kg_guest_mmio_rd2[], kg_guest_mmio_rd4[],
+	kg_guest_mmio_rd8[];
+extern const char kg_guest_mmio_wr1[], kg_guest_mmio_wr2[], kg_guest_mmio_wr4[],
+	kg_guest_mmio_wr8[];
+extern const char kg_guest_pio_rd1[], kg_guest_pio_rd2[], kg_guest_pio_rd4[];
+extern const char kg_guest_pio_wr1[], kg_guest_pio_wr2[], kg_guest_pio_wr4[];
+#endif
+
 #endif /* MPDEV_SELFTEST_KG_ABI_H */

@@ -101,17 +101,6 @@ _Static_assert(KG_ABI_OP_READ == KG_OP_READ && KG_ABI_OP_WRITE == KG_OP_WRITE &&
 _Static_assert(KG_MAX_SAMPLES * 8 <= VOFF_LAT - VOFF_VALUES &&
 	       VOFF_LAT + KG_MAX_SAMPLES * 8 <= SZ_2M, "sample arrays");
 
-/* Symbols of guest.S. */
-extern const char kg_guest_code_start[], kg_guest_code_end[];
-extern const char kg_guest_entry[];
-extern const char kg_guest_exc_stubs[], kg_guest_exc_stubs_end[];
-extern const char kg_guest_mmio_rd1[], kg_guest_mmio_rd2[], kg_guest_mmio_rd4[],
-	kg_guest_mmio_rd8[];
-extern const char kg_guest_mmio_wr1[], kg_guest_mmio_wr2[], kg_guest_mmio_wr4[],
-	kg_guest_mmio_wr8[];
-extern const char kg_guest_pio_rd1[], kg_guest_pio_rd2[], kg_guest_pio_rd4[];
-extern const char kg_guest_pio_wr1[], kg_guest_pio_wr2[], kg_guest_pio_wr4[];
-
 /* ---- state --------------------------------------------------------------- */
 
 struct kg_vcpu {
@@ -198,8 +187,10 @@ static void build_tables(struct kvm_guest *kg)
 	uint64_t *idt = hva(kg, GPA_IDT);
 	uint64_t i;
 
-	/* Descriptors must match the hidden parts set in sregs: the CPU reads
-	 * the code descriptor again when it delivers an exception. */
+	/*
+	 * Descriptors must match the hidden parts set in sregs: the CPU reads
+	 * the code descriptor again when it delivers an exception.
+	 */
 	gdt[0] = 0;
 	gdt[SEL_CODE / 8] = 0x00af9b000000ffffULL;	/* 64-bit code, DPL 0 */
 	gdt[SEL_DATA / 8] = 0x00cf93000000ffffULL;	/* flat data */
@@ -391,6 +382,20 @@ struct kvm_guest *kg_create(int nr_vcpus)
 			goto fail;
 	}
 	free(cpuid);
+	cpuid = NULL;
+	/*
+	 * One empty command per vCPU: proves the guest runs, and makes KVM
+	 * settle its master clock now that every vCPU exists.
+	 */
+	for (i = 0; i < nr_vcpus; i++) {
+		struct kg_cmd nop = { .op = KG_OP_READ, .space = KG_SPACE_PIO, .size = 1 };
+
+		if (kg_run(kg, i, &nop, NULL)) {
+			fprintf(stderr, "%s: %s\n", __func__, kg->vcpu[i].err);
+			errno = EIO;
+			goto fail;
+		}
+	}
 	return kg;
 
 fail:
@@ -502,8 +507,10 @@ static int fill_block(struct kvm_guest *kg, struct kg_vcpu *v,
 	};
 	struct kg_block *b = v->blk;
 	const char *rd, *wr;
+	uint64_t max;
 
-	if (c->size > 8 || c->op > KG_OP_MIXED ||
+	if (c->size > 8 || c->op > KG_OP_MIXED || c->reserved ||
+	    c->max_samples > KG_MAX_SAMPLES ||
 	    (c->flags & ~(KG_F_VALUES | KG_F_LAT))) {
 		set_err(v, "bad command (op %u size %u flags %#x)", c->op,
 			c->size, c->flags);
@@ -544,8 +551,9 @@ static int fill_block(struct kvm_guest *kg, struct kg_vcpu *v,
 	b->count = c->count;
 	b->values = v->gpa + VOFF_VALUES;
 	b->lat = v->gpa + VOFF_LAT;
-	b->maxval = (c->flags & KG_F_VALUES) ? KG_MAX_SAMPLES : 0;
-	b->maxlat = (c->flags & KG_F_LAT) ? KG_MAX_SAMPLES : 0;
+	max = c->max_samples ? c->max_samples : KG_MAX_SAMPLES;
+	b->maxval = (c->flags & KG_F_VALUES) ? max : 0;
+	b->maxlat = (c->flags & KG_F_LAT) ? max : 0;
 	return 0;
 }
 
@@ -847,6 +855,16 @@ uint64_t kg_tsc_khz(struct kvm_guest *kg)
 double kg_tsc_to_ns(struct kvm_guest *kg, uint64_t cycles)
 {
 	return (double)cycles * 1e6 / (double)kg_tsc_khz(kg);
+}
+
+bool kg_tsc_reliable(struct kvm_guest *kg)
+{
+	struct kvm_clock_data clk;
+
+	memset(&clk, 0, sizeof(clk));
+	if (kg->vm_fd < 0 || ioctl(kg->vm_fd, KVM_GET_CLOCK, &clk))
+		return false;
+	return clk.flags & KVM_CLOCK_TSC_STABLE;
 }
 
 static int cmp_u64(const void *a, const void *b)

@@ -62,8 +62,8 @@ enum kg_op {
 };
 
 /* kg_cmd.flags */
-#define KG_F_VALUES	(1U << 0)	/* store each value read (first KG_MAX_SAMPLES) */
-#define KG_F_LAT	(1U << 1)	/* store each access's TSC latency (first KG_MAX_SAMPLES) */
+#define KG_F_VALUES	(1U << 0)	/* store each value read (see max_samples) */
+#define KG_F_LAT	(1U << 1)	/* store each iteration's TSC latency */
 
 struct kg_cmd {
 	uint32_t op;		/* enum kg_op */
@@ -85,6 +85,12 @@ struct kg_cmd {
 	 */
 	uint64_t addr_stride;
 	uint64_t addr_span;
+	/*
+	 * Record values/latencies of the first max_samples iterations only
+	 * (0: KG_MAX_SAMPLES, the most there is room for).
+	 */
+	uint32_t max_samples;
+	uint32_t reserved;	/* 0 */
 };
 
 struct kg_result {
@@ -99,7 +105,7 @@ struct kg_result {
 	 * Point into guest memory: valid until the next kg_run() on this vCPU
 	 * or kg_destroy().  values[i] is the value read in iteration i;
 	 * lat[i] the guest-TSC cycles of iteration i's access(es), measured
-	 * with lfence;rdtsc ... rdtscp;lfence (about 20-40 cycles of its own).
+	 * with lfence;rdtsc before and after (see kg_tsc_reliable()).
 	 */
 	const uint64_t *values;
 	uint64_t nr_values;
@@ -136,7 +142,11 @@ typedef int (*kg_exit_fn)(struct kvm_guest *kg, int vcpu,
  */
 bool kg_kvm_usable(const char **why);
 
-/* 1 <= nr_vcpus <= KG_MAX_VCPUS.  NULL with errno on failure. */
+/*
+ * 1 <= nr_vcpus <= KG_MAX_VCPUS.  NULL with errno on failure.  Each vCPU
+ * runs one empty command before this returns, so a guest that cannot run
+ * fails here (EIO) rather than in the first test step.
+ */
 struct kvm_guest *kg_create(int nr_vcpus);
 /* Closes every fd and unmaps everything (vCPUs, then VM, then /dev/kvm). */
 void kg_destroy(struct kvm_guest *kg);
@@ -188,6 +198,18 @@ uint64_t kg_eventfd_count(int efd);
  */
 uint64_t kg_tsc_khz(struct kvm_guest *kg);
 double kg_tsc_to_ns(struct kvm_guest *kg, uint64_t cycles);
+
+/*
+ * Whether guest TSC deltas can be trusted across time the vCPU thread spends
+ * outside the guest (in an exit handler, asleep in the kernel, preempted).
+ * True when KVM uses its master clock (KVM_GET_CLOCK: KVM_CLOCK_TSC_STABLE),
+ * i.e. the host runs on a stable TSC.  When the host kernel has marked its
+ * TSC unstable (the TCG test VM with more than one CPU does so unless booted
+ * with tsc=reliable), KVM restarts the guest TSC from its last value at each
+ * vcpu_load and only roughly catches up: a 3 ms sleep in an exit handler was
+ * seen as 0.1 ms.  Benchmarks must check this before trusting latencies.
+ */
+bool kg_tsc_reliable(struct kvm_guest *kg);
 
 /* For benchmarks: the p-th percentile (0..100) of n samples (sorts a copy). */
 uint64_t kg_percentile(const uint64_t *samples, uint64_t n, double p);

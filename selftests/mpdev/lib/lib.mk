@@ -14,7 +14,10 @@
 #   KG_DIR      this directory (with a trailing /)
 #   KG_SRCS     kvm_guest.c guest.S;  KG_HDRS  the headers they depend on
 #   KG_OBJS     $(KG_OUT)/kvm_guest.o $(KG_OUT)/guest.o (rules included)
-#   KG_CFLAGS   warnings, -O2, -I for the library, the UAPI and $(KSFT_INC)
+#   KG_CFLAGS   -Wall -Wextra -O2, -I for the library and the UAPI, and
+#               -isystem $(KSFT_INC): 6.1's kselftest_harness.h itself is not
+#               -Wextra clean (write unsigned literals, e.g. ASSERT_EQ(8U, n),
+#               when comparing with unsigned values: its macros compare as is)
 #   KG_LDFLAGS  -static;  KG_LDLIBS  -pthread
 #   KG_SELFTEST $(KG_OUT)/kg_selftest, the library's own kselftest
 #
