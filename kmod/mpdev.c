@@ -46,6 +46,7 @@
 #include <net/net_namespace.h>
 #include <uapi/linux/mpdev.h>
 
+#include "compat.h"
 #include "kvm_compat.h"
 
 #define MPDEV_MAX_REGIONS	64
@@ -706,8 +707,8 @@ static int mpdev_backend_mmap(struct file *file, struct vm_area_struct *vma)
 		return -EINVAL;
 	if (vma->vm_flags & VM_EXEC)
 		return -EPERM;
-	vma->vm_flags &= ~VM_MAYEXEC;
-	vma->vm_flags |= VM_DONTEXPAND | VM_DONTDUMP;
+	vm_flags_clear(vma, VM_MAYEXEC);
+	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
 	return remap_vmalloc_range(vma, ctx->ring, 0);
 }
 
@@ -1073,7 +1074,7 @@ static int mpdev_ctl_release(struct inode *inode, struct file *file)
 	list_for_each_entry_safe(r, tmp, &ctx->regions, node)
 		mpdev_remove_region(ctx, r);
 	if (ctx->kvm)
-		kvm_put_kvm(ctx->kvm);
+		mpdev_kvm_put(ctx->kvm);
 	ctx->kvm = NULL;
 	mutex_unlock(&ctx->lock);
 	mpdev_genl_event(ctx, MPDEV_EVENT_CTX_DESTROYED, 0);

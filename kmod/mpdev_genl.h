@@ -296,7 +296,7 @@ static int mpdev_genl_get_dumpit(struct sk_buff *skb,
 				 struct netlink_callback *cb)
 {
 	const struct genl_dumpit_info *info = genl_dumpit_info(cb);
-	struct nlattr *filter = info->attrs[MPDEV_A_CTX_ID];
+	struct nlattr *filter = mpdev_genl_dump_attrs(cb)[MPDEV_A_CTX_ID];
 	struct net *net = sock_net(skb->sk);
 	struct mpdev_ctx *ctx;
 	int ret = 0;
