@@ -268,6 +268,19 @@ static uint64_t on_backend(void *opaque, int fd, const int *bar_of_region)
 	       ~0ull : MPQ_MPDEV_OK;
 }
 
+/* Serves every request queued on the fast path right now. */
+static void drain_fast_path(struct ctx *c)
+{
+	while (c->srv.fd >= 0) {
+		int served = c->srv.ring_mode ?
+			mpdev_srv_poll_ring(&c->srv, c->r) :
+			mpdev_srv_serve_fd(&c->srv, c->r);
+
+		if (served <= 0)
+			break;
+	}
+}
+
 /*
  * Wait for and handle one round of events.  @timeout_ms 0 only polls.
  * Returns 1 to go on, 0 to stop cleanly, -1 on error.
@@ -308,7 +321,16 @@ static int service(struct ctx *c, int timeout_ms, const sigset_t *waitmask)
 	if (i_res >= 0 && p[i_res].revents)
 		intx_resample(x);
 	if (p[i_sock].revents) {
-		enum link_status st = link_serve_one(c->o.sock, c->r);
+		enum link_status st;
+
+		/*
+		 * PCI ordering: a config access must not pass the guest's
+		 * earlier posted BAR writes, which may still sit in the
+		 * mpdev queue.  Everything queued before the socket message
+		 * was sent is in the queue by now: drain it first.
+		 */
+		drain_fast_path(c);
+		st = link_serve_one(c->o.sock, c->r);
 
 		if (st == LINK_EOF) {
 			log_info("peer closed the connection");
