@@ -14,9 +14,9 @@
 #                           with the serial console in DIR/serial.log and
 #                           mpdev-guest's TAP (isa-debugcon) in DIR/guest.tap,
 #                           QEMU's resets and guest errors in DIR/qemu-debug.log.
-#                           Set E2E_ACCEL=tcg to try it without KVM (then
+#                           Set MPDEV_E2E_ACCEL=tcg to try it without KVM (then
 #                           there are no interrupts: no irqfd under TCG);
-#                           E2E_SERIAL=stdio puts the console on stdio
+#                           MPDEV_E2E_SERIAL=stdio puts the console on stdio
 #                           instead (interactive, with e2e.end=shell).
 #   E2E_APPEND              the base kernel command line (add e2e.run=...)
 # Waiting:
@@ -30,7 +30,7 @@
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_REPO=$(cd "$E2E_DIR/../.." && pwd)
-E2E_BUILD=${E2E_BUILD:-$E2E_REPO/build/e2e}
+MPDEV_E2E_BUILD=${MPDEV_E2E_BUILD:-$E2E_REPO/build/e2e}
 
 # Quiet, and without what costs seconds in a nested guest under TCG:
 # mitigations (every exit pays for them), the timer check, RCU's normal
@@ -41,7 +41,7 @@ E2E_BUILD=${E2E_BUILD:-$E2E_REPO/build/e2e}
 E2E_APPEND="console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off tsc=reliable no_timer_check 8250.nr_uarts=1 pcie_aspm=off rcupdate.rcu_expedited=1 cryptomgr.notests hugepages=1"
 
 e2e_guest_env() {
-	local env=$E2E_BUILD/guest.env
+	local env=$MPDEV_E2E_BUILD/guest.env
 	if [ ! -f "$env" ]; then
 		echo "e2e: no $env: run 'make -C selftests/e2e' on the host first" >&2
 		return 1
@@ -55,9 +55,9 @@ e2e_guest_env() {
 }
 
 e2e_qemu_args() {
-	local dir=$1 append=$2 mem=${3:-256M} smp=${4:-1} accel=${E2E_ACCEL:-kvm} cpu=host bios=()
+	local dir=$1 append=$2 mem=${3:-256M} smp=${4:-1} accel=${MPDEV_E2E_ACCEL:-kvm} cpu=host bios=()
 	local b serial=(-chardev "file,id=e2eser,path=$dir/serial.log" -serial chardev:e2eser)
-	[ "${E2E_SERIAL:-file}" = stdio ] && serial=(-serial mon:stdio)
+	[ "${MPDEV_E2E_SERIAL:-file}" = stdio ] && serial=(-serial mon:stdio)
 	[ "$accel" = kvm ] || cpu=max
 	for b in /usr/share/qemu/qboot.rom /usr/share/qemu-system-x86/qboot.rom; do
 		[ -f "$b" ] && { bios=(-bios "$b"); break; }

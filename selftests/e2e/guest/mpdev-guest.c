@@ -633,7 +633,7 @@ static void check_bar0(volatile uint8_t *b, bool unaligned)
 		}
 		tap(!bad, "BAR0 scratch: unaligned 8- and 4-byte accesses (%u bad)", bad);
 	} else {
-		tap_skip("not asked (--unaligned); stock x-pci-proxy-dev drops them",
+		tap_skip("not asked (--unaligned): stock x-pci-proxy-dev drops them under TCG, splits them under KVM",
 			 "BAR0 scratch: unaligned accesses");
 	}
 
@@ -1156,7 +1156,7 @@ static int cmd_dma(int argc, char **argv)
 			    why, sizeof(why));
 		if (!r)
 			r = verify(dst, pg, xf[i].dofs, src + xf[i].so, xf[i].len, 0x5a, why, sizeof(why));
-		tap(!r, "dma: %zu bytes copied by the device, completion interrupt on %s, acknowledged%s%s",
+		tap(!r, "dma: %zu-byte transfer copied by the device, completion interrupt on %s, acknowledged%s%s",
 		    xf[i].len, uioname, r ? ": " : "", r ? why : "");
 	}
 
