@@ -20,7 +20,7 @@ BUILD := $(CURDIR)/build
 KSFT_INC := $(BUILD)/ksft
 LINUX_SOURCE ?= $(lastword $(sort $(wildcard /usr/src/linux-source-6.1.tar.*)))
 
-all: module userspace selftests
+all: module userspace selftests e2e-guest
 
 deps:
 	scripts/install-deps.sh
@@ -30,7 +30,12 @@ module:
 	$(MAKE) -C kmod KDIR=$(KDIR)
 
 userspace:
-	@if [ -f userspace/Makefile ]; then $(MAKE) -C userspace; fi
+	$(MAKE) -C userspace
+	$(MAKE) -C userspace/mpdevctl
+
+# The nested guest of the end-to-end tests (the test VM sees us read-only).
+e2e-guest: userspace
+	$(MAKE) -C selftests/e2e O=$(BUILD)/e2e
 
 # The kselftest harness comes from Debian's linux-source-6.1 at build time.
 $(KSFT_INC)/kselftest_harness.h:
@@ -73,7 +78,8 @@ bench: deps all
 
 clean:
 	$(MAKE) -C kmod KDIR=$(KDIR) clean
-	@if [ -f userspace/Makefile ]; then $(MAKE) -C userspace clean; fi
+	$(MAKE) -C userspace clean
+	$(MAKE) -C userspace/mpdevctl clean
 	rm -rf $(BUILD)
 
-.PHONY: all deps module userspace selftests lint sparse check demo bench clean
+.PHONY: all deps module userspace e2e-guest selftests lint sparse check demo bench clean

@@ -49,12 +49,22 @@ stage() {
 if stage build make all; then
 	stage checkpatch make --no-print-directory lint
 	stage sparse make --no-print-directory sparse
-	[ -f userspace/Makefile ] && stage userspace-unit make -C userspace check
+	stage userspace-unit make -C userspace check
+	stage fuzz make -C userspace fuzz FUZZ_TIME=60
 	stage kselftests-vm selftests/vm/vm-run --timeout 1500 -- \
 		selftests/vm/run-kselftests \
 		build/selftests/mpdev_basic \
 		build/selftests/mpdev_datapath \
+		build/selftests/mpdev_netlink \
 		build/selftests/mpdev_lifetime
+	stage e2e-classic selftests/vm/vm-run --timeout 900 -- \
+		selftests/e2e/run-classic.sh
+	if stage qemu-build userspace/qemu-patch/build-qemu.sh; then
+		MPDEV_QEMU_PATCHED=$(userspace/qemu-patch/build-qemu.sh --print-path)
+		export MPDEV_QEMU_PATCHED
+		stage e2e-mpdev selftests/vm/vm-run --timeout 900 -- \
+			selftests/e2e/run-mpdev.sh
+	fi
 fi
 
 echo
