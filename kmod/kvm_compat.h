@@ -6,36 +6,29 @@
  * array of ranges (struct kvm_io_bus), but kvm_io_bus_register_dev() and
  * kvm_io_bus_unregister_dev() are not exported to out-of-tree modules.
  * The bus itself is header-visible (struct kvm, struct kvm_io_bus,
- * kvm_get_bus()), so this file updates it exactly as those two functions
- * in the target kernel's virt/kvm/kvm_main.c do:
+ * kvm_get_bus()), and KVM's readers and writers follow one protocol on
+ * every kernel from 6.1 to 7.2, which this file keeps:
  *
- *  - writers hold kvm->slots_lock;
- *  - the new bus is a kmalloc()ed copy (header included, as KVM copies
- *    it), sorted with KVM's own kvm_io_bus_cmp();
- *  - it is published with rcu_assign_pointer(); vCPUs read the bus under
- *    kvm->srcu (srcu_dereference() in kvm_io_bus_read()/write());
- *  - the old bus is freed after an SRCU grace period:
- *      registration, 6.1 .. 6.12:  synchronize_srcu_expedited() + kfree()
- *      registration, 7.2:          call_srcu(&kvm->srcu, &bus->rcu, ...)
- *                                  whose callback kfree()s it
- *      removal, all of them:       synchronize_srcu_expedited() + kfree()
- *    KVM frees every bus with kfree() (after a grace period, or at VM
- *    destruction in kvm_io_bus_destroy()), so ours come from kmalloc().
+ *  - writers hold kvm->slots_lock and never change a published bus: they
+ *    publish a new kmalloc()ed copy with rcu_assign_pointer();
+ *  - vCPUs look the bus up under kvm->srcu (srcu_dereference()) and find a
+ *    device by binary search, so the copy stays sorted by start address;
+ *  - the replaced copy is freed with kfree() once no vCPU can still hold
+ *    it.  KVM itself frees buses with kfree() (after a grace period, or in
+ *    kvm_io_bus_destroy() at VM teardown), so ours must come from
+ *    kmalloc().  We always wait with synchronize_srcu_expedited(): 7.2's
+ *    own registration defers the free with call_srcu() instead, but
+ *    waiting is equally correct there and leaves no callback of ours
+ *    queued in KVM when the module goes.
  *
- * The 7.2 form is chosen by a Kbuild probe: struct kvm_io_bus has a
- * struct rcu_head (MPDEV_KVM_IO_BUS_RCU).  Our call_srcu() callback is
- * code in this module, so before the module can go, the context that
- * queued it waits for it with srcu_barrier() (mpdev_kvm_put()).
- *
- * Two deliberate differences from KVM, both on paths KVM's callers do not
- * share with us: we refuse a range that overlaps any device already on the
- * bus (KVM allows overlaps and tries devices in order), and when removal
- * cannot allocate the smaller bus we retry instead of dropping the whole
- * bus as kvm_io_bus_unregister_dev() does.
+ * Two deliberate differences from KVM: we refuse a range that overlaps any
+ * device already on the bus (KVM allows overlaps and tries devices in
+ * turn), and when removal cannot allocate the smaller copy we retry
+ * instead of dropping the whole bus as kvm_io_bus_unregister_dev() does.
  *
  * If a kernel ever exports kvm_io_bus_register_dev() to all modules
  * (MPDEV_HAVE_KVM_IO_BUS_REGISTER_DEV), KVM's own functions are used and
- * nothing is mirrored.
+ * nothing here touches the bus.
  *
  * From KVM we need only kvm_get_kvm()/kvm_put_kvm(); the VM file is
  * recognised with file_is_kvm() where it is exported to all modules.
@@ -88,10 +81,6 @@ static struct kvm *mpdev_kvm_get_from_file(struct file *file)
 /* Drops the reference mpdev_kvm_get_from_file() took. */
 static void mpdev_kvm_put(struct kvm *kvm)
 {
-#if defined(MPDEV_KVM_IO_BUS_RCU) && !defined(MPDEV_HAVE_KVM_IO_BUS_REGISTER_DEV)
-	/* Our mpdev_io_bus_free() callbacks must run while we are loaded. */
-	srcu_barrier(&kvm->srcu);
-#endif
 	kvm_put_kvm(kvm);
 }
 
@@ -102,120 +91,100 @@ static bool mpdev_ranges_overlap(gpa_t a, int alen, gpa_t b, int blen)
 }
 
 #ifndef MPDEV_HAVE_KVM_IO_BUS_REGISTER_DEV
-/* kvm_io_bus_cmp() from virt/kvm/kvm_main.c, the same in 6.1 .. 7.2. */
-static int mpdev_io_bus_cmp(const struct kvm_io_range *r1,
-			    const struct kvm_io_range *r2)
+/*
+ * A copy of @bus with @ins put in at @pos, or (@ins NULL) with the entry at
+ * @pos left out.  The fields before the range array are copied as they are:
+ * counts, and on 7.2 an rcu_head that KVM sets up only when it retires a
+ * bus.
+ */
+static struct kvm_io_bus *mpdev_bus_copy(const struct kvm_io_bus *bus,
+					 int pos,
+					 const struct kvm_io_range *ins)
 {
-	gpa_t addr1 = r1->addr;
-	gpa_t addr2 = r2->addr;
+	int n = bus->dev_count + (ins ? 1 : -1);
+	int tail = bus->dev_count - pos - (ins ? 0 : 1);
+	struct kvm_io_bus *nbus;
 
-	if (addr1 < addr2)
-		return -1;
-
-	/* If r2->len == 0, match the exact address. */
-	if (r2->len) {
-		addr1 += r1->len;
-		addr2 += r2->len;
-	}
-
-	if (addr1 > addr2)
-		return 1;
-
-	return 0;
-}
-
-#ifdef MPDEV_KVM_IO_BUS_RCU
-/* __free_bus() from kvm_main.c. */
-static void mpdev_io_bus_free(struct rcu_head *rcu)
-{
-	kfree(container_of(rcu, struct kvm_io_bus, rcu));
-}
-#endif
-
-/* kvm_io_bus_register_dev(), statement for statement.  Under slots_lock. */
-static int mpdev_io_bus_register_dev(struct kvm *kvm, enum kvm_bus bus_idx,
-				     gpa_t addr, int len,
-				     struct kvm_io_device *dev)
-{
-	struct kvm_io_bus *new_bus, *bus;
-	struct kvm_io_range range;
-	int i;
-
-	lockdep_assert_held(&kvm->slots_lock);
-
-	bus = kvm_get_bus(kvm, bus_idx);
-	if (!bus)
-		return -ENOMEM;
-
-	/* exclude ioeventfd which is limited by maximum fd */
-	if (bus->dev_count - bus->ioeventfd_count > NR_IOBUS_DEVS - 1)
-		return -ENOSPC;
-
-	new_bus = kmalloc(struct_size(bus, range, bus->dev_count + 1),
-			  GFP_KERNEL_ACCOUNT);
-	if (!new_bus)
-		return -ENOMEM;
-
-	range = (struct kvm_io_range) {
-		.addr = addr,
-		.len = len,
-		.dev = dev,
-	};
-
-	for (i = 0; i < bus->dev_count; i++)
-		if (mpdev_io_bus_cmp(&bus->range[i], &range) > 0)
-			break;
-
-	memcpy(new_bus, bus, sizeof(*bus) + i * sizeof(struct kvm_io_range));
-	new_bus->dev_count++;
-	new_bus->range[i] = range;
-	memcpy(new_bus->range + i + 1, bus->range + i,
-	       (bus->dev_count - i) * sizeof(struct kvm_io_range));
-	rcu_assign_pointer(kvm->buses[bus_idx], new_bus);
-#ifdef MPDEV_KVM_IO_BUS_RCU
-	call_srcu(&kvm->srcu, &bus->rcu, mpdev_io_bus_free);
-#else
-	synchronize_srcu_expedited(&kvm->srcu);
-	kfree(bus);
-#endif
-	return 0;
+	nbus = kmalloc(struct_size(nbus, range, n), GFP_KERNEL_ACCOUNT);
+	if (!nbus)
+		return NULL;
+	memcpy(nbus, bus, offsetof(struct kvm_io_bus, range));
+	nbus->dev_count = n;
+	memcpy(nbus->range, bus->range, flex_array_size(nbus, range, pos));
+	if (ins)
+		nbus->range[pos] = *ins;
+	memcpy(nbus->range + pos + !!ins, bus->range + pos + !ins,
+	       flex_array_size(nbus, range, tail));
+	return nbus;
 }
 
 /*
- * kvm_io_bus_unregister_dev(), except that it waits for memory instead of
- * dropping the bus (see the top of this file).  Takes slots_lock.
+ * Puts @nbus in the place of @bus and frees @bus once no vCPU can be
+ * looking at it (nor at a device only it holds).  Under slots_lock.
  */
-static bool mpdev_io_bus_unregister_dev(struct kvm *kvm, enum kvm_bus bus_idx,
+static void mpdev_bus_replace(struct kvm *kvm, enum kvm_bus idx,
+			      struct kvm_io_bus *bus, struct kvm_io_bus *nbus)
+{
+	rcu_assign_pointer(kvm->buses[idx], nbus);
+	synchronize_srcu_expedited(&kvm->srcu);
+	kfree(bus);
+}
+
+/* Under slots_lock; the caller has checked that nothing overlaps. */
+static int mpdev_io_bus_register_dev(struct kvm *kvm, enum kvm_bus idx,
+				     gpa_t addr, int len,
+				     struct kvm_io_device *dev)
+{
+	struct kvm_io_range range = { .addr = addr, .len = len, .dev = dev };
+	struct kvm_io_bus *bus, *nbus;
+	int pos;
+
+	lockdep_assert_held(&kvm->slots_lock);
+	bus = kvm_get_bus(kvm, idx);
+	if (!bus)
+		return -ENOMEM;	/* KVM dropped the bus after an OOM */
+	/* KVM's own limit; ioeventfds are bounded by the fd limit instead. */
+	if (bus->dev_count - bus->ioeventfd_count >= NR_IOBUS_DEVS)
+		return -ENOSPC;
+	/*
+	 * Nothing overlaps the new range, so every entry that starts after it
+	 * also ends after it: the first such entry is where it goes.
+	 */
+	for (pos = 0; pos < bus->dev_count; pos++)
+		if (bus->range[pos].addr > addr)
+			break;
+	nbus = mpdev_bus_copy(bus, pos, &range);
+	if (!nbus)
+		return -ENOMEM;
+	mpdev_bus_replace(kvm, idx, bus, nbus);
+	return 0;
+}
+
+/* Takes slots_lock.  False if @dev is not (or no longer) on the bus. */
+static bool mpdev_io_bus_unregister_dev(struct kvm *kvm, enum kvm_bus idx,
 					struct kvm_io_device *dev)
 {
-	struct kvm_io_bus *new_bus, *bus;
-	int i;
+	struct kvm_io_bus *bus, *nbus;
+	int pos;
 
 	for (;;) {
 		mutex_lock(&kvm->slots_lock);
-		bus = kvm_get_bus(kvm, bus_idx);
-		for (i = 0; bus && i < bus->dev_count; i++)
-			if (bus->range[i].dev == dev)
+		bus = kvm_get_bus(kvm, idx);
+		for (pos = 0; bus && pos < bus->dev_count; pos++)
+			if (bus->range[pos].dev == dev)
 				break;
-		if (!bus || i == bus->dev_count) {
+		if (!bus || pos == bus->dev_count) {
 			mutex_unlock(&kvm->slots_lock);
 			return false;
 		}
-		new_bus = kmalloc(struct_size(bus, range, bus->dev_count - 1),
-				  GFP_KERNEL_ACCOUNT);
-		if (new_bus)
+		nbus = mpdev_bus_copy(bus, pos, NULL);
+		if (nbus)
 			break;
 		/* Rare: retry outside the lock rather than drop the bus. */
 		mutex_unlock(&kvm->slots_lock);
 		usleep_range(1000, 2000);
 	}
-	memcpy(new_bus, bus, struct_size(bus, range, i));
-	new_bus->dev_count--;
-	memcpy(new_bus->range + i, bus->range + i + 1,
-	       flex_array_size(new_bus, range, new_bus->dev_count - i));
-	rcu_assign_pointer(kvm->buses[bus_idx], new_bus);
-	synchronize_srcu_expedited(&kvm->srcu);
-	kfree(bus);
+	mpdev_bus_replace(kvm, idx, bus, nbus);
 	mutex_unlock(&kvm->slots_lock);
 	return true;
 }
