@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# demo.sh - the main job ("make demo", after "make deps all"): boot the test
+# VM once and show the mpdev data path at work in it.
+#
+#   scripts/demo.sh [VM-RUN OPTIONS...]      e.g. --log /tmp/demo.log
+#
+# On the host it makes sure of what the test VM cannot build for itself (it
+# sees the host read-only): the patched QEMU (userspace/qemu-patch/
+# build-qemu.sh: a no-op when cached, a long build otherwise), the
+# userspace tools and the nested guest (no-ops when up to date).  In the VM,
+# selftests/e2e/demo-inside.sh boots the nested e2e guest three times --
+# mpdev with a busy-polling remote (guest checks + bench, and the report of
+# which process served what), stock QEMU classic path (bench), mpdev with a
+# blocking remote (bench) -- and prints a p50/p99 latency table with ratios
+# against stock QEMU.  Every stage is named with its elapsed time.
+#
+# Environment: MPDEV_DEMO_BENCH_N (accesses per bench, default 300),
+# MPDEV_DEMO_TIMEOUT (whole VM run, default 900 s); MPDEV_* are passed into
+# the VM by vm-run.  Exit status: demo-inside.sh's (0 = every stage worked),
+# or vm-run's 124 (timeout) / 125 (VM failure), 2 if the build failed.
+set -uo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo" || exit 2
+t0=$SECONDS
+say() { printf '[demo %3ds] %s\n' "$((SECONDS - t0))" "$*"; }
+
+say "host: checking the builds (patched QEMU, userspace, mpdevctl, nested guest)"
+if ! qemu=$(userspace/qemu-patch/build-qemu.sh --print-path 2>/dev/null); then
+	say "host: building the patched QEMU (once; can take 10-20 minutes)"
+	qemu=$(userspace/qemu-patch/build-qemu.sh | tail -n1) || { say "FAILED: build-qemu.sh"; exit 2; }
+fi
+qemu=$(printf '%s\n' "$qemu" | tail -n1)
+make -s -C userspace >&2 || { say "FAILED: make -C userspace"; exit 2; }
+make -s -C userspace/mpdevctl >&2 || say "host: mpdevctl does not build: the demo goes on without it"
+make -s -C selftests/e2e O="$repo/build/e2e" >&2 || { say "FAILED: make -C selftests/e2e"; exit 2; }
+[ -f kmod/mpdev.ko ] || { say "FAILED: kmod/mpdev.ko not built (make module)"; exit 2; }
+export MPDEV_QEMU_PATCHED=$qemu
+say "host: patched QEMU $qemu"
+say "host: booting the test VM (TCG, with mpdev.ko); the nested guests boot in it"
+selftests/vm/vm-run --timeout "${MPDEV_DEMO_TIMEOUT:-900}" "$@" -- selftests/e2e/demo-inside.sh
+rc=$?
+case $rc in
+0) say "demo passed (${SECONDS}s in all)" ;;
+124) say "demo FAILED: the test VM run timed out" ;;
+125) say "demo FAILED: the test VM failed (see vm-run's message above)" ;;
+*) say "demo FAILED (status $rc)" ;;
+esac
+exit "$rc"

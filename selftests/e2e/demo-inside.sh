@@ -1,0 +1,224 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# demo-inside.sh - the in-VM half of "make demo" (scripts/demo.sh boots the
+# test VM and runs this in it; MPDEV_IN_VM=1, /dev/kvm, mpdev.ko loaded).
+#
+# Three nested boots of the e2e guest (selftests/e2e), one after the other:
+#
+#   1. mpdev, busy-polling remote: mpqemu-run --mpdev, patched QEMU,
+#      mpdev-remote --poll.  The guest runs "check" and a short bench; then
+#      the report shows which process served what (the remote's counters:
+#      socket vs mpdev path; mpdevctl show/stats when it is built).
+#   2. stock QEMU, classic path: mpqemu-run, qemu-system-x86_64 with
+#      x-pci-proxy-dev: every BAR access is a socket round trip via QEMU.
+#   3. mpdev, blocking remote: as 1 without --poll.
+#
+# Each runs the same bench (4-byte MMIO reads and writes of BAR0, timed in
+# the guest); the closing table gives p50/p99 per access and the ratio to
+# the stock run.  All numbers come from this run.  Under software
+# emulation (TCG test VM + nested KVM) absolute times are meaningless; the
+# ratios are what to look at.
+#
+# Environment: MPDEV_DEMO_BENCH_N (accesses per bench, default 300),
+# MPDEV_QEMU_PATCHED, MPDEV_QEMU_STOCK (default qemu-system-x86_64),
+# MPDEV_E2E_BOOT_TIMEOUT (240), MPDEV_E2E_RUN_TIMEOUT (300).
+# Exit status: 0 if every stage worked and the guest's checks passed.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+N=${MPDEV_DEMO_BENCH_N:-300}
+BOOT_TO=${MPDEV_E2E_BOOT_TIMEOUT:-240}
+RUN_TO=${MPDEV_E2E_RUN_TIMEOUT:-300}
+MPQEMU_RUN=${MPDEV_MPQEMU_RUN:-$E2E_REPO/userspace/build/mpqemu-run}
+MPDEV_REMOTE=${MPDEV_REMOTE:-$E2E_REPO/userspace/build/mpdev-remote}
+MPDEVCTL=${MPDEV_MPDEVCTL:-$E2E_REPO/userspace/mpdevctl/mpdevctl}
+QEMU_STOCK=${MPDEV_QEMU_STOCK:-$(command -v qemu-system-x86_64)}
+BENCH="bench:-n:$N:--sizes:4"
+
+work=$(mktemp -d /tmp/mpdev-demo.XXXXXX)
+t0=$SECONDS
+failed=0
+mpid=''
+
+say() { printf '[demo %3ds] %s\n' "$((SECONDS - t0))" "$*"; }
+die() { say "FAILED: $*"; exit 1; }
+cleanup() {
+	[ -n "$mpid" ] || return 0
+	kill -TERM "$mpid" 2>/dev/null
+	for _ in $(seq 20); do kill -0 "$mpid" 2>/dev/null || return 0; sleep 0.5; done
+	kill -KILL "$mpid" 2>/dev/null
+}
+trap cleanup EXIT
+
+# ------------------------------------------------------------ preflight
+[ "${MPDEV_IN_VM:-0}" = 1 ] || die "run me through scripts/demo.sh (inside the test VM)"
+[ -c /dev/kvm ] || die "no /dev/kvm in the test VM"
+[ -c /dev/mpdev ] || die "no /dev/mpdev: mpdev.ko not loaded"
+QEMU_PATCHED=${MPDEV_QEMU_PATCHED:-$("$E2E_REPO/userspace/qemu-patch/build-qemu.sh" --print-path 2>/dev/null | tail -n1)}
+[ -n "$QEMU_PATCHED" ] && [ -x "$QEMU_PATCHED" ] || die "patched QEMU not built (userspace/qemu-patch/build-qemu.sh)"
+[ -n "$QEMU_STOCK" ] && [ -x "$QEMU_STOCK" ] || die "no stock qemu-system-x86_64"
+{ [ -x "$MPQEMU_RUN" ] && [ -x "$MPDEV_REMOTE" ]; } || die "userspace not built (make -C userspace)"
+e2e_guest_env 2>"$work/env.err" || die "nested guest not built: $(cat "$work/env.err")"
+have_ctl=0
+"$MPDEVCTL" show >/dev/null 2>&1 && have_ctl=1
+
+say "inside the test VM: kernel $(uname -r), $(nproc) CPUs, mpdev.ko loaded, /dev/kvm = nested KVM"
+say "patched QEMU: $QEMU_PATCHED"
+say "stock QEMU:   $QEMU_STOCK ($("$QEMU_STOCK" --version | head -n1))"
+say "nested guest: $E2E_KERNEL_KIND kernel $(basename "$E2E_KERNEL") + busybox initramfs with mpdev-guest"
+
+# run_guest NAME STEPS MPQEMU-RUN-ARGS...: boot the nested guest, run STEPS,
+# wait until it holds BAR0 (E2E-HOLD); mpqemu-run stays running ($mpid,
+# remote $remote_pid, QEMU $qemu_pid), the logs in $work/NAME/.
+run_guest() {
+	local name=$1 steps=$2 dir=$work/$1 p rc s
+	shift 2
+	mkdir -p "$dir"
+	e2e_qemu_args "$dir" "$E2E_APPEND e2e.run=$steps e2e.end=hold"
+	: >"$dir/guest.tap"
+	remote_pid='' qemu_pid=''
+	s=$SECONDS
+	"$MPQEMU_RUN" "$@" --remote "$MPDEV_REMOTE" --remote-arg "--stats-file=$dir/remote.stats" -v \
+		-- "${E2E_QEMU_ARGS[@]}" </dev/null >"$dir/qemu.out" 2>"$dir/mpqemu-run.err" &
+	mpid=$!
+	for _ in $(seq 100); do
+		# shellcheck disable=SC2013 # pids, one word each
+		for p in $(cat /proc/"$mpid"/task/*/children 2>/dev/null); do
+			case $(readlink "/proc/$p/exe" 2>/dev/null) in
+			*/mpdev-remote) remote_pid=$p ;;
+			*qemu-system*) qemu_pid=$p ;;
+			esac
+		done
+		[ -n "$remote_pid" ] && [ -n "$qemu_pid" ] && break
+		sleep 0.1
+	done
+	if [ -z "$remote_pid" ] || [ -z "$qemu_pid" ]; then
+		sed 's/^/    /' "$dir/mpqemu-run.err"
+		return 1
+	fi
+	# Two CPUs in the test VM: QEMU (the nested vCPU) on one, the remote on
+	# the other, the same for every run (a busy-polling remote sharing the
+	# vCPU's CPU would only measure the scheduler).
+	if [ "$(nproc)" -ge 2 ]; then
+		taskset -a -p -c 0 "$qemu_pid" >/dev/null 2>&1
+		taskset -p -c 1 "$remote_pid" >/dev/null 2>&1
+	fi
+	say "  remote pid $remote_pid ($(tr '\0' ' ' </proc/"$remote_pid"/cmdline | sed "s|$E2E_REPO/||g; s|$dir/||g")), QEMU pid $qemu_pid; booting the nested guest"
+	e2e_wait "$dir/guest.tap" '^# mpdev-guest: run' "$BOOT_TO" "$mpid"
+	rc=$?
+	[ "$rc" -eq 0 ] || { say "  no guest tool after $((SECONDS - s))s"; tail -n 5 "$dir/serial.log" "$dir/mpqemu-run.err" 2>/dev/null | sed 's/^/    /'; return 1; }
+	say "  nested guest up after $((SECONDS - s))s; running: ${steps//,/ }"
+	e2e_wait "$dir/guest.tap" '^E2E-HOLD' "$RUN_TO" "$mpid" || {
+		say "  guest steps did not finish"; tail -n 5 "$dir/guest.tap" | sed 's/^/    /'; return 1; }
+	tr -d '\r' <"$dir/guest.tap" >"$dir/guest.txt"
+	say "  guest done after $((SECONDS - s))s: $(grep -m1 '^E2E-GUEST-DONE' "$dir/guest.txt")"
+}
+# Counters of the remote of the current run into $dir/remote.stats.
+dump_stats() {
+	rm -f "$work/$1/remote.stats"
+	kill -USR1 "$remote_pid" 2>/dev/null
+	e2e_wait "$work/$1/remote.stats" '^dev\.' 15 "$remote_pid"
+}
+stop_guest() {
+	kill -TERM "$mpid" 2>/dev/null
+	wait "$mpid" 2>/dev/null
+	mpid=''
+}
+stat_of() { sed -n "s/^$2=//p" "$work/$1/remote.stats" 2>/dev/null | head -n1; }
+# bench_of NAME OP FIELD: FIELD (p50_ns, p99_ns) of the 4-byte mmio OP bench.
+bench_of() {
+	grep -E "^BENCH [^ ]+ mmio $2 4 " "$work/$1/guest.txt" 2>/dev/null | head -n1 |
+		grep -o -E "$3=[0-9.]+" | cut -d= -f2
+}
+
+# ----------------------------------------- 1. mpdev, busy-polling remote
+say "stage 1/3: mpdev fast path, busy-polling remote (patched QEMU, mpqemu-run --mpdev, mpdev-remote --poll)"
+if run_guest mpdev-poll "check,$BENCH" --qemu "$QEMU_PATCHED" --mpdev --remote-arg --poll; then
+	dump_stats mpdev-poll || say "  the remote wrote no counters"
+	d=$work/mpdev-poll
+	pass=$(grep -c '^ok ' "$d/guest.txt") fail=$(grep -c '^not ok ' "$d/guest.txt")
+	echo
+	echo "  What ran where"
+	echo "  --------------"
+	echo "  test VM (TCG, this kernel + mpdev.ko) runs:"
+	echo "    QEMU (patched)  pid $qemu_pid  the nested guest's vCPU under KVM; BARs registered with /dev/mpdev"
+	echo "    mpdev-remote    pid $remote_pid  the testdev (6d70:0001), busy-polling the mpdev ring"
+	echo "    the nested guest (KVM) runs mpdev-guest, which touches the device's BARs"
+	echo "  who served the guest's accesses (remote counters):"
+	printf '    %-34s %s\n' \
+		"BAR reads via mpdev (KVM->ring):" "$(stat_of mpdev-poll mpdev.reads)" \
+		"BAR writes via mpdev (KVM->ring):" "$(stat_of mpdev-poll mpdev.writes)" \
+		"BAR reads via QEMU socket:" "$(stat_of mpdev-poll socket.bar_read)" \
+		"BAR writes via QEMU socket:" "$(stat_of mpdev-poll socket.bar_write)" \
+		"config space via QEMU socket:" "$(stat_of mpdev-poll socket.cfg_read) reads, $(stat_of mpdev-poll socket.cfg_write) writes" \
+		"mpdev backend handed over:" "$(stat_of mpdev-poll socket.mpdev_backend)" \
+		"ring passes / kicks:" "$(stat_of mpdev-poll mpdev.batches) / $(stat_of mpdev-poll mpdev.kicks)"
+	if [ "$have_ctl" = 1 ]; then
+		echo "  mpdev's view (mpdevctl show; mpdevctl stats without its histograms):"
+		"$MPDEVCTL" show 2>&1 | sed 's/^/    /'
+		# The counters only; the latency histograms are in the logs.
+		"$MPDEVCTL" stats >"$d/mpdevctl-stats.txt" 2>&1
+		grep -v -E '^ *(\[|read latency)' "$d/mpdevctl-stats.txt" | sed 's/^/    /'
+	else
+		echo "  (mpdevctl not built: mpdev's own view skipped)"
+	fi
+	echo "  guest's check: $pass passed, $fail failed$( [ "$fail" -eq 0 ] || printf ': %s' "$(grep '^not ok ' "$d/guest.txt" | head -n3 | tr '\n' ';')")"
+	echo
+	[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ] || { say "  the guest's checks failed"; failed=1; }
+	[ "$(stat_of mpdev-poll mpdev.reads)" -gt 0 ] 2>/dev/null && [ "$(stat_of mpdev-poll socket.bar_read)" = 0 ] ||
+		{ say "  the BAR accesses did not all take the mpdev path"; failed=1; }
+	stop_guest
+else
+	stop_guest
+	die "stage 1: the mpdev guest did not run (logs: $work/mpdev-poll)"
+fi
+
+# ------------------------------------------------ 2. stock QEMU, classic
+say "stage 2/3: classic path (stock QEMU x-pci-proxy-dev, every BAR access over the socket)"
+if run_guest stock "$BENCH" --qemu "$QEMU_STOCK"; then
+	dump_stats stock >/dev/null
+	say "  remote: socket.bar_read=$(stat_of stock socket.bar_read) socket.bar_write=$(stat_of stock socket.bar_write) mpdev.reads=$(stat_of stock mpdev.reads)"
+else
+	say "  stage 2 failed (logs: $work/stock)"; failed=1
+fi
+stop_guest
+
+# --------------------------------------------- 3. mpdev, blocking remote
+say "stage 3/3: mpdev fast path, blocking remote (poll()/read()/write() on the backend fd)"
+if run_guest mpdev-block "$BENCH" --qemu "$QEMU_PATCHED" --mpdev; then
+	dump_stats mpdev-block >/dev/null
+	say "  remote: mpdev.reads=$(stat_of mpdev-block mpdev.reads) mpdev.writes=$(stat_of mpdev-block mpdev.writes) socket.bar_read=$(stat_of mpdev-block socket.bar_read)"
+else
+	say "  stage 3 failed (logs: $work/mpdev-block)"; failed=1
+fi
+stop_guest
+
+# ------------------------------------------------------------ the table
+echo
+echo "  Guest-measured latency per 4-byte BAR0 access ($N accesses each, ns; ratio = stock / this, >1 is faster)"
+printf '  %-36s %-5s %10s %10s %8s %8s\n' path op p50 p99 "x p50" "x p99"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.1f", a / b; else printf "-" }'; }
+for row in "stock:stock QEMU, classic socket path" "mpdev-block:mpdev, blocking remote" "mpdev-poll:mpdev, busy-polling remote"; do
+	name=${row%%:*} label=${row#*:}
+	for op in read write; do
+		p50=$(bench_of "$name" "$op" p50_ns) p99=$(bench_of "$name" "$op" p99_ns)
+		s50=$(bench_of stock "$op" p50_ns) s99=$(bench_of stock "$op" p99_ns)
+		[ -n "$p50" ] || failed=1
+		printf '  %-36s %-5s %10s %10s %8s %8s\n' "$label" "$op" "${p50:-failed}" "${p99:-failed}" \
+			"$(ratio "${s50:-0}" "${p50:-0}")" "$(ratio "${s99:-0}" "${p99:-0}")"
+	done
+done
+echo "  (nested KVM inside a TCG-emulated test VM: absolute times are inflated; compare the ratios)"
+echo
+if [ -n "${MPDEV_OUT:-}" ] && [ -w "${MPDEV_OUT:-/nonexistent}" ]; then
+	rm -rf "$MPDEV_OUT/demo" && cp -a "$work" "$MPDEV_OUT/demo" && say "logs: $MPDEV_OUT/demo in the VM (vm-run --out DIR, default build/vm-out, on the host)"
+fi
+if [ "$failed" -ne 0 ]; then
+	say "demo FAILED (see above; logs in $work)"
+	exit 1
+fi
+say "demo done"

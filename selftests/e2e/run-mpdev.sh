@@ -1,0 +1,316 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# run-mpdev.sh - end-to-end test of the mpdev fast path (issue 5), run
+# INSIDE the test VM, where /dev/kvm is a real (nested) KVM and mpdev.ko is
+# loaded (vm-run does both):
+#
+#   selftests/vm/vm-run --timeout 900 -- selftests/e2e/run-mpdev.sh
+#
+# The same nested guest and guest steps as run-classic.sh, but QEMU is the
+# patched one (userspace/qemu-patch) started by "mpqemu-run --mpdev": it
+# opens /dev/mpdev, QEMU registers the proxy's BARs with mpdev and hands the
+# backend fd to mpdev-remote, so KVM sends the guest's BAR accesses to the
+# remote through mpdev instead of through QEMU and the mpqemu socket.
+#
+#  1. boot; the guest runs check (WITHOUT --xfail-split8: on the fast path
+#     an 8-byte access reaches the device whole), dma, movebar (BAR0 moved
+#     through config space: works at the new address, dead at the old one),
+#     one short bench, then keeps reading BAR0 (hold);
+#  2. proof of the fast path: the remote's counters show the BAR accesses
+#     served from the mpdev backend (mpdev.reads/writes > 0) and not one
+#     BAR_READ/BAR_WRITE socket message; QEMU did not warn that it fell
+#     back; mpdevctl (if built) shows mpdev's own counters > 0;
+#  3. the remote killed (SIGKILL) while the guest reads BAR0: the guest's
+#     reads return all-ones, its vCPU does not hang, and mpqemu-run reports
+#     the remote's death and stops QEMU.  mpqemu-run reacts within
+#     milliseconds, so the guest would rarely get a read in between; to
+#     observe the guest side deterministically, mpqemu-run is held with
+#     SIGSTOP around the kill and released with SIGCONT once the guest has
+#     reported the all-ones read (its SIGCHLD stays pending meanwhile).
+#
+# Output: TAP with the time of every stage and the closing "N passed, N
+# failed, N skipped"; exit status 0 only if everything passed.  Logs go to
+# $MPDEV_OUT/e2e-mpdev/ (build/vm-out/e2e-mpdev on the host) when MPDEV_OUT
+# is set, else stay in the work directory, which is printed.
+#
+# Environment (MPDEV_* because vm-run passes those into the VM):
+#   MPDEV_QEMU_PATCHED       patched QEMU (default: build-qemu.sh --print-path)
+#   MPDEV_E2E_RUN            guest steps (default check,dma,movebar,bench:...)
+#   MPDEV_E2E_BOOT_TIMEOUT   seconds until mpdev-guest starts (default 240)
+#   MPDEV_E2E_RUN_TIMEOUT    seconds for the guest steps (default 300)
+#   MPDEV_E2E_KILL_TIMEOUT   seconds for all-ones / mpqemu-run to stop (30)
+#   MPDEV_E2E_BOOT_TRIES     boots tried before giving up (default 2)
+#   MPDEV_E2E_BUILD          where mkguest.sh wrote (default build/e2e)
+#   MPDEV_MPQEMU_RUN, MPDEV_REMOTE, MPDEV_MPDEVCTL   binaries
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+RUN_STEPS=${MPDEV_E2E_RUN:-check,dma,movebar,bench:-n:300:--sizes:4}
+BOOT_TO=${MPDEV_E2E_BOOT_TIMEOUT:-240}
+RUN_TO=${MPDEV_E2E_RUN_TIMEOUT:-300}
+KILL_TO=${MPDEV_E2E_KILL_TIMEOUT:-30}
+MPQEMU_RUN=${MPDEV_MPQEMU_RUN:-$E2E_REPO/userspace/build/mpqemu-run}
+MPDEV_REMOTE=${MPDEV_REMOTE:-$E2E_REPO/userspace/build/mpdev-remote}
+MPDEVCTL=${MPDEV_MPDEVCTL:-$E2E_REPO/userspace/mpdevctl/mpdevctl}
+
+work=$(mktemp -d /tmp/e2e-mpdev.XXXXXX)
+mpid='' remote_pid='' qemu_pid='' stopped=0
+timings=()
+stage_t0=$SECONDS
+stage_done() { timings+=("$1=$((SECONDS - stage_t0))s"); stage_t0=$SECONDS; }
+
+save_logs() {
+	local dst
+	if [ -n "${MPDEV_OUT:-}" ] && [ -d "$MPDEV_OUT" ] && [ -w "$MPDEV_OUT" ]; then
+		dst=$MPDEV_OUT/e2e-mpdev
+		rm -rf "$dst" && mkdir -p "$dst" && cp -a "$work"/. "$dst"/ 2>/dev/null &&
+			t_diag "logs: $dst (build/vm-out/e2e-mpdev on the host)"
+	else
+		t_diag "logs: $work"
+	fi
+}
+cleanup() {
+	[ "$stopped" = 1 ] && [ -n "$mpid" ] && kill -CONT "$mpid" 2>/dev/null
+	if [ -n "$mpid" ] && kill -0 "$mpid" 2>/dev/null; then
+		kill -TERM "$mpid" 2>/dev/null
+		for _ in $(seq 20); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.5; done
+		kill -KILL "$mpid" 2>/dev/null
+		for p in $remote_pid $qemu_pid; do kill -KILL "$p" 2>/dev/null; done
+	fi
+}
+trap cleanup EXIT
+
+tail_logs() {
+	local f
+	for f in serial.log guest.tap mpqemu-run.err qemu-debug.log; do
+		[ -s "$work/$f" ] || continue
+		t_diag "--- last lines of $f:"
+		tail -n "${1:-15}" "$work/$f" | tr -d '\r' | sed 's/^/#   /'
+	done
+}
+why_gone() {
+	local rc resets
+	[ -n "$mpid" ] && ! kill -0 "$mpid" 2>/dev/null || return 0
+	wait "$mpid"
+	rc=$?
+	mpid=
+	resets=$(grep -c 'CPU Reset' "$work/qemu-debug.log" 2>/dev/null)
+	t_diag "mpqemu-run exited with status $rc; QEMU logged ${resets:-0} CPU resets (2 at start-up)"
+}
+bail() {
+	t_fail "$1"
+	why_gone
+	tail_logs 25
+	t_diag "timings: ${timings[*]}"
+	save_logs
+	t_done
+	exit 1
+}
+
+echo "TAP version 13"
+t_diag "e2e-mpdev: patched QEMU -accel kvm + x-pci-proxy-dev,mpdev-fd + mpdev-remote (mpdev fast path)"
+
+# ------------------------------------------------------------ preflight
+[ "${MPDEV_IN_VM:-0}" = 1 ] || bail "preflight: running inside the test VM (use selftests/vm/vm-run)"
+[ -c /dev/kvm ] || bail "preflight: /dev/kvm present"
+[ -c /dev/mpdev ] || bail "preflight: /dev/mpdev present (mpdev.ko loaded; vm-run loads kmod/mpdev.ko)"
+QEMU=${MPDEV_QEMU_PATCHED:-$("$E2E_REPO/userspace/qemu-patch/build-qemu.sh" --print-path 2>/dev/null | tail -n1)}
+{ [ -n "$QEMU" ] && [ -x "$QEMU" ]; } ||
+	bail "preflight: patched QEMU built (userspace/qemu-patch/build-qemu.sh on the host, or MPDEV_QEMU_PATCHED)"
+{ [ -x "$MPQEMU_RUN" ] && [ -x "$MPDEV_REMOTE" ]; } ||
+	bail "preflight: $MPQEMU_RUN and $MPDEV_REMOTE built (make -C userspace)"
+e2e_guest_env 2>"$work/env.err" || bail "preflight: nested guest built ($(cat "$work/env.err"))"
+have_ctl=0
+"$MPDEVCTL" show >/dev/null 2>&1 && have_ctl=1
+t_diag "patched QEMU: $QEMU ($("$QEMU" --version | head -n1))"
+t_diag "nested guest: $E2E_KERNEL_KIND kernel $E2E_KERNEL, $E2E_INITRD"
+t_diag "guest steps: $RUN_STEPS"
+t_diag "mpdevctl: $([ "$have_ctl" = 1 ] && echo "$MPDEVCTL" || echo 'not available, its checks are skipped')"
+
+# ------------------------------------------------------- start and boot
+e2e_qemu_args "$work" "$E2E_APPEND e2e.run=$RUN_STEPS e2e.end=hold"
+MPQ=("$MPQEMU_RUN" --qemu "$QEMU" --mpdev --remote "$MPDEV_REMOTE"
+	--remote-arg "--stats-file=$work/remote.stats" -v)
+printf '%q ' "${MPQ[@]}" -- "${E2E_QEMU_ARGS[@]}" >"$work/cmdline"
+
+start_guest() {
+	local p
+	: >"$work/guest.tap"
+	: >"$work/serial.log"
+	: >"$work/qemu-debug.log"
+	remote_pid='' qemu_pid=''
+	"${MPQ[@]}" -- "${E2E_QEMU_ARGS[@]}" </dev/null >"$work/qemu.out" 2>"$work/mpqemu-run.err" &
+	mpid=$!
+	for _ in $(seq 100); do
+		# shellcheck disable=SC2013 # pids, one word each
+		for p in $(cat /proc/"$mpid"/task/*/children 2>/dev/null); do
+			case $(readlink "/proc/$p/exe" 2>/dev/null) in
+			*/mpdev-remote) remote_pid=$p ;;
+			*qemu-system*) qemu_pid=$p ;;
+			esac
+		done
+		[ -n "$remote_pid" ] && [ -n "$qemu_pid" ] && return 0
+		kill -0 "$mpid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+tries=${MPDEV_E2E_BOOT_TRIES:-2}
+for try in $(seq "$tries"); do
+	stage_t0=$SECONDS
+	if ! start_guest; then
+		t_fail "mpqemu-run --mpdev started mpdev-remote and the patched QEMU"
+		why_gone
+		bail "mpqemu-run running (see mpqemu-run.err)"
+	fi
+	e2e_wait "$work/guest.tap" '^# mpdev-guest: run' "$BOOT_TO" "$mpid"
+	rc=$?
+	stage_done boot
+	[ "$rc" -eq 0 ] && break
+	t_diag "try $try: $([ "$rc" -eq 1 ] && echo "no guest tool after ${BOOT_TO}s" || echo 'QEMU stopped before the guest tool started')"
+	tail_logs 10
+	why_gone
+	if [ "$try" -lt "$tries" ]; then
+		cleanup
+		mkdir -p "$work/try$try" && cp "$work"/*.log "$work"/*.err "$work/try$try/" 2>/dev/null
+		t_diag "booting the nested guest again"
+	fi
+done
+t_pass "mpqemu-run --mpdev started mpdev-remote (pid $remote_pid) and the patched QEMU (pid $qemu_pid)"
+t_ok "$(grep -q -E -- '(mpdev-fd|mpdev_fd)=[0-9]+' "$work/mpqemu-run.err"; echo $?)" \
+	"QEMU got the /dev/mpdev fd: $(grep -o -E -- '-device [^ ]*mpdev-fd=[0-9]+' "$work/mpqemu-run.err" | head -n1)"
+up=$(sed -n 's/^# mpdev-guest: run (uptime \([0-9.]*\) s).*/\1/p' "$work/guest.tap" | head -n1)
+case $rc in
+0) t_pass "nested guest booted under -accel kvm, mpdev-guest started (${timings[-1]#boot=} after QEMU start, guest uptime ${up}s$([ "$try" -gt 1 ] && echo ", try $try"))" ;;
+1) bail "nested guest booted within ${BOOT_TO}s (TIMEOUT, $tries tries)" ;;
+*) bail "nested guest booted (QEMU stopped first, $tries tries)" ;;
+esac
+
+# ----------------------------------------------------------- guest steps
+e2e_wait "$work/guest.tap" '^E2E-GUEST-DONE' "$RUN_TO" "$mpid"
+rc=$?
+stage_done guest-steps
+nguest=0
+plan=
+tr -d '\r' <"$work/guest.tap" >"$work/guest.tap.txt"
+while IFS= read -r line; do
+	if [[ $line =~ ^(not )?ok\ [0-9]+\ (-\ )?(.*)$ ]]; then
+		nguest=$((nguest + 1))
+		st=0
+		[ -z "${BASH_REMATCH[1]}" ] || st=1
+		desc=${BASH_REMATCH[3]}
+		if [[ $desc =~ ^(.*)\ \#\ ((SKIP|TODO).*)$ ]]; then
+			t_ok "$st" "guest: ${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+		else
+			t_ok "$st" "guest: $desc"
+		fi
+	elif [[ $line =~ ^1\.\.([0-9]+)$ ]]; then
+		plan=${BASH_REMATCH[1]}
+	elif [[ $line == "#"* || $line == BENCH* ]]; then
+		echo "# guest: ${line#\# }"
+	fi
+done <"$work/guest.tap.txt"
+if [ "$rc" -ne 0 ]; then
+	bail "guest steps finished within ${RUN_TO}s ($nguest checks reported; $([ "$rc" -eq 1 ] && echo TIMEOUT || echo 'QEMU stopped'))"
+fi
+t_ok "$([ -n "$plan" ] && [ "$plan" -eq "$nguest" ] && [ "$nguest" -gt 0 ]; echo $?)" \
+	"guest: all $nguest checks reported (plan 1..${plan:-?}) in ${timings[-1]#guest-steps=}"
+t_ok "$(grep -q -E '^E2E-GUEST-DONE .*todo=0' "$work/guest.tap.txt"; echo $?)" \
+	"guest: no known failure left (8-byte accesses whole, no TODO): $(grep -E '^E2E-GUEST-DONE' "$work/guest.tap.txt" | head -n1)"
+
+e2e_wait "$work/guest.tap" '^E2E-HOLD' 60 "$mpid" ||
+	bail "guest: holds BAR0 busy after its steps (E2E-HOLD)"
+stage_done hold
+
+# ------------------------------------------------ proof of the fast path
+rm -f "$work/remote.stats"
+kill -USR1 "$remote_pid" 2>/dev/null
+e2e_wait "$work/remote.stats" '^dev\.' 15 "$remote_pid" ||
+	t_fail "remote wrote its counters on SIGUSR1 ($work/remote.stats)"
+declare -A rs=()
+while IFS='=' read -r k v; do
+	[[ $k == [a-z]* ]] && rs[$k]=$v
+done <"$work/remote.stats" 2>/dev/null
+t_diag "remote counters: $(for k in $(printf '%s\n' "${!rs[@]}" | sort); do printf '%s=%s ' "$k" "${rs[$k]}"; done)"
+t_ok "$([ "${rs[socket.mpdev_backend]:-0}" -ge 1 ]; echo $?)" \
+	"remote: QEMU handed it the mpdev backend (socket.mpdev_backend=${rs[socket.mpdev_backend]:-?})"
+t_ok "$([ "${rs[mpdev.reads]:-0}" -gt 1000 ] && [ "${rs[mpdev.writes]:-0}" -gt 500 ]; echo $?)" \
+	"remote: the guest's BAR accesses came through mpdev (mpdev.reads=${rs[mpdev.reads]:-?}, mpdev.writes=${rs[mpdev.writes]:-?}, completions=${rs[mpdev.completions]:-?})"
+t_ok "$([ -n "${rs[socket.bar_read]:-}" ] && [ "${rs[socket.bar_read]}" -eq 0 ] && [ "${rs[socket.bar_write]:-1}" -eq 0 ]; echo $?)" \
+	"remote: zero BAR messages on the mpqemu socket (socket.bar_read=${rs[socket.bar_read]:-?}, socket.bar_write=${rs[socket.bar_write]:-?})"
+t_ok "$([ "${rs[mpdev.bad_requests]:-1}" -eq 0 ] && [ "${rs[socket.bad_msgs]:-1}" -eq 0 ]; echo $?)" \
+	"remote: no request or message rejected (mpdev.bad_requests=${rs[mpdev.bad_requests]:-?}, socket.bad_msgs=${rs[socket.bad_msgs]:-?})"
+t_ok "$([ "${rs[intx.signals]:-0}" -ge 9 ] && [ "${rs[intx.resamples]:-0}" -ge 9 ] && [ "${rs[dev.dma_ok]:-0}" -ge 4 ]; echo $?)" \
+	"remote: DMA and INTx (irqfd + resample) still work beside the fast path (${rs[dev.dma_ok]:-?} DMA, ${rs[intx.signals]:-?} signals, ${rs[intx.resamples]:-?} resamples)"
+fallback=$(grep -E 'mpdev.*(socket path|fall|failed|refused)' "$work/mpqemu-run.err" | head -n1)
+t_ok "$([ -z "$fallback" ]; echo $?)" "QEMU did not fall back to the socket path${fallback:+: '$fallback'}"
+if [ "$have_ctl" = 1 ]; then
+	"$MPDEVCTL" show >"$work/mpdevctl-show.txt" 2>&1
+	"$MPDEVCTL" stats >"$work/mpdevctl-stats.txt" 2>&1
+	"$MPDEVCTL" stats -j >"$work/mpdevctl-stats.json" 2>&1
+	t_diag "mpdevctl show:" && sed 's/^/#   /' "$work/mpdevctl-show.txt"
+	t_diag "mpdevctl stats:" && sed 's/^/#   /' "$work/mpdevctl-stats.txt"
+	# The context's counters come first in each object, its regions' after.
+	cr=$(grep -o '"reads":[0-9]*' "$work/mpdevctl-stats.json" | head -n1 | cut -d: -f2)
+	cw=$(grep -o '"writes":[0-9]*' "$work/mpdevctl-stats.json" | head -n1 | cut -d: -f2)
+	t_ok "$([ "${cr:-0}" -gt 0 ] && [ "${cw:-0}" -gt 0 ]; echo $?)" \
+		"mpdevctl: mpdev's own counters for the context (reads=${cr:-?}, writes=${cw:-?})"
+else
+	t_ok 0 "mpdevctl: mpdev's own counters" "SKIP mpdevctl not built or not working"
+fi
+stage_done counters
+
+# ------------------------------------------------------- remote killed
+# Hold mpqemu-run so the guest gets to read the dead device (see the top).
+kill -STOP "$mpid" && stopped=1
+kill -KILL "$remote_pid"
+t_diag "remote (pid $remote_pid) killed with SIGKILL; mpqemu-run held with SIGSTOP meanwhile"
+e2e_wait "$work/guest.tap" 'hold: BAR0 magic reads ffffffff' "$KILL_TO" "$qemu_pid"
+rc=$?
+stage_done all-ones
+t_ok "$rc" "kill: the guest's BAR0 reads return all-ones and its tool goes on ($([ "$rc" -eq 0 ] && tr -d '\r' <"$work/guest.tap" | grep -m1 'hold: BAR0 magic reads ffffffff' | sed 's/^# //' || echo "not within ${KILL_TO}s") after ${timings[-1]#all-ones=})"
+# Not hung: QEMU's vCPU thread is not stuck in the kernel and keeps being
+# scheduled (the guest goes on reading every 200 ms).
+cpu_ticks() { awk '{ s += $14 + $15 } END { print s + 0 }' /proc/"$qemu_pid"/task/*/stat 2>/dev/null; }
+st1=$(cpu_ticks)
+sleep 2
+st2=$(cpu_ticks)
+dstate=$(grep -l '^State:.*D (disk sleep)' /proc/"$qemu_pid"/task/*/status 2>/dev/null | wc -l)
+t_ok "$(kill -0 "$qemu_pid" 2>/dev/null && [ "${st2:-0}" -gt "${st1:-0}" ]; echo $?)" \
+	"kill: QEMU's vCPU does not hang (QEMU alive, $((st2 - st1)) CPU ticks in 2 s, $dstate threads in D state)"
+if [ "$have_ctl" = 1 ]; then
+	"$MPDEVCTL" show >"$work/mpdevctl-show-dead.txt" 2>&1
+	t_diag "mpdevctl show after the kill:" && sed 's/^/#   /' "$work/mpdevctl-show-dead.txt"
+	t_ok "$(grep -q -i 'failed' "$work/mpdevctl-show-dead.txt"; echo $?)" "kill: mpdevctl shows the context failed"
+fi
+stage_t0=$SECONDS
+kill -CONT "$mpid" && stopped=0
+end=$((SECONDS + KILL_TO))
+while kill -0 "$mpid" 2>/dev/null && [ "$SECONDS" -lt "$end" ]; do sleep 0.2; done
+if kill -0 "$mpid" 2>/dev/null; then
+	stage_done kill
+	for p in $remote_pid $qemu_pid; do
+		[ -d "/proc/$p" ] || continue
+		t_diag "pid $p ($(cat "/proc/$p/comm")): $(grep '^State' "/proc/$p/status"), wchan $(cat "/proc/$p/wchan" 2>/dev/null)"
+	done
+	bail "kill: mpqemu-run stopped QEMU within ${KILL_TO}s of being let go (TIMEOUT)"
+fi
+wait "$mpid"
+mrc=$?
+mpid=
+stage_done kill
+t_pass "kill: mpqemu-run ended ${timings[-1]#kill=} after it was let go (SIGCONT)"
+t_ok "$([ "$mrc" -eq 1 ]; echo $?)" "kill: mpqemu-run exit status 1 (got $mrc)"
+msg=$(grep -E "remote for proxy [^ ]+ \(pid $remote_pid\) .*stopping QEMU" "$work/mpqemu-run.err" | head -n1)
+t_ok "$([ -n "$msg" ]; echo $?)" "kill: mpqemu-run reports the remote's death: '${msg:-no such message}'"
+t_ok "$(! kill -0 "$qemu_pid" 2>/dev/null; echo $?)" "kill: QEMU (pid $qemu_pid) is gone"
+
+[ "$T_FAIL" -eq 0 ] || tail_logs 15
+t_diag "timings: ${timings[*]} total=${SECONDS}s"
+save_logs
+t_done
