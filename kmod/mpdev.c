@@ -360,7 +360,7 @@ static void mpdev_sleep_until(u64 until)
 /*
  * Queues one request in guest order and, for accesses that want a reply,
  * arms the vCPU's @slot.  Waits for room while the ring is full, bounded
- * by @deadline.  Returns 0, or -EIO if the request was not
+ * by @deadline (0: the context's deadline from the first wait on).  Returns 0, or -EIO if the request was not
  * queued (context failed, region removed, deadline, fatal signal).
  */
 static int mpdev_enqueue(struct mpdev_ctx *ctx, struct mpdev_iodev *r,
@@ -422,6 +422,10 @@ static int mpdev_enqueue(struct mpdev_ctx *ctx, struct mpdev_iodev *r,
 		if (!counted) {
 			mpdev_count(ctx, r, MPDEV_C_QUEUE_FULL);
 			counted = true;
+			/* Posted writes read the clock only when they wait. */
+			if (!deadline)
+				deadline = ktime_get_ns() +
+					   READ_ONCE(ctx->deadline_ns);
 		}
 		if (ktime_get_ns() >= deadline) {
 			mpdev_count(ctx, r, MPDEV_C_TIMEOUTS);
@@ -540,11 +544,12 @@ static int mpdev_access(struct kvm_vcpu *vcpu, struct kvm_io_device *dev,
 		slot = &ctx->slots[slot_idx];
 	}
 
-	start = ktime_get_ns();
+	/* A posted write needs no clock unless the ring is full. */
+	start = reply ? ktime_get_ns() : 0;
 	if (mpdev_enqueue(ctx, r, slot, slot_idx, offset, data, len,
 			  (write ? MPDEV_REQ_WRITE : 0) |
-			  (reply ? MPDEV_REQ_NEEDS_REPLY : 0),
-			  vcpu->vcpu_id, start + READ_ONCE(ctx->deadline_ns))) {
+			  (reply ? MPDEV_REQ_NEEDS_REPLY : 0), vcpu->vcpu_id,
+			  reply ? start + READ_ONCE(ctx->deadline_ns) : 0)) {
 		mpdev_count(ctx, r, MPDEV_C_FAILED);
 		data = ~0ULL;
 	} else if (reply) {

@@ -70,12 +70,15 @@
 #define PIO_BASE		0x6000ULL
 #define PIO_STEP		0x100ULL
 
-#define DEF_ITERS		5000
+#define DEF_ITERS		10000
 #define DEF_ROUNDS		10
 #define DEF_WARMUP		50
 #define DEF_DEADLINE_MS		5000
 #define DEF_POLL_SPIN_US	1000
 #define DEF_BLOCK_SPIN_US	0
+
+/* Guest-TSC vs host-clock mean per access: warn beyond this. */
+#define CLOCK_TOLERANCE		0.10
 
 #define VCPU_CPU		0
 #define REMOTE_CPU		1	/* the polling remote's */
@@ -400,8 +403,8 @@ static void classic_stop(struct classic *c)
  * read() sleeps in the kernel until a request comes, write() answers.
  * Polling: spins on the ring's req_head without system calls, answers in
  * the completion ring and kicks only when the kernel asked (kick_needed,
- * after a full fence).  The polling remote is paused (sleeps) while other
- * rows run, so it never steals their CPU.
+ * after a full fence).  The polling remote is paused (asleep on a condition
+ * variable) while other rows run, so it never steals their CPU.
  */
 struct remote {
 	int ctl;		/* the context (the VMM's fd) */
@@ -413,6 +416,8 @@ struct remote {
 	volatile bool stop;
 	volatile bool active;	/* polling: spin (else sleep) */
 	volatile bool spinning;	/* polling: acknowledged active */
+	pthread_mutex_t lock;	/* active, stop: the paused remote sleeps */
+	pthread_cond_t wake;	/* on this, so its CPU stays idle */
 	struct model m;
 	uint64_t nreq, nreplies, kicks;
 	int error;		/* first errno */
@@ -487,8 +492,11 @@ static void *remote_polling(struct remote *r)
 		bool replied = false;
 
 		if (!r->active) {
+			pthread_mutex_lock(&r->lock);
 			r->spinning = false;
-			usleep(1000);
+			while (!r->active && !r->stop)
+				pthread_cond_wait(&r->wake, &r->lock);
+			pthread_mutex_unlock(&r->lock);
 			continue;
 		}
 		r->spinning = true;
@@ -561,6 +569,8 @@ static int remote_start(struct remote *r, struct kvm_guest *kg, int space,
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
 	r->ring_mode = ring_mode;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->wake, NULL);
 	r->ctl = mpdev_open();
 	if (r->ctl < 0)
 		return r->ctl;
@@ -595,7 +605,10 @@ static void remote_set_active(struct remote *r, bool on)
 
 	if (!r->ring_mode)
 		return;
+	pthread_mutex_lock(&r->lock);
 	r->active = on;
+	pthread_cond_broadcast(&r->wake);
+	pthread_mutex_unlock(&r->lock);
 	while (r->spinning != on && now_ns() < end)
 		usleep(50);
 	if (r->spinning != on)
@@ -616,8 +629,11 @@ static bool remote_wait(struct remote *r, uint64_t n)
 static void remote_stop(struct remote *r)
 {
 	if (r->started) {
+		pthread_mutex_lock(&r->lock);
 		r->stop = true;
 		r->active = false;
+		pthread_cond_broadcast(&r->wake);
+		pthread_mutex_unlock(&r->lock);
 		/* A blocking remote wakes up at end of file. */
 		if (r->ctl >= 0)
 			close(r->ctl);
@@ -647,7 +663,6 @@ static void remote_stop(struct remote *r)
 #define PROBE_SAMPLES	100000
 #define PROBE_NS	300000000ULL	/* run the probe this long */
 #define PROBE_SLOW_NS	100000.0	/* a round trip this slow: not co-running */
-#define PROBE_BUSY	0.01		/* more slow trips than this: busy host */
 
 struct probe {
 	volatile uint64_t seq;
@@ -723,9 +738,10 @@ static void run_probe(struct kvm_guest *kg, struct probe *p)
 	}
 }
 
+/* Busy: the typical round trip had to wait for the host to run a vCPU. */
 static bool probe_busy(const struct probe *p)
 {
-	return !p->n || p->slow_frac > PROBE_BUSY;
+	return !p->n || p->p50 > PROBE_SLOW_NS;
 }
 
 /* ---- the benchmark ------------------------------------------------------ */
@@ -735,7 +751,9 @@ struct cell {
 	uint64_t n;
 	uint64_t accesses;	/* every access made, warm-up included */
 	uint64_t exits;		/* exit-handler calls during this cell */
+	uint64_t wall_ns;	/* host CLOCK_MONOTONIC around the measured runs */
 	double p50, p99, mean, min, max;	/* ns */
+	double wall_mean;	/* wall_ns / n */
 	bool valid;
 };
 
@@ -837,11 +855,15 @@ static bool run_cell(struct bench *b, struct space_run *s, int row, int op,
 		.value = value,
 		.stride = 1,
 	};
+	uint64_t t0;
 	int ret;
 
 	if (!count)
 		return true;
+	t0 = now_ns();
 	ret = kg_run(b->kg, 0, &cmd, &res);
+	if (record)
+		c->wall_ns += now_ns() - t0;
 	if (ret) {
 		fprintf(stderr, "mpdev_bench: %s %s %s: kg_run: %s (%s)\n",
 			space_key[s->space], row_key[row], op_key[op],
@@ -920,6 +942,7 @@ static void stats_of(struct kvm_guest *kg, struct cell *c)
 	c->mean = kg_tsc_to_ns(kg, 1) * (sum / c->n);
 	c->min = kg_tsc_to_ns(kg, mn);
 	c->max = kg_tsc_to_ns(kg, mx);
+	c->wall_mean = (double)c->wall_ns / c->n;
 }
 
 static void setup_space(struct bench *b, struct space_run *s, int space)
@@ -1187,6 +1210,7 @@ static void print_tables(const struct space_run *s)
 {
 	const struct cell *fl = floor_cell(s);
 	const struct row *cl = &s->rows[ROW_CLASSIC];
+	bool bad_clock = false;
 	int row, t;
 
 	printf("\n== %s: %u-byte accesses, %" PRIu64 " measured per cell (%u rounds x %"
@@ -1237,6 +1261,27 @@ static void print_tables(const struct space_run *s)
 	       s->floor_events, s->inproc_exits[OP_READ],
 	       s->inproc_exits[OP_WRITE], s->child_reads, s->child_writes,
 	       s->blk.nreq, s->blk.kicks, s->poll.nreq, s->poll.kicks);
+	printf("clock check, guest-TSC mean / host wall-clock mean per access (slightly below 1: the loop's own cost):\n ");
+	for (row = 0; row < NR_ROWS; row++) {
+		int op;
+
+		printf(" %s", row_key[row]);
+		for (op = 0; op < NR_OPS; op++) {
+			const struct cell *c = &s->rows[row].c[op];
+			double q = c->mean / c->wall_mean;
+
+			if (!c->valid)
+				continue;
+			printf(" %c%.2f", op == OP_READ ? 'r' : 'w', q);
+			if (q < 1 - CLOCK_TOLERANCE || q > 1 + CLOCK_TOLERANCE)
+				bad_clock = true;
+		}
+	}
+	printf("\n");
+	if (bad_clock)
+		printf("WARNING: the guest TSC and the host clock disagree by more than %.0f%%: latencies are unreliable\n"
+		       "         (KVM rewinds the guest TSC at each vcpu_load when the host TSC is unstable)\n",
+		       100 * CLOCK_TOLERANCE);
 	if (s->poll.kicks * 100 > s->rows[ROW_POLL].c[OP_READ].accesses)
 		printf("WARNING: %" PRIu64 " of %" PRIu64 " polling-row reads outlasted the %" PRIu64
 		       " us spin (the remote kicked): its CPU was not running (busy host?)\n",
@@ -1313,9 +1358,11 @@ static void json_cell(FILE *f, const struct cell *c, const struct cell *fl,
 	fprintf(f, "{\"n\": %" PRIu64 ", \"accesses\": %" PRIu64
 		", \"exits\": %" PRIu64 ", \"p50_ns\": %.1f, \"p99_ns\": %.1f, "
 		"\"mean_ns\": %.1f, \"min_ns\": %.1f, \"max_ns\": %.1f, "
+		"\"wall_mean_ns\": %.1f, \"tsc_vs_wall\": %.4f, "
 		"\"p50_vs_floor\": %.4f, \"p99_vs_floor\": %.4f",
 		c->n, c->accesses, c->exits, c->p50, c->p99, c->mean, c->min,
-		c->max, c->p50 / fl->p50, c->p99 / fl->p99);
+		c->max, c->wall_mean, c->mean / c->wall_mean,
+		c->p50 / fl->p50, c->p99 / fl->p99);
 	if (cl && cl->valid)
 		fprintf(f, ", \"p50_vs_classic\": %.4f, \"p99_vs_classic\": %.4f",
 			c->p50 / cl->p50, c->p99 / cl->p99);
