@@ -360,8 +360,9 @@ static void mpdev_sleep_until(u64 until)
 /*
  * Queues one request in guest order and, for accesses that want a reply,
  * arms the vCPU's @slot.  Waits for room while the ring is full, bounded
- * by @deadline (0: the context's deadline from the first wait on).  Returns 0, or -EIO if the request was not
- * queued (context failed, region removed, deadline, fatal signal).
+ * by @deadline (0: the context's deadline, counted from the first wait).
+ * Returns 0, or -EIO if the request was not queued (context failed,
+ * region removed, deadline, fatal signal).
  */
 static int mpdev_enqueue(struct mpdev_ctx *ctx, struct mpdev_iodev *r,
 			 struct mpdev_slot *slot, u64 slot_idx, u64 offset,
