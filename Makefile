@@ -8,6 +8,8 @@
 #                 "N passed, N failed, N skipped"
 #   make demo     the main job, in the test VM
 #   make bench    latency benchmarks (ratios), in the test VM
+#   make check-kernels  build + kselftests on 6.1, 6.12 and sid (7.2) in the
+#                 test VM; rewrites the table in Documentation/mpdev/kernels.rst
 #   make lint     checkpatch.pl --strict on the module and the UAPI header
 #   make C=1      build with sparse (kbuild's own switch)
 #
@@ -70,6 +72,9 @@ sparse:
 check: deps
 	scripts/check.sh
 
+check-kernels: deps selftests
+	scripts/kernels.sh --update-doc
+
 demo: deps all
 	scripts/demo.sh
 
@@ -82,4 +87,4 @@ clean:
 	$(MAKE) -C userspace/mpdevctl clean
 	rm -rf $(BUILD)
 
-.PHONY: all deps module userspace e2e-guest selftests lint sparse check demo bench clean
+.PHONY: all deps module userspace e2e-guest selftests lint sparse check check-kernels demo bench clean

@@ -137,6 +137,7 @@ struct mpdev_ctx {
 
 	u64 deadline_ns;
 	u64 spin_ns;
+	int failing;		/* claimed by the one mpdev_fail() that acts */
 	int fail_reason;	/* enum mpdev_fail_reason, set once */
 
 	struct mpdev_ring *ring;
@@ -222,7 +223,8 @@ static void mpdev_ctx_put(struct mpdev_ctx *ctx)
 
 static bool mpdev_failed(struct mpdev_ctx *ctx)
 {
-	return READ_ONCE(ctx->fail_reason) != MPDEV_FAIL_NONE;
+	/* Pairs with the release in mpdev_fail(). */
+	return smp_load_acquire(&ctx->fail_reason) != MPDEV_FAIL_NONE;
 }
 
 /* The producer index; entries below it are fully written. */
@@ -251,11 +253,13 @@ static void mpdev_fail(struct mpdev_ctx *ctx, int reason)
 {
 	unsigned int i;
 
-	if (cmpxchg(&ctx->fail_reason, MPDEV_FAIL_NONE, reason) !=
-	    MPDEV_FAIL_NONE)
+	/* One caller fails the context; it counts before anyone can see it. */
+	if (cmpxchg(&ctx->failing, 0, 1))
 		return;
 	if (reason == MPDEV_FAIL_MALFORMED)
 		mpdev_count(ctx, NULL, MPDEV_C_MALFORMED);
+	/* Pairs with mpdev_failed(): the count is in before the state. */
+	smp_store_release(&ctx->fail_reason, reason);
 
 	spin_lock(&ctx->cpl_lock);
 	for (i = 0; ctx->slots && i < KVM_MAX_VCPUS; i++) {
@@ -965,7 +969,8 @@ static int mpdev_get_info(struct mpdev_ctx *ctx, void __user *argp)
 	struct mpdev_info info;
 
 	memset(&info, 0, sizeof(info));
-	info.fail_reason = READ_ONCE(ctx->fail_reason);
+	/* As mpdev_failed(): counters of the failure are in before it. */
+	info.fail_reason = smp_load_acquire(&ctx->fail_reason);
 	info.state = info.fail_reason ? MPDEV_STATE_FAILED : MPDEV_STATE_OK;
 	info.nr_regions = ctx->nr_regions;
 	info.backend_attached = ctx->backend_open;

@@ -47,6 +47,10 @@
 # needs root only for the sid chroot build.
 
 set -uo pipefail
+
+# One brace group: bash parses all of it before running any, so editing
+# this file cannot derail a run in progress.
+{
 cd "$(dirname "$0")/.." || exit 2
 repo=$PWD
 prog=kernels
@@ -58,7 +62,7 @@ DOC=$repo/Documentation/mpdev/kernels.rst
 say() { printf '%s: %s\n' "$prog" "$*" >&2; }
 die() { printf '%s: error: %s\n' "$prog" "$*" >&2; exit 2; }
 
-build_only=0 update_doc=0 doc_only=0 refresh=0 kdir= tests=
+build_only=0 update_doc=0 doc_only=0 refresh=0 kdir='' tests=''
 lines=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -361,12 +365,14 @@ write_table() {
 		for (i = 1; i <= n; i++) {
 			split(r[i], f, "\t")
 			# kver line cc build flags tests result date
-			row("``" f[1] "`` (" f[2] ")", f[3], f[4], f[5] == "" ? "none" : "``" f[5] "``", f[6], f[7])
+			row("``" f[1] "`` (" f[2] ")", f[3], f[4], f[5] == "" ? "none" : "``" f[5] "``", f[6], f[7] " (" f[8] ")")
 		}
 	}' "$tsv"
 	echo
-	echo "Last run: $(awk -F'\t' 'NR == 2 { print $8 }' "$tsv")," \
-		"\`\`scripts/kernels.sh\`\` on $(uname -m), test VM under QEMU TCG."
+	echo "Each row is the last \`\`scripts/kernels.sh\`\` run of that kernel line" \
+		"(date in the last column), on $(uname -m); the test VM runs" \
+		"under QEMU TCG.  Compat paths are the build probes that" \
+		"were true (\`\`MPDEV_*\`\`)."
 }
 
 update_doc() {
@@ -393,7 +399,10 @@ fi
 # ------------------------------------------------------------ --kdir DIR
 if [ -n "$kdir" ]; then
 	[ -f "$kdir/Makefile" ] || die "$kdir: not a kernel build tree (no Makefile)"
-	k=$(make -s -C "$kdir" kernelrelease 2>/dev/null | tail -n1)
+	# The release modules of this kernel carry (Debian's kernelrelease
+	# target prints the upstream version instead).
+	k=$(sed -n 's/^#define UTS_RELEASE "\(.*\)"$/\1/p' \
+		"$kdir/include/generated/utsrelease.h" 2>/dev/null)
 	k=${k:-custom}
 	build_one "$k" "$(cd "$kdir" && pwd)"
 	printf '%-28s %-8s %s\n' "kernel" "build" "details"
@@ -431,7 +440,7 @@ printf 'kver\tline\tcc\tbuild\tflags\ttests\tresult\tdate\tfetch_s\tbuild_s\tvm_
 
 for line in "${lines[@]}"; do
 	t0=$SECONDS
-	k= kd= where=host fetch_err=
+	k='' kd='' where=host fetch_err=''
 	lock_cache
 	case $line in
 	6.1)
@@ -480,7 +489,7 @@ for line in "${lines[@]}"; do
 	t1=$SECONDS
 	fetch_s=$((t1 - t0))
 
-	b_result=FAIL b_note=$fetch_err b_flags= b_kvmsyms= b_cc=
+	b_result=FAIL b_note=$fetch_err b_flags='' b_kvmsyms='' b_cc=''
 	[ -z "$fetch_err" ] && build_one "$k" "$kd" "$where"
 	t2=$SECONDS
 	build_s=$((t2 - t1))
@@ -496,6 +505,8 @@ for line in "${lines[@]}"; do
 	if [ "$build_only" -eq 0 ] && [ "$b_result" = ok ]; then
 		say "booting $k with build/kmod-$k/mpdev.ko"
 		vlog=$OUT/vm-$k.log
+		# MPDEV_KO: mpdev_lifetime unloads and reloads the module.
+		MPDEV_KO=$repo/build/kmod-$k/mpdev.ko \
 		selftests/vm/vm-run --kver "$k" --module "build/kmod-$k/mpdev.ko" \
 			--timeout 1800 --log "$vlog" -- \
 			selftests/vm/run-kselftests "${test_paths[@]}" >"$OUT/vm-$k.out" 2>&1
@@ -528,14 +539,16 @@ for line in "${lines[@]}"; do
 		"${b_note:-compat: ${b_flags:-none}; tests: $tests_col}")")
 done
 # Keep the rows of kernel lines this run did not cover.
+: >"$OUT/results.tsv.old"
 if [ -f "$OUT/results.tsv" ]; then
 	awk -F'\t' 'NR == FNR { if (FNR > 1) ran[$2] = 1; next }
 		FNR > 1 && !($2 in ran)' "$OUT/results.tsv.new" "$OUT/results.tsv" \
-		>>"$OUT/results.tsv.new"
+		>"$OUT/results.tsv.old"
 fi
-sort_rows() { head -n1 "$1"; tail -n +2 "$1" | sort -t "$(printf '\t')" -k1,1V; }
-sort_rows "$OUT/results.tsv.new" >"$OUT/results.tsv"
-rm -f "$OUT/results.tsv.new"
+{ head -n1 "$OUT/results.tsv.new"
+  { tail -n +2 "$OUT/results.tsv.new"; cat "$OUT/results.tsv.old"; } |
+	sort -t "$(printf '\t')" -k1,1V; } >"$OUT/results.tsv"
+rm -f "$OUT/results.tsv.new" "$OUT/results.tsv.old"
 write_table "$OUT/results.tsv" >"$OUT/table.rst"
 [ "$update_doc" -eq 1 ] && update_doc
 
@@ -544,3 +557,5 @@ echo "kernel                   line  result timings                        detai
 printf '%s\n' "${rows[@]}"
 echo "$total_p passed, $total_f failed, $total_s skipped"
 [ "$total_f" -eq 0 ]
+exit
+}
