@@ -78,12 +78,6 @@ static struct kvm *mpdev_kvm_get_from_file(struct file *file)
 	return kvm;
 }
 
-/* Drops the reference mpdev_kvm_get_from_file() took. */
-static void mpdev_kvm_put(struct kvm *kvm)
-{
-	kvm_put_kvm(kvm);
-}
-
 static bool mpdev_ranges_overlap(gpa_t a, int alen, gpa_t b, int blen)
 {
 	/* KVM registers some devices with len 0 (match one address). */

@@ -262,7 +262,7 @@ static void mpdev_fail(struct mpdev_ctx *ctx, int reason)
 	smp_store_release(&ctx->fail_reason, reason);
 
 	spin_lock(&ctx->cpl_lock);
-	for (i = 0; ctx->slots && i < KVM_MAX_VCPUS; i++) {
+	for (i = 0; i < KVM_MAX_VCPUS; i++) {
 		struct mpdev_slot *slot = &ctx->slots[i];
 
 		if (slot->state == SLOT_PENDING)
@@ -291,7 +291,7 @@ static bool mpdev_complete_one(struct mpdev_ctx *ctx,
 	struct mpdev_slot *slot;
 
 	if (c->flags & ~MPDEV_CPL_ERROR || c->reserved0 || c->reserved1 ||
-	    c->reserved2 || idx >= KVM_MAX_VCPUS || !ctx->slots)
+	    c->reserved2 || idx >= KVM_MAX_VCPUS)
 		return false;
 	slot = &ctx->slots[idx];
 	/* A late answer to an access we gave up on is not the remote's fault. */
@@ -532,7 +532,7 @@ static int mpdev_access(struct kvm_vcpu *vcpu, struct kvm_io_device *dev,
 	struct mpdev_ctx *ctx = r->ctx;
 	struct mpdev_slot *slot = NULL;
 	u64 slot_idx = MPDEV_ID_POSTED;
-	u64 offset, data = 0, start;
+	u64 offset, data = 0, start = 0, deadline = 0;
 
 	if (!vcpu || addr < r->addr || (len != 1 && len != 2 && len != 4 &&
 					len != 8))
@@ -550,16 +550,18 @@ static int mpdev_access(struct kvm_vcpu *vcpu, struct kvm_io_device *dev,
 	}
 
 	/* A posted write needs no clock unless the ring is full. */
-	start = reply ? ktime_get_ns() : 0;
+	if (reply) {
+		start = ktime_get_ns();
+		deadline = start + READ_ONCE(ctx->deadline_ns);
+	}
 	if (mpdev_enqueue(ctx, r, slot, slot_idx, offset, data, len,
 			  (write ? MPDEV_REQ_WRITE : 0) |
 			  (reply ? MPDEV_REQ_NEEDS_REPLY : 0), vcpu->vcpu_id,
-			  reply ? start + READ_ONCE(ctx->deadline_ns) : 0)) {
+			  deadline)) {
 		mpdev_count(ctx, r, MPDEV_C_FAILED);
 		data = ~0ULL;
 	} else if (reply) {
-		data = mpdev_wait_reply(ctx, r, slot, start,
-					start + READ_ONCE(ctx->deadline_ns));
+		data = mpdev_wait_reply(ctx, r, slot, start, deadline);
 		if (!write)
 			mpdev_count_latency(ctx, r, ktime_get_ns() - start);
 	}
@@ -1085,7 +1087,7 @@ static int mpdev_ctl_release(struct inode *inode, struct file *file)
 	list_for_each_entry_safe(r, tmp, &ctx->regions, node)
 		mpdev_remove_region(ctx, r);
 	if (ctx->kvm)
-		mpdev_kvm_put(ctx->kvm);
+		kvm_put_kvm(ctx->kvm);
 	ctx->kvm = NULL;
 	mutex_unlock(&ctx->lock);
 	mpdev_genl_event(ctx, MPDEV_EVENT_CTX_DESTROYED, 0);
