@@ -48,8 +48,13 @@ $(KSFT_INC)/kselftest_harness.h:
 		linux-source-6.1/tools/testing/selftests/kselftest.h
 	touch $@
 
-selftests: $(KSFT_INC)/kselftest_harness.h
+selftests: $(KSFT_INC)/kselftest_harness.h $(BUILD)/vm/kvm-pin
 	$(MAKE) -C selftests/mpdev KSFT_INC=$(KSFT_INC) OUTPUT=$(BUILD)/selftests
+
+# Holds KVM's static keys in a test VM under multi-threaded TCG (vm-run).
+$(BUILD)/vm/kvm-pin: selftests/vm/kvm-pin.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
 $(BUILD)/checkpatch/scripts/checkpatch.pl:
 	@test -n "$(LINUX_SOURCE)" || { echo "mpdev: linux-source-6.1 missing; run 'make deps'" >&2; exit 1; }

@@ -40,7 +40,7 @@ stage() {
 		p=0 f=1
 	fi
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + ${s:-0}))
-	[ "$f" -ne 0 ] && failed_stages+=("$name (see $log)")
+	[ "$f" -ne 0 ] && failed_stages+=("$name")
 	printf '===== %s: %s passed, %s failed, %s skipped (exit %s)\n' \
 		"$name" "$p" "$f" "${s:-0}" "$rc"
 	return "$rc"
@@ -71,9 +71,19 @@ if stage build make all; then
 	fi
 fi
 
+# A CI log is often read from its end: each failed stage's failures and
+# its last lines again, just above the totals.
+excerpt() {
+	local log=build/check-$1.log
+	echo "FAILED: $1 (see $log)"
+	grep -E '^(not ok|Bail out!|vm-run: |# *(FAIL|ERROR)|FAILED)' "$log" |
+		grep -v '# TODO' | head -n 20 | sed 's/^/  | /'
+	echo "  last lines:"
+	tail -n 12 "$log" | sed 's/^/  | /'
+}
 echo
-for s in "${failed_stages[@]}"; do
-	echo "FAILED: $s"
+for s in ${failed_stages[@]+"${failed_stages[@]}"}; do
+	excerpt "$s"
 done
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
