@@ -7,7 +7,9 @@
 #   make check    host unit tests + kselftests in the test VM; last line is
 #                 "N passed, N failed, N skipped"
 #   make demo     the main job, in the test VM
-#   make bench    latency benchmarks (ratios), in the test VM
+#   make bench    latency benchmarks (ratios), in the test VM: nested guest
+#                 (stock / mpdev / in-process) and raw KVM; results in
+#                 build/bench/latest (BENCH_ARGS=--update-doc: also the doc)
 #   make check-kernels  build + kselftests on 6.1, 6.12 and sid (7.2) in the
 #                 test VM; rewrites the table in Documentation/mpdev/kernels.rst
 #   make lint     checkpatch.pl --strict on the module and the UAPI header
@@ -84,7 +86,7 @@ demo: deps all
 	scripts/demo.sh
 
 bench: deps all
-	selftests/vm/vm-run --timeout 1800 -- $(BUILD)/selftests/mpdev_bench
+	scripts/bench.sh $(BENCH_ARGS)
 
 clean:
 	$(MAKE) -C kmod KDIR=$(KDIR) clean

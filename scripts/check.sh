@@ -51,6 +51,7 @@ if stage build make all; then
 	stage sparse make --no-print-directory sparse
 	stage userspace-unit make -C userspace check
 	stage fuzz make -C userspace fuzz FUZZ_TIME=60
+	stage bench-report scripts/test-bench-report.sh
 	stage kselftests-vm selftests/vm/vm-run --timeout 1500 -- \
 		selftests/vm/run-kselftests \
 		build/selftests/mpdev_basic \

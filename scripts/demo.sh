@@ -26,18 +26,9 @@ cd "$repo" || exit 2
 t0=$SECONDS
 say() { printf '[demo %3ds] %s\n' "$((SECONDS - t0))" "$*"; }
 
-say "host: checking the builds (patched QEMU, userspace, mpdevctl, nested guest)"
-if ! qemu=$(userspace/qemu-patch/build-qemu.sh --print-path 2>/dev/null); then
-	say "host: building the patched QEMU (once; can take 10-20 minutes)"
-	qemu=$(userspace/qemu-patch/build-qemu.sh | tail -n1) || { say "FAILED: build-qemu.sh"; exit 2; }
-fi
-qemu=$(printf '%s\n' "$qemu" | tail -n1)
-make -s -C userspace >&2 || { say "FAILED: make -C userspace"; exit 2; }
-make -s -C userspace/mpdevctl >&2 || say "host: mpdevctl does not build: the demo goes on without it"
-make -s -C selftests/e2e O="$repo/build/e2e" >&2 || { say "FAILED: make -C selftests/e2e"; exit 2; }
-[ -f kmod/mpdev.ko ] || { say "FAILED: kmod/mpdev.ko not built (make module)"; exit 2; }
-export MPDEV_QEMU_PATCHED=$qemu
-say "host: patched QEMU $qemu"
+# shellcheck source=nested-prereqs.sh
+. scripts/nested-prereqs.sh
+nested_prereqs say || exit 2
 say "host: booting the test VM (TCG, with mpdev.ko); the nested guests boot in it"
 # Nested guests boot only under multi-threaded TCG (testing.rst).
 MPDEV_VM_TCG_THREAD=${MPDEV_VM_TCG_THREAD:-multi} \

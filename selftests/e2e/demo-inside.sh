@@ -42,17 +42,11 @@ BENCH="bench:-n:$N:--sizes:4"
 work=$(mktemp -d /tmp/mpdev-demo.XXXXXX)
 t0=$SECONDS
 failed=0
-mpid=''
 
 say() { printf '[demo %3ds] %s\n' "$((SECONDS - t0))" "$*"; }
 die() { say "FAILED: $*"; exit 1; }
-cleanup() {
-	[ -n "$mpid" ] || return 0
-	kill -TERM "$mpid" 2>/dev/null
-	for _ in $(seq 20); do kill -0 "$mpid" 2>/dev/null || return 0; sleep 0.5; done
-	kill -KILL "$mpid" 2>/dev/null
-}
-trap cleanup EXIT
+e2e_note() { say "    $*"; }
+trap e2e_stop EXIT
 
 # ------------------------------------------------------------ preflight
 [ "${MPDEV_IN_VM:-0}" = 1 ] || die "run me through scripts/demo.sh (inside the test VM)"
@@ -75,31 +69,20 @@ say "nested guest: $E2E_KERNEL_KIND kernel $(basename "$E2E_KERNEL") + busybox i
 # wait until it holds BAR0 (E2E-HOLD); mpqemu-run stays running ($mpid,
 # remote $remote_pid, QEMU $qemu_pid), the logs in $work/NAME/.
 run_guest() {
-	local name=$1 steps=$2 dir=$work/$1 p rc s
+	local name=$1 steps=$2 dir=$work/$1
 	shift 2
 	mkdir -p "$dir"
 	e2e_qemu_args "$dir" "$E2E_APPEND e2e.run=$steps e2e.end=hold"
-	: >"$dir/guest.tap"
-	remote_pid='' qemu_pid=''
-	s=$SECONDS
-	"$MPQEMU_RUN" "$@" --remote "$MPDEV_REMOTE" --remote-arg "--stats-file=$dir/remote.stats" -v \
-		-- "${E2E_QEMU_ARGS[@]}" </dev/null >"$dir/qemu.out" 2>"$dir/mpqemu-run.err" &
-	mpid=$!
-	for _ in $(seq 100); do
-		# shellcheck disable=SC2013 # pids, one word each
-		for p in $(cat /proc/"$mpid"/task/*/children 2>/dev/null); do
-			case $(readlink "/proc/$p/exe" 2>/dev/null) in
-			*/mpdev-remote) remote_pid=$p ;;
-			*qemu-system*) qemu_pid=$p ;;
-			esac
-		done
-		[ -n "$remote_pid" ] && [ -n "$qemu_pid" ] && break
-		sleep 0.1
-	done
-	if [ -z "$remote_pid" ] || [ -z "$qemu_pid" ]; then
-		sed 's/^/    /' "$dir/mpqemu-run.err"
-		return 1
-	fi
+	say "  booting the nested guest"
+	e2e_boot "$dir" "${MPDEV_E2E_BOOT_TRIES:-2}" "$BOOT_TO" "$MPQEMU_RUN" "$@" \
+		--remote "$MPDEV_REMOTE" --remote-arg "--stats-file=$dir/remote.stats" -v
+	case $E2E_BOOT_RC in
+	0) ;;
+	3) sed 's/^/    /' "$dir/mpqemu-run.err"; return 1 ;;
+	*) say "  no guest tool after ${E2E_BOOT_SECS}s ($E2E_BOOT_TRY tries)"; return 1 ;;
+	esac
+	say "  remote pid $remote_pid ($(tr '\0' ' ' </proc/"$remote_pid"/cmdline | sed "s|$E2E_REPO/||g; s|$dir/||g")), QEMU pid $qemu_pid"
+	local s=$((SECONDS - E2E_BOOT_SECS))
 	# Two CPUs in the test VM: QEMU (the nested vCPU) on one, the remote on
 	# the other, the same for every run (a busy-polling remote sharing the
 	# vCPU's CPU would only measure the scheduler).
@@ -107,11 +90,7 @@ run_guest() {
 		taskset -a -p -c 0 "$qemu_pid" >/dev/null 2>&1
 		taskset -p -c 1 "$remote_pid" >/dev/null 2>&1
 	fi
-	say "  remote pid $remote_pid ($(tr '\0' ' ' </proc/"$remote_pid"/cmdline | sed "s|$E2E_REPO/||g; s|$dir/||g")), QEMU pid $qemu_pid; booting the nested guest"
-	e2e_wait "$dir/guest.tap" '^# mpdev-guest: run' "$BOOT_TO" "$mpid"
-	rc=$?
-	[ "$rc" -eq 0 ] || { say "  no guest tool after $((SECONDS - s))s"; tail -n 5 "$dir/serial.log" "$dir/mpqemu-run.err" 2>/dev/null | sed 's/^/    /'; return 1; }
-	say "  nested guest up after $((SECONDS - s))s; running: ${steps//,/ }"
+	say "  nested guest up after ${E2E_BOOT_SECS}s; running: ${steps//,/ }"
 	e2e_wait "$dir/guest.tap" '^E2E-HOLD' "$RUN_TO" "$mpid" || {
 		say "  guest steps did not finish"; tail -n 5 "$dir/guest.tap" | sed 's/^/    /'; return 1; }
 	tr -d '\r' <"$dir/guest.tap" >"$dir/guest.txt"
@@ -122,11 +101,6 @@ dump_stats() {
 	rm -f "$work/$1/remote.stats"
 	kill -USR1 "$remote_pid" 2>/dev/null
 	e2e_wait "$work/$1/remote.stats" '^dev\.' 15 "$remote_pid"
-}
-stop_guest() {
-	kill -TERM "$mpid" 2>/dev/null
-	wait "$mpid" 2>/dev/null
-	mpid=''
 }
 stat_of() { sed -n "s/^$2=//p" "$work/$1/remote.stats" 2>/dev/null | head -n1; }
 # bench_of NAME OP FIELD: FIELD (p50_ns, p99_ns) of the 4-byte mmio OP bench.
@@ -171,9 +145,9 @@ if run_guest mpdev-poll "check,$BENCH" --qemu "$QEMU_PATCHED" --mpdev --remote-a
 	[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ] || { say "  the guest's checks failed"; failed=1; }
 	[ "$(stat_of mpdev-poll mpdev.reads)" -gt 0 ] 2>/dev/null && [ "$(stat_of mpdev-poll socket.bar_read)" = 0 ] ||
 		{ say "  the BAR accesses did not all take the mpdev path"; failed=1; }
-	stop_guest
+	e2e_stop
 else
-	stop_guest
+	e2e_stop
 	die "stage 1: the mpdev guest did not run (logs: $work/mpdev-poll)"
 fi
 
@@ -185,7 +159,7 @@ if run_guest stock "$BENCH" --qemu "$QEMU_STOCK"; then
 else
 	say "  stage 2 failed (logs: $work/stock)"; failed=1
 fi
-stop_guest
+e2e_stop
 
 # --------------------------------------------- 3. mpdev, blocking remote
 say "stage 3/3: mpdev fast path, blocking remote (poll()/read()/write() on the backend fd)"
@@ -195,7 +169,7 @@ if run_guest mpdev-block "$BENCH" --qemu "$QEMU_PATCHED" --mpdev; then
 else
 	say "  stage 3 failed (logs: $work/mpdev-block)"; failed=1
 fi
-stop_guest
+e2e_stop
 
 # ------------------------------------------------------------ the table
 echo

@@ -19,6 +19,22 @@
 #                           MPDEV_E2E_SERIAL=stdio puts the console on stdio
 #                           instead (interactive, with e2e.end=shell).
 #   E2E_APPEND              the base kernel command line (add e2e.run=...)
+# One nested guest (mpqemu-run, its remote and QEMU), logs in DIR; the pids
+# are in the globals mpid, remote_pid and qemu_pid:
+#   e2e_start DIR CMD...    run "CMD -- E2E_QEMU_ARGS" in the background;
+#                           0 once the remote and QEMU both run
+#   e2e_boot DIR TRIES SECS CMD...
+#                           e2e_start, then wait up to SECS for the guest
+#                           tool; a boot that fails is retried (TRIES in
+#                           all), the failed try's logs kept in DIR/tryN.
+#                           Sets E2E_BOOT_RC (0 up, 1 timeout, 2 QEMU gone,
+#                           3 mpqemu-run did not start them), E2E_BOOT_TRY
+#                           and E2E_BOOT_SECS (of the last try)
+#   e2e_stop                SIGTERM to mpqemu-run; SIGKILL to all three
+#                           after 10 s
+#   e2e_tail_logs DIR [N]   the last N lines of the guest's logs
+#   e2e_why_gone DIR        mpqemu-run's status and QEMU's resets, if gone
+# Their diagnostics go through e2e_note TEXT, "# TEXT" unless redefined.
 # Waiting:
 #   e2e_wait FILE REGEX SECS [PID]
 #                           until a line of FILE matches REGEX (0), SECS
@@ -92,6 +108,104 @@ e2e_wait() {
 		sleep 0.5
 	done
 	return 1
+}
+
+e2e_note() { printf '# %s\n' "$@"; }
+
+mpid='' remote_pid='' qemu_pid=''
+e2e_start() {
+	local dir=$1 p
+	shift
+	: >"$dir/guest.tap"
+	: >"$dir/serial.log"
+	: >"$dir/qemu-debug.log"
+	remote_pid='' qemu_pid=''
+	"$@" -- "${E2E_QEMU_ARGS[@]}" </dev/null >"$dir/qemu.out" 2>"$dir/mpqemu-run.err" &
+	mpid=$!
+	# mpqemu-run's children, told apart by executable.
+	for _ in $(seq 100); do
+		# shellcheck disable=SC2013 # pids, one word each
+		for p in $(cat /proc/"$mpid"/task/*/children 2>/dev/null); do
+			case $(readlink "/proc/$p/exe" 2>/dev/null) in
+			*/mpdev-remote) remote_pid=$p ;;
+			*qemu-system*) qemu_pid=$p ;;
+			esac
+		done
+		[ -n "$remote_pid" ] && [ -n "$qemu_pid" ] && return 0
+		kill -0 "$mpid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+e2e_stop() {
+	local p
+	[ -n "$mpid" ] || return 0
+	kill -CONT "$mpid" 2>/dev/null
+	kill -TERM "$mpid" 2>/dev/null
+	for _ in $(seq 20); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.5; done
+	if kill -0 "$mpid" 2>/dev/null; then
+		kill -KILL "$mpid" 2>/dev/null
+		# the children are in process groups of their own: by pid
+		for p in $remote_pid $qemu_pid; do kill -KILL "$p" 2>/dev/null; done
+	fi
+	wait "$mpid" 2>/dev/null
+	mpid=''
+}
+
+e2e_tail_logs() {
+	local f
+	for f in serial.log guest.tap mpqemu-run.err qemu-debug.log; do
+		[ -s "$1/$f" ] || continue
+		e2e_note "--- last lines of $f:"
+		tail -n "${2:-15}" "$1/$f" | tr -d '\r' | sed 's/^/  /' |
+			while IFS= read -r l; do e2e_note "$l"; done
+	done
+}
+
+# A guest that triple-faults just stops QEMU (-no-reboot): the resets
+# beyond the two of start-up say so.
+e2e_why_gone() {
+	local rc resets
+	[ -n "$mpid" ] && ! kill -0 "$mpid" 2>/dev/null || return 0
+	wait "$mpid"
+	rc=$?
+	mpid=''
+	resets=$(grep -c 'CPU Reset' "$1/qemu-debug.log" 2>/dev/null)
+	e2e_note "mpqemu-run exited with status $rc; QEMU logged ${resets:-0} CPU resets (2 at start-up)"
+	[ "${resets:-0}" -le 2 ] ||
+		e2e_note "the nested guest reset itself (triple fault?): register dumps in qemu-debug.log"
+}
+
+# A nested guest under TCG's emulated SVM very rarely dies before its
+# kernel is up (QEMU, with -no-reboot, then just exits): about one boot in
+# forty on a loaded machine, never twice in a row.  Such a boot gets one
+# more try, said in a note; a device or remote that keeps the guest from
+# booting still fails every try.
+e2e_boot() {
+	local dir=$1 tries=$2 secs=$3 t0
+	shift 3
+	for E2E_BOOT_TRY in $(seq "$tries"); do
+		t0=$SECONDS
+		if ! e2e_start "$dir" "$@"; then
+			E2E_BOOT_RC=3 E2E_BOOT_SECS=$((SECONDS - t0))
+			e2e_why_gone "$dir"
+			return 3
+		fi
+		e2e_wait "$dir/guest.tap" '^# mpdev-guest: run' "$secs" "$mpid"
+		E2E_BOOT_RC=$? E2E_BOOT_SECS=$((SECONDS - t0))
+		[ "$E2E_BOOT_RC" -eq 0 ] && return 0
+		e2e_note "try $E2E_BOOT_TRY: $([ "$E2E_BOOT_RC" -eq 1 ] && echo "no guest tool after ${secs}s" ||
+			echo 'QEMU stopped before the guest tool started')"
+		e2e_tail_logs "$dir" 10
+		e2e_why_gone "$dir"
+		[ "$E2E_BOOT_TRY" -lt "$tries" ] || break
+		e2e_stop
+		mkdir -p "$dir/try$E2E_BOOT_TRY" &&
+			cp "$dir"/*.log "$dir"/*.err "$dir/try$E2E_BOOT_TRY/" 2>/dev/null
+		e2e_note "booting the nested guest again"
+	done
+	return "$E2E_BOOT_RC"
 }
 
 T_N=0 T_FAIL=0 T_SKIP=0 T_TODO=0

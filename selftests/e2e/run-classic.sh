@@ -65,38 +65,10 @@ save_logs() {
 		t_diag "logs: $work"
 	fi
 }
-cleanup() {
-	if [ -n "$mpid" ] && kill -0 "$mpid" 2>/dev/null; then
-		kill -TERM "$mpid" 2>/dev/null
-		for _ in $(seq 20); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.5; done
-		kill -KILL "$mpid" 2>/dev/null
-		# its children are in their own process groups: by pid only
-		for p in $remote_pid $qemu_pid; do kill -KILL "$p" 2>/dev/null; done
-	fi
-}
-remote_pid='' qemu_pid=''
+cleanup() { e2e_stop; }
 trap cleanup EXIT
-
-tail_logs() {
-	local f
-	for f in serial.log guest.tap mpqemu-run.err qemu-debug.log; do
-		[ -s "$work/$f" ] || continue
-		t_diag "--- last lines of $f:"
-		tail -n "${1:-15}" "$work/$f" | tr -d '\r' | sed 's/^/#   /'
-	done
-}
-# Why QEMU is gone, if it is: mpqemu-run's status, and resets beyond the
-# two at start-up (a triple fault with -no-reboot ends QEMU silently).
-why_gone() {
-	local rc resets
-	[ -n "$mpid" ] && ! kill -0 "$mpid" 2>/dev/null || return 0
-	wait "$mpid"
-	rc=$?
-	mpid=
-	resets=$(grep -c 'CPU Reset' "$work/qemu-debug.log" 2>/dev/null)
-	t_diag "mpqemu-run exited with status $rc; QEMU logged ${resets:-0} CPU resets (2 at start-up)"
-	[ "${resets:-0}" -le 2 ] || t_diag "the nested guest reset itself (triple fault?): register dumps in qemu-debug.log"
-}
+tail_logs() { e2e_tail_logs "$work" "$@"; }
+why_gone() { e2e_why_gone "$work"; }
 # Give up: every remaining check fails, with the logs shown.
 bail() {
 	t_fail "$1"
@@ -125,61 +97,14 @@ t_diag "guest steps: $RUN_STEPS"
 
 # ------------------------------------------------------- start and boot
 e2e_qemu_args "$work" "$E2E_APPEND e2e.run=$RUN_STEPS e2e.end=hold"
-printf '%q ' "$MPQEMU_RUN" --remote "$MPDEV_REMOTE" --remote-arg "--stats-file=$work/remote.stats" \
-	-- "${E2E_QEMU_ARGS[@]}" >"$work/cmdline"
+MPQ=("$MPQEMU_RUN" --remote "$MPDEV_REMOTE" --remote-arg "--stats-file=$work/remote.stats")
+printf '%q ' "${MPQ[@]}" -- "${E2E_QEMU_ARGS[@]}" >"$work/cmdline"
 
-# Start mpqemu-run and find the remote and QEMU among its children (told
-# apart by executable).  0 when both run.
-start_guest() {
-	local p
-	: >"$work/guest.tap"
-	: >"$work/serial.log"
-	: >"$work/qemu-debug.log"
-	remote_pid='' qemu_pid=''
-	"$MPQEMU_RUN" --remote "$MPDEV_REMOTE" --remote-arg "--stats-file=$work/remote.stats" \
-		-- "${E2E_QEMU_ARGS[@]}" </dev/null >"$work/qemu.out" 2>"$work/mpqemu-run.err" &
-	mpid=$!
-	for _ in $(seq 100); do
-		# shellcheck disable=SC2013 # pids, one word each
-		for p in $(cat /proc/"$mpid"/task/*/children 2>/dev/null); do
-			case $(readlink "/proc/$p/exe" 2>/dev/null) in
-			*/mpdev-remote) remote_pid=$p ;;
-			*qemu-system*) qemu_pid=$p ;;
-			esac
-		done
-		[ -n "$remote_pid" ] && [ -n "$qemu_pid" ] && return 0
-		kill -0 "$mpid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-# A nested guest under TCG's emulated SVM very rarely dies before its
-# kernel is up (QEMU, with -no-reboot, then just exits) -- about one boot
-# in forty on a loaded machine, never twice in a row.  Such a boot
-# gets one more try, said in a comment; a device or remote that keeps the
-# guest from booting still fails.
-tries=${MPDEV_E2E_BOOT_TRIES:-2}
-for try in $(seq "$tries"); do
-	stage_t0=$SECONDS
-	if ! start_guest; then
-		t_fail "mpqemu-run started mpdev-remote and QEMU"
-		why_gone
-		bail "mpqemu-run running (see mpqemu-run.err)"
-	fi
-	e2e_wait "$work/guest.tap" '^# mpdev-guest: run' "$BOOT_TO" "$mpid"
-	rc=$?
-	stage_done boot
-	[ "$rc" -eq 0 ] && break
-	t_diag "try $try: $([ "$rc" -eq 1 ] && echo "no guest tool after ${BOOT_TO}s" || echo 'QEMU stopped before the guest tool started')"
-	tail_logs 10
-	why_gone
-	if [ "$try" -lt "$tries" ]; then
-		cleanup
-		mkdir -p "$work/try$try" && cp "$work"/*.log "$work"/*.err "$work/try$try/" 2>/dev/null
-		t_diag "booting the nested guest again"
-	fi
-done
+e2e_boot "$work" "${MPDEV_E2E_BOOT_TRIES:-2}" "$BOOT_TO" "${MPQ[@]}"
+rc=$E2E_BOOT_RC try=$E2E_BOOT_TRY tries=${MPDEV_E2E_BOOT_TRIES:-2}
+timings+=("boot=${E2E_BOOT_SECS}s")
+stage_t0=$SECONDS
+[ "$rc" -eq 3 ] && { t_fail "mpqemu-run started mpdev-remote and QEMU"; bail "mpqemu-run running (see mpqemu-run.err)"; }
 t_pass "mpqemu-run started mpdev-remote (pid $remote_pid) and QEMU (pid $qemu_pid)"
 up=$(sed -n 's/^# mpdev-guest: run (uptime \([0-9.]*\) s).*/\1/p' "$work/guest.tap" | head -n1)
 case $rc in

@@ -73,34 +73,11 @@ save_logs() {
 		t_diag "logs: $work"
 	fi
 }
-cleanup() {
-	[ "$stopped" = 1 ] && [ -n "$mpid" ] && kill -CONT "$mpid" 2>/dev/null
-	if [ -n "$mpid" ] && kill -0 "$mpid" 2>/dev/null; then
-		kill -TERM "$mpid" 2>/dev/null
-		for _ in $(seq 20); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.5; done
-		kill -KILL "$mpid" 2>/dev/null
-		for p in $remote_pid $qemu_pid; do kill -KILL "$p" 2>/dev/null; done
-	fi
-}
+cleanup() { e2e_stop; }
 trap cleanup EXIT
-
-tail_logs() {
-	local f
-	for f in serial.log guest.tap mpqemu-run.err qemu-debug.log; do
-		[ -s "$work/$f" ] || continue
-		t_diag "--- last lines of $f:"
-		tail -n "${1:-15}" "$work/$f" | tr -d '\r' | sed 's/^/#   /'
-	done
-}
-why_gone() {
-	local rc resets
-	[ -n "$mpid" ] && ! kill -0 "$mpid" 2>/dev/null || return 0
-	wait "$mpid"
-	rc=$?
-	mpid=
-	resets=$(grep -c 'CPU Reset' "$work/qemu-debug.log" 2>/dev/null)
-	t_diag "mpqemu-run exited with status $rc; QEMU logged ${resets:-0} CPU resets (2 at start-up)"
-}
+tail_logs() { e2e_tail_logs "$work" "$@"; }
+why_gone() { e2e_why_gone "$work"; }
+# Give up: every remaining check fails, with the logs shown.
 bail() {
 	t_fail "$1"
 	why_gone
@@ -137,50 +114,11 @@ MPQ=("$MPQEMU_RUN" --qemu "$QEMU" --mpdev --remote "$MPDEV_REMOTE"
 	--remote-arg "--stats-file=$work/remote.stats" -v)
 printf '%q ' "${MPQ[@]}" -- "${E2E_QEMU_ARGS[@]}" >"$work/cmdline"
 
-start_guest() {
-	local p
-	: >"$work/guest.tap"
-	: >"$work/serial.log"
-	: >"$work/qemu-debug.log"
-	remote_pid='' qemu_pid=''
-	"${MPQ[@]}" -- "${E2E_QEMU_ARGS[@]}" </dev/null >"$work/qemu.out" 2>"$work/mpqemu-run.err" &
-	mpid=$!
-	for _ in $(seq 100); do
-		# shellcheck disable=SC2013 # pids, one word each
-		for p in $(cat /proc/"$mpid"/task/*/children 2>/dev/null); do
-			case $(readlink "/proc/$p/exe" 2>/dev/null) in
-			*/mpdev-remote) remote_pid=$p ;;
-			*qemu-system*) qemu_pid=$p ;;
-			esac
-		done
-		[ -n "$remote_pid" ] && [ -n "$qemu_pid" ] && return 0
-		kill -0 "$mpid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-tries=${MPDEV_E2E_BOOT_TRIES:-2}
-for try in $(seq "$tries"); do
-	stage_t0=$SECONDS
-	if ! start_guest; then
-		t_fail "mpqemu-run --mpdev started mpdev-remote and the patched QEMU"
-		why_gone
-		bail "mpqemu-run running (see mpqemu-run.err)"
-	fi
-	e2e_wait "$work/guest.tap" '^# mpdev-guest: run' "$BOOT_TO" "$mpid"
-	rc=$?
-	stage_done boot
-	[ "$rc" -eq 0 ] && break
-	t_diag "try $try: $([ "$rc" -eq 1 ] && echo "no guest tool after ${BOOT_TO}s" || echo 'QEMU stopped before the guest tool started')"
-	tail_logs 10
-	why_gone
-	if [ "$try" -lt "$tries" ]; then
-		cleanup
-		mkdir -p "$work/try$try" && cp "$work"/*.log "$work"/*.err "$work/try$try/" 2>/dev/null
-		t_diag "booting the nested guest again"
-	fi
-done
+e2e_boot "$work" "${MPDEV_E2E_BOOT_TRIES:-2}" "$BOOT_TO" "${MPQ[@]}"
+rc=$E2E_BOOT_RC try=$E2E_BOOT_TRY tries=${MPDEV_E2E_BOOT_TRIES:-2}
+timings+=("boot=${E2E_BOOT_SECS}s")
+stage_t0=$SECONDS
+[ "$rc" -eq 3 ] && { t_fail "mpqemu-run --mpdev started mpdev-remote and the patched QEMU"; bail "mpqemu-run running (see mpqemu-run.err)"; }
 t_pass "mpqemu-run --mpdev started mpdev-remote (pid $remote_pid) and the patched QEMU (pid $qemu_pid)"
 t_ok "$(grep -q -E -- '(mpdev-fd|mpdev_fd)=[0-9]+' "$work/mpqemu-run.err"; echo $?)" \
 	"QEMU got the /dev/mpdev fd: $(grep -o -E -- '-device [^ ]*mpdev-fd=[0-9]+' "$work/mpqemu-run.err" | head -n1)"

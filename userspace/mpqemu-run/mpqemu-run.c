@@ -28,6 +28,7 @@
 
 #define MAX_PROXIES	16
 #define MAX_REMOTE_ARGS	64
+#define KILL_GRACE_S	10	/* after SIGKILL, before giving up on a child */
 
 struct child {
 	pid_t pid;
@@ -290,6 +291,35 @@ static void kill_child(struct child *c, int sig)
 		kill(c->pid, sig);
 }
 
+/*
+ * A child that outlives SIGKILL is stuck in the kernel: name it with its
+ * state and wait channel, the first things to look at.
+ */
+static void report_stuck(const struct child *c)
+{
+	char path[64], state[64] = "?", wchan[64] = "?", line[128];
+	FILE *f;
+
+	if (c->pid <= 0 || c->done)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)c->pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "State: %63[^\n]", state) == 1)
+			break;
+	if (f)
+		fclose(f);
+	snprintf(path, sizeof(path), "/proc/%d/wchan", (int)c->pid);
+	f = fopen(path, "r");
+	if (f) {
+		if (!fgets(wchan, sizeof(wchan), f))
+			snprintf(wchan, sizeof(wchan), "?");
+		fclose(f);
+	}
+	log_err("%s (pid %d) still there %d s after SIGKILL (state %s, wchan %s); giving up on it",
+		c->what, (int)c->pid, KILL_GRACE_S, state, wchan);
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -300,6 +330,7 @@ int main(int argc, char **argv)
 	char err[1024], buf[128];
 	char **qargv = NULL;
 	double deadline = 0;
+	bool killed = false;
 	bool remote_failed = false;
 	int exit_status = 1;
 
@@ -451,23 +482,32 @@ int main(int argc, char **argv)
 				deadline = now() + o.stop_timeout;
 		}
 
+		if (deadline && now() > deadline && killed) {
+			report_stuck(&qemu);
+			for (int i = 0; i < o.nproxies; i++)
+				report_stuck(&rem[i]);
+			break;
+		}
 		if (deadline && now() > deadline) {
 			log_err("children still running %d s after stop; killing them",
 				o.stop_timeout);
 			kill_child(&qemu, SIGKILL);
 			for (int i = 0; i < o.nproxies; i++)
 				kill_child(&rem[i], SIGKILL);
-			deadline = now() + 3600;	/* SIGKILL only once */
+			killed = true;
+			deadline = now() + KILL_GRACE_S;
 		}
 	}
 
-	if (WIFEXITED(qemu.status))
+	if (!qemu.done)
+		exit_status = 1;	/* stuck, said above */
+	else if (WIFEXITED(qemu.status))
 		exit_status = WEXITSTATUS(qemu.status);
 	else if (WIFSIGNALED(qemu.status))
 		exit_status = 128 + WTERMSIG(qemu.status);
 	if (remote_failed)
 		exit_status = 1;
-	else if (exit_status) {
+	else if (exit_status && qemu.done) {
 		describe_status(qemu.status, buf, sizeof(buf));
 		log_info("QEMU %s", buf);
 	}

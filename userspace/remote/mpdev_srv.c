@@ -143,6 +143,7 @@ int mpdev_srv_serve_fd(struct mpdev_srv *s, struct remote *r)
 	}
 	nreq = n / sizeof(req[0]);
 	st->mpdev_batches++;
+	st->mpdev_fd_batches++;
 	for (size_t i = 0; i < nreq; i++) {
 		if (serve_req(s, r, &req[i], &cpl[ncpl]))
 			ncpl++;
@@ -225,6 +226,7 @@ int mpdev_srv_poll_ring(struct mpdev_srv *s, struct remote *r)
 		goto fail;
 	}
 	st->mpdev_batches++;
+	st->mpdev_ring_batches++;
 	for (uint32_t i = 0; i < avail; i++) {
 		/* Copy first: the entry is read exactly once. */
 		struct mpdev_request q = s->ring->req[(tail + i) % MPDEV_RING_ENTRIES];

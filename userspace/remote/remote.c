@@ -375,6 +375,8 @@ void remote_dump_stats(struct remote *r, FILE *f)
 	P("mpdev.reads", mpdev_reads);
 	P("mpdev.writes", mpdev_writes);
 	P("mpdev.batches", mpdev_batches);
+	P("mpdev.fd_batches", mpdev_fd_batches);
+	P("mpdev.ring_batches", mpdev_ring_batches);
 	P("mpdev.completions", mpdev_completions);
 	P("mpdev.kicks", mpdev_kicks);
 	P("mpdev.bad_requests", mpdev_bad_requests);

@@ -32,6 +32,8 @@ struct remote_stats {
 	/* mpdev fast path */
 	uint64_t mpdev_reads, mpdev_writes;
 	uint64_t mpdev_batches, mpdev_completions, mpdev_kicks;
+	/* which way the batches came: read() on the fd, or the mmap ring */
+	uint64_t mpdev_fd_batches, mpdev_ring_batches;
 	uint64_t mpdev_bad_requests;
 	/* guest RAM */
 	uint64_t dma_faults;		/* device DMA outside guest RAM */

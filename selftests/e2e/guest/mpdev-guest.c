@@ -29,8 +29,12 @@
  *                        address reaches the device and the old one does
  *                        not, then move it back
  *   bench [-n N] [--sizes 1,2,4,8] [--ops read,write] [--threads T]
- *         [--res FILE] [--off OFF] [--space mmio|pio] [--label NAME]
- *                        timed accesses; one "BENCH ..." line per case
+ *         (lists may use "/" instead of ",", as they must in a run STEP)
+ *         [--res FILE] [--id VVVV:DDDD] [--off OFF] [--space mmio|pio]
+ *         [--label NAME]
+ *                        timed accesses; one "BENCH ..." line per case;
+ *                        --id times BAR0/BAR1 of another device
+ *                        (VVVV/DDDD inside a run STEP)
  *   hold [--interval-ms N]
  *                        print "E2E-HOLD", then read BAR0 forever
  *   run STEP[,STEP...]   several commands in one TAP stream; a STEP is
@@ -1476,7 +1480,8 @@ static int parse_list(const char *s, unsigned *out, int max)
 	int n = 0;
 	char *copy = strdup(s), *tok, *save = NULL;
 
-	for (tok = strtok_r(copy, ",", &save); tok && n < max; tok = strtok_r(NULL, ",", &save))
+	/* "/" too: inside a run STEP, "," separates steps. */
+	for (tok = strtok_r(copy, ",/", &save); tok && n < max; tok = strtok_r(NULL, ",/", &save))
 		out[n++] = strtoul(tok, NULL, 0);
 	free(copy);
 	return n;
@@ -1484,7 +1489,7 @@ static int parse_list(const char *s, unsigned *out, int max)
 
 static int cmd_bench(int argc, char **argv)
 {
-	unsigned n = 1000, sizes[8], nsizes, threads = 1;
+	unsigned n = 1000, sizes[8], nsizes, threads = 1, vid = opt_vendor, did = opt_device;
 	const char *res = NULL, *label = "testdev", *ops = "read,write";
 	char sizes_s[32] = "1,2,4,8", path[PATH_MAX];
 	long off = -1;
@@ -1511,7 +1516,11 @@ static int cmd_bench(int argc, char **argv)
 			off = strtol(argv[++i], NULL, 0);
 		else if (!strcmp(a, "--label") && v)
 			label = argv[++i];
-		else if (!strcmp(a, "--space") && v) {
+		else if (!strcmp(a, "--id") && v) {
+			/* VVVV/DDDD too: ":" separates a run STEP's arguments */
+			if (sscanf(argv[++i], "%x%*[:/]%x", &vid, &did) != 2)
+				usage_err("bench: --id VVVV:DDDD");
+		} else if (!strcmp(a, "--space") && v) {
 			pio = !strcmp(argv[++i], "pio");
 			if (!pio && strcmp(argv[i], "mmio"))
 				usage_err("bench: --space mmio or pio");
@@ -1527,7 +1536,16 @@ static int cmd_bench(int argc, char **argv)
 			usage_err("bench: size %u not possible in this space", sizes[i]);
 
 	if (!res) {
-		if (need_dev(&d, "bench") < 0)
+		/* --id: another device, e.g. an in-process one for reference. */
+		unsigned int save_v = opt_vendor, save_d = opt_device;
+		int r;
+
+		opt_vendor = vid;
+		opt_device = did;
+		r = need_dev(&d, "bench");
+		opt_vendor = save_v;
+		opt_device = save_d;
+		if (r < 0)
 			return 1;
 		cmd_set(&d, PCI_COMMAND_MEMORY | PCI_COMMAND_IO, 0);
 		snprintf(path, sizeof(path), "%s/resource%d", d.dir, pio ? 1 : 0);

@@ -1,0 +1,867 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# bench-report.sh - the report of a nested-guest benchmark run
+# (Documentation/mpdev/benchmark.rst): from the raw files the run left in
+# DIR it prints a console table, writes DIR/bench.json and DIR/bench.png
+# (with the re-renderable DIR/chart.dat and DIR/chart.gp) and, with
+# --update-doc, rewrites the results block of an .rst page.
+#
+#   scripts/bench-report.sh [--update-doc FILE.rst] DIR
+#
+# DIR/results.tsv   config space op size threads n p50_ns p99_ns mean_ns
+#                   ops_per_s, tab-separated, '#' starts a comment line
+# DIR/checks.tsv    name<TAB>ok|FAIL<TAB>detail (optional)
+# DIR/meta.txt      key=value: date, kernel, qemu, n, cpus, note... (optional)
+#
+# Latencies are shown in microseconds, 1 decimal (2 below 1 us); ratios are
+# p50 of one config over p50 of another at the same space/op/size, so < 1
+# means the first is faster.  Targets are reported, never enforced.
+# --update-doc replaces what lies between the lines ".. bench-results-start"
+# and ".. bench-results-end" of FILE.rst and nothing else.
+#
+# Only bash, coreutils, awk (mawk is enough) and gnuplot (optional).
+# Exit status: 0 report written and every sanity check ok; 1 a check
+# FAILed or results.tsv has no rows; 2 usage error.
+
+set -euo pipefail
+
+prog=${0##*/}
+START_MARK='.. bench-results-start'
+END_MARK='.. bench-results-end'
+
+usage() {
+	cat <<EOF
+usage: $prog [--update-doc FILE.rst] DIR
+
+Report the nested-guest benchmark results in DIR (results.tsv, checks.tsv,
+meta.txt): console table, DIR/bench.json, DIR/bench.png; with --update-doc,
+also the block between "$START_MARK" and "$END_MARK" in FILE.rst.
+EOF
+}
+die_usage() {
+	printf '%s: %s\n' "$prog" "$*" >&2
+	exit 2
+}
+note() { printf '%s: %s\n' "$prog" "$*" >&2; }
+
+doc='' dir=''
+while [ $# -gt 0 ]; do
+	case $1 in
+	--update-doc)
+		[ $# -ge 2 ] || die_usage "--update-doc needs FILE.rst (try --help)"
+		doc=$2
+		shift 2
+		;;
+	--update-doc=*) doc=${1#*=}; shift ;;
+	-h | --help) usage; exit 0 ;;
+	--) shift; break ;;
+	-*) die_usage "unknown option: $1 (try --help)" ;;
+	*)
+		[ -z "$dir" ] || die_usage "more than one DIR: $dir, $1"
+		dir=$1
+		shift
+		;;
+	esac
+done
+for a in "$@"; do
+	[ -z "$dir" ] || die_usage "more than one DIR: $dir, $a"
+	dir=$a
+done
+[ -n "$dir" ] || { usage >&2; exit 2; }
+# awk takes an operand like "a=b/results.tsv" for an assignment: anchor it.
+case $dir in /*) ;; *) dir=./$dir ;; esac
+dir=${dir%/}
+[ -d "$dir" ] || die_usage "no such directory: $dir"
+if ! { [ -f "$dir/results.tsv" ] && [ -r "$dir/results.tsv" ]; }; then
+	die_usage "no readable $dir/results.tsv"
+fi
+[ -w "$dir" ] || die_usage "cannot write to $dir (bench.json, bench.png go there)"
+
+# Check the page before anything is written: a usage error must leave
+# DIR and FILE as they were.
+if [ -n "$doc" ]; then
+	if ! { [ -f "$doc" ] && [ -r "$doc" ] && [ -w "$doc" ]; }; then
+		die_usage "--update-doc: $doc is not a readable and writable file"
+	fi
+	case $doc in /*) ;; *) doc=./$doc ;; esac
+	marks=$(awk -v s="$START_MARK" -v e="$END_MARK" '
+		{ sub(/[ \t\r]+$/, "") }
+		$0 == s { ns++; if (!ls) ls = NR }
+		$0 == e { ne++; if (!le) le = NR }
+		END {
+			if (ns != 1 || ne != 1)
+				printf "needs exactly one line \"%s\" and one \"%s\" (found %d and %d)", s, e, ns, ne
+			else if (le < ls)
+				printf "\"%s\" (line %d) comes before \"%s\" (line %d)", e, le, s, ls
+		}' "$doc")
+	[ -z "$marks" ] || die_usage "--update-doc: $doc: $marks"
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/bench-report.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# The whole report is one awk pass over the three inputs; the "part="
+# operands between the file names say which file is being read.
+# shellcheck disable=SC2016 # awk program, not shell
+report_awk='
+function warn(msg) { printf "bench-report: warning: %s\n", msg > "/dev/stderr" }
+function warn_once(kind, v, msg) {
+	if ((kind, v) in WARNED)
+		return
+	WARNED[kind, v] = 1
+	warn(msg)
+}
+function trim(s) {
+	sub(/^[ \t]+/, "", s)
+	sub(/[ \t]+$/, "", s)
+	return s
+}
+# A measured value, or "" (missing) for "-", "nan" and the like.
+function num(s) { return (s ~ NUMRE) ? s : "" }
+
+function read_result(   f, i, k) {
+	if ($0 ~ /^[ \t]*(#|$)/)
+		return
+	if (NF < 10) {
+		warn(FILENAME ":" FNR ": " NF " fields, expected 10; row ignored")
+		return
+	}
+	for (i = 1; i <= 10; i++)
+		f[i] = trim($i)
+	if (f[4] !~ /^[0-9]+$/ || f[5] !~ /^[0-9]+$/ || f[5] + 0 < 1) {
+		warn(FILENAME ":" FNR ": size/threads not a positive integer; row ignored")
+		return
+	}
+	# "04" and "4" must be the same key.
+	f[4] += 0
+	f[5] += 0
+	nres++
+	for (i = 1; i <= 5; i++)
+		RES[nres, i] = f[i]
+	for (i = 6; i <= 10; i++)
+		RES[nres, i] = num(f[i])
+	k = f[1] SUBSEP f[2] SUBSEP f[3] SUBSEP f[4] SUBSEP f[5]
+	if (k in ROW)
+		warn(FILENAME ":" FNR ": second row for " f[1] " " f[2] " " f[3] " size " f[4] " threads " f[5] "; the tables use this one")
+	ROW[k] = nres
+	CFGROWS[f[1]]++
+	if (!(f[1] in CFGIDX))
+		warn_once("config", f[1], "unknown config \"" f[1] "\": in bench.json only")
+	if (!(f[2] in EXPECT))
+		warn_once("space", f[2], "unknown space \"" f[2] "\": in bench.json only")
+	if (f[3] != "read" && f[3] != "write")
+		warn_once("op", f[3], "unknown op \"" f[3] "\": in bench.json only")
+	if (f[5] > 2)
+		warn_once("threads", f[5], "threads=" f[5] ": in bench.json only")
+	if (!((f[2], f[4]) in SEENSZ)) {
+		SEENSZ[f[2], f[4]] = 1
+		SEENLIST[f[2]] = SEENLIST[f[2]] " " f[4]
+	}
+}
+
+function read_check(   st, d, i) {
+	if ($0 ~ /^[ \t]*(#|$)/)
+		return
+	nchk++
+	CHK_name[nchk] = trim($1)
+	st = trim($2)
+	d = $3
+	for (i = 4; i <= NF; i++)
+		d = d "\t" $i
+	CHK_detail[nchk] = trim(d)
+	# Anything but "ok" counts as a failure: an unknown verdict is no pass.
+	CHK_ok[nchk] = (tolower(st) == "ok")
+	if (!CHK_ok[nchk]) {
+		nfail++
+		if (tolower(st) != "fail")
+			warn(FILENAME ":" FNR ": status \"" st "\" is neither ok nor FAIL; counted as FAIL")
+	}
+}
+
+function read_meta(   i, k) {
+	if ($0 ~ /^[ \t]*(#|$)/)
+		return
+	i = index($0, "=")
+	if (i < 2) {
+		warn(FILENAME ":" FNR ": not key=value; ignored")
+		return
+	}
+	k = trim(substr($0, 1, i - 1))
+	if (!(k in META))
+		MKEY[++nmeta] = k
+	META[k] = trim(substr($0, i + 1))
+}
+
+# Row value of one measured case, "" if missing.
+function val(cfg, space, op, size, threads, col,   k) {
+	k = cfg SUBSEP space SUBSEP op SUBSEP size SUBSEP threads
+	return (k in ROW) ? RES[ROW[k], col] : ""
+}
+function ratio(a, b) { return (a == "" || b == "" || b + 0 <= 0) ? "" : a / b }
+function fmt(x, f) { return (x == "") ? "-" : sprintf(f, x) }
+function us(ns) {
+	if (ns == "")
+		return "-"
+	ns /= 1000
+	return sprintf(ns < 1 ? "%.2f" : "%.1f", ns)
+}
+function opname(op) { return op == "read" ? "reads" : "writes" }
+
+# The sizes of a space, in order: the expected ones and any seen.
+function sizes_of(space, S,   cand, seen, n, m, i, j, t) {
+	n = split(EXPECT[space] SEENLIST[space], cand, " ")
+	m = 0
+	for (i = 1; i <= n; i++) {
+		if (cand[i] in seen)
+			continue
+		seen[cand[i]] = 1
+		S[++m] = cand[i] + 0
+	}
+	# insertion sort: mawk has no asort()
+	for (i = 2; i <= m; i++) {
+		t = S[i]
+		for (j = i - 1; j >= 1 && S[j] > t; j--)
+			S[j + 1] = S[j]
+		S[j + 1] = t
+	}
+	return m
+}
+
+# ---------------------------------------------------------------- JSON
+function jstr(s,   out, i, c, n) {
+	out = ""
+	n = length(s)
+	# Character by character: gsub() replacements treat backslashes
+	# differently in every awk.
+	for (i = 1; i <= n; i++) {
+		c = substr(s, i, 1)
+		if (c == "\\" || c == "\"")
+			out = out "\\" c
+		else if (c in CTRL)
+			out = out CTRL[c]
+		else
+			out = out c
+	}
+	return "\"" out "\""
+}
+function jnum(x) {
+	if (x == "")
+		return "null"
+	return (x ~ JSONNUMRE) ? x : sprintf("%.10g", x + 0)
+}
+# A computed number, rounded, trailing zeros dropped.
+function jround(x, d,   s) {
+	if (x == "")
+		return "null"
+	s = sprintf("%." d "f", x)
+	if (s ~ /\./) {
+		sub(/0+$/, "", s)
+		sub(/\.$/, "", s)
+	}
+	return (s == "-0") ? "0" : s
+}
+
+# ---------------------------------------------------------- reStructuredText
+# Backslash the characters inline markup is made of, for text from the
+# input files.
+function rst_esc(s,   out, i, c, n) {
+	out = ""
+	n = length(s)
+	for (i = 1; i <= n; i++) {
+		c = substr(s, i, 1)
+		out = out ((index("\\`*_|", c) > 0) ? "\\" : "") c
+	}
+	return out
+}
+function rep(c, n,   s) {
+	s = ""
+	while (n-- > 0)
+		s = s c
+	return s
+}
+# A simple table from TB[r, c], row 0 the header.  Cells are ASCII, so
+# byte widths are column widths.
+function rst_table(nr, nc,   r, c, w, border) {
+	for (c = 1; c <= nc; c++) {
+		w[c] = 1
+		for (r = 0; r <= nr; r++)
+			if (length(TB[r, c]) > w[c])
+				w[c] = length(TB[r, c])
+	}
+	border = ""
+	for (c = 1; c <= nc; c++)
+		border = border (c > 1 ? "  " : "") rep("=", w[c])
+	print border > RSTF
+	for (r = 0; r <= nr; r++) {
+		rst_row(r, nc, w)
+		if (r == 0)
+			print border > RSTF
+	}
+	print border > RSTF
+	print "" > RSTF
+}
+function rst_row(r, nc, w,   c, line) {
+	line = ""
+	for (c = 1; c <= nc; c++)
+		line = line (c > 1 ? "  " : "") sprintf("%-" w[c] "s", TB[r, c])
+	sub(/ +$/, "", line)
+	print line > RSTF
+}
+
+# ---------------------------------------------------------- evaluation
+# Worst (largest) p50 ratio fast/ref over the MMIO sizes 1/2/4/8 of op:
+# SC_worst/SC_wsize, SC_bad = sizes over limit, SC_missing = what lacks.
+function ratio_scan(op, fast, ref, limit,   i, s, a, b, r, mn, md) {
+	SC_worst = ""
+	SC_wsize = ""
+	SC_bad = 0
+	SC_nmiss = 0
+	mn = md = ""
+	for (i = 1; i <= 4; i++) {
+		s = TSIZE[i]
+		a = val(fast, "mmio", op, s, 1, 7)
+		b = val(ref, "mmio", op, s, 1, 7)
+		if (a == "")
+			mn = mn " " s
+		if (b == "" || b + 0 <= 0)
+			md = md " " s
+		r = ratio(a, b)
+		if (r == "") {
+			SC_nmiss++
+			continue
+		}
+		if (SC_worst == "" || r > SC_worst) {
+			SC_worst = r
+			SC_wsize = s
+		}
+		if (r > limit)
+			SC_bad++
+	}
+	SC_missing = miss_desc(fast, mn)
+	if (md != "")
+		SC_missing = SC_missing (SC_missing != "" ? ", " : "") miss_desc(ref, md)
+}
+function miss_desc(cfg, sizes) {
+	if (sizes == "")
+		return ""
+	if (split(sizes, _t, " ") == 4)
+		return "no " cfg " data"
+	return "no " cfg " data for size" sizes
+}
+function add_target(id, text, status, value, limit, detail) {
+	nt++
+	T_id[nt] = id
+	T_text[nt] = text
+	T_status[nt] = status
+	T_value[nt] = value
+	T_limit[nt] = limit
+	T_detail[nt] = detail
+}
+# T1-T3: holds if every size holds; one size over the limit is a miss
+# even when other sizes lack data; otherwise missing data is N/A.
+function ratio_target(id, text, op, fast, ref, limit, extra,   st, d) {
+	ratio_scan(op, fast, ref, limit)
+	if (SC_bad)
+		st = "missed"
+	else if (SC_nmiss)
+		st = "n/a"
+	else
+		st = "holds"
+	d = (SC_worst == "") ? "" : sprintf("worst %.3f (size %s)", SC_worst, SC_wsize)
+	if (st == "n/a")
+		d = "not evaluated: " SC_missing (d != "" ? "; the other sizes: " d : "")
+	else if (SC_nmiss)
+		d = d "; " SC_missing
+	add_target(id, text, st, SC_worst, limit, d extra)
+}
+function scale_of(cfg, op,   a, b) {
+	a = val(cfg, "mmio", op, 4, 1, 10)
+	b = val(cfg, "mmio", op, 4, 2, 10)
+	return ratio(b, a)
+}
+function scales_desc(cfg) {
+	return cfg " read " fmt(scale_of(cfg, "read"), "%.2f") ", write " fmt(scale_of(cfg, "write"), "%.2f")
+}
+function evaluate(   r, w, st, v, d) {
+	ratio_target("T1", "mpdev polling reads <= 0.25 x stock", "read", "mpdev-poll", "stock", 0.25, "")
+	ratio_target("T2", "mpdev polling reads <= 1.0 x in-process", "read", "mpdev-poll", "inproc", 1.0, "")
+	ratio_scan("write", "mpdev-block", "stock", 0.15)
+	d = "; mpdev-block (information): " (SC_worst == "" ? "no data" : sprintf("worst %.3f (size %s)", SC_worst, SC_wsize))
+	ratio_target("T3", "mpdev posted writes <= 0.15 x stock", "write", "mpdev-poll", "stock", 0.15, d)
+
+	r = scale_of("mpdev-block", "read")
+	w = scale_of("mpdev-block", "write")
+	if ((r != "" && r < 1.6) || (w != "" && w < 1.6))
+		st = "missed"
+	else if (r == "" || w == "")
+		st = "n/a"
+	else
+		st = "holds"
+	v = (r == "") ? w : (w == "" || r < w) ? r : w
+	d = scales_desc("mpdev-block")
+	if (st == "n/a")
+		d = "not evaluated: no mpdev-block 1- and 2-thread MMIO 4-byte ops/s for " (r == "" ? (w == "" ? "reads and writes" : "reads") : "writes") "; " d
+	d = d "; " scales_desc("stock")
+	if (CFGROWS["mpdev-poll"])
+		d = d "; " scales_desc("mpdev-poll")
+	add_target("T4", "2-vCPU throughput >= 1.6 x 1-vCPU with mpdev (blocking remote, MMIO 4 bytes)", st, v, 1.6, d)
+}
+
+# Latency blocks (threads=1) and throughput entries, for every output.
+function collect(   si, oi, b, S, m, r, ci, c, sp, op, k) {
+	nblk = 0
+	for (si = 1; si <= 2; si++) {
+		for (oi = 1; oi <= 2; oi++) {
+			b = ++nblk
+			BLK_space[b] = SPACES[si]
+			BLK_op[b] = OPS[oi]
+			split("", S)
+			m = sizes_of(SPACES[si], S)
+			BLK_n[b] = m
+			for (r = 1; r <= m; r++) {
+				BLK_size[b, r] = S[r]
+				for (ci = 1; ci <= ncfg; ci++) {
+					LAT[b, r, ci, 1] = val(CFG[ci], SPACES[si], OPS[oi], S[r], 1, 7)
+					LAT[b, r, ci, 2] = val(CFG[ci], SPACES[si], OPS[oi], S[r], 1, 8)
+				}
+				RAT[b, r, 1] = ratio(LAT[b, r, CFGIDX["mpdev-poll"], 1], LAT[b, r, CFGIDX["stock"], 1])
+				RAT[b, r, 2] = ratio(LAT[b, r, CFGIDX["mpdev-block"], 1], LAT[b, r, CFGIDX["stock"], 1])
+				RAT[b, r, 3] = ratio(LAT[b, r, CFGIDX["mpdev-poll"], 1], LAT[b, r, CFGIDX["inproc"], 1])
+			}
+		}
+	}
+	ntp = 0
+	for (ci = 1; ci <= ncfg; ci++) {
+		c = CFG[ci]
+		for (si = 1; si <= 2; si++) {
+			sp = SPACES[si]
+			split("", S)
+			m = sizes_of(sp, S)
+			for (oi = 1; oi <= 2; oi++) {
+				op = OPS[oi]
+				for (r = 1; r <= m; r++) {
+					k = c SUBSEP sp SUBSEP op SUBSEP S[r] SUBSEP 2
+					if (!(k in ROW))
+						continue
+					ntp++
+					TP_cfg[ntp] = c
+					TP_space[ntp] = sp
+					TP_op[ntp] = op
+					TP_size[ntp] = S[r]
+					TP_1[ntp] = val(c, sp, op, S[r], 1, 10)
+					TP_2[ntp] = val(c, sp, op, S[r], 2, 10)
+					TP_scale[ntp] = ratio(TP_2[ntp], TP_1[ntp])
+				}
+			}
+		}
+	}
+}
+
+# ---------------------------------------------------------- console
+function center(s, w,   l) {
+	l = int((w - length(s)) / 2)
+	return rep(" ", l) s rep(" ", w - length(s) - l)
+}
+function rstrip(s) {
+	sub(/ +$/, "", s)
+	return s
+}
+function print_console(   i, b, r, ci, line, k, have, c) {
+	printf "Nested-guest benchmark report: %s\n", DIRNAME
+	line = ""
+	for (i = 1; i <= nmeta; i++)
+		if (MKEY[i] != "note")
+			line = line (line != "" ? ", " : "") MKEY[i] "=" META[MKEY[i]]
+	if (line != "")
+		print line
+	if ("note" in META)
+		print "note: " META["note"]
+	for (i = 1; i <= ncfg; i++)
+		printf "  %-12s %s\n", CFG[i], LABEL[CFG[i]]
+	for (i = 1; i <= ncfg; i++)
+		if (!CFGROWS[CFG[i]])
+			printf "MISSING: no rows for %s: its columns show \"-\" and the targets that need it are N/A\n", CFG[i]
+
+	for (b = 1; b <= nblk; b++) {
+		printf "\n== %s %s: p50 and p99 per access in µs; ratios on p50 (< 1: mpdev faster)\n", toupper(BLK_space[b]), opname(BLK_op[b])
+		line = "    "
+		for (ci = 1; ci <= ncfg; ci++)
+			line = line " " center(CFG[ci], 17)
+		print rstrip(line)
+		line = "size"
+		for (ci = 1; ci <= ncfg; ci++)
+			line = line sprintf(" %8s %8s", "p50", "p99")
+		for (k = 1; k <= 3; k++)
+			line = line sprintf(" %11s", RATHDR[k])
+		print line
+		for (r = 1; r <= BLK_n[b]; r++) {
+			line = sprintf("%-4s", BLK_size[b, r])
+			for (ci = 1; ci <= ncfg; ci++)
+				line = line sprintf(" %8s %8s", us(LAT[b, r, ci, 1]), us(LAT[b, r, ci, 2]))
+			for (k = 1; k <= 3; k++)
+				line = line sprintf(" %11s", fmt(RAT[b, r, k], "%.2f"))
+			print line
+		}
+	}
+
+	printf "\n== Throughput (ops/s; scale = 2 threads / 1 thread)\n"
+	if (!ntp)
+		print "(no threads=2 rows)"
+	else
+		printf "%-12s %-14s %10s %10s %6s\n", "config", "access", "1 thread", "2 threads", "scale"
+	for (i = 1; i <= ntp; i++)
+		printf "%-12s %-14s %10s %10s %6s\n", TP_cfg[i], tp_access(i), fmt(TP_1[i], "%.0f"), fmt(TP_2[i], "%.0f"), fmt(TP_scale[i], "%.2f")
+
+	printf "\n== Targets (p50, MMIO, threads=1 except T4; reported, not enforced)\n"
+	for (i = 1; i <= nt; i++)
+		printf "%-3s %-7s %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i]
+
+	if (!have_checks)
+		printf "\n== Sanity checks: no checks.tsv, none evaluated\n"
+	else {
+		printf "\n== Sanity checks (checks.tsv): %d ok, %d FAIL\n", nchk - nfail, nfail
+		for (i = 1; i <= nchk; i++)
+			printf "%-4s  %s%s\n", CHK_ok[i] ? "ok" : "FAIL", CHK_name[i], CHK_detail[i] != "" ? ": " CHK_detail[i] : ""
+	}
+}
+function tp_access(i) { return TP_space[i] " " TP_op[i] " " TP_size[i] "B" }
+
+# ---------------------------------------------------------- files
+function write_json(   i, k, b, r, sep) {
+	printf "{\n  \"meta\": {" > JSONF
+	for (i = 1; i <= nmeta; i++)
+		printf "%s%s: %s", (i > 1 ? ", " : ""), jstr(MKEY[i]), jstr(META[MKEY[i]]) > JSONF
+	printf "},\n  \"results\": [" > JSONF
+	for (i = 1; i <= nres; i++) {
+		printf "%s\n    {", (i > 1 ? "," : "") > JSONF
+		for (k = 1; k <= 10; k++)
+			printf "%s\"%s\": %s", (k > 1 ? ", " : ""), RESNAME[k], (k <= 3 ? jstr(RES[i, k]) : jnum(RES[i, k])) > JSONF
+		printf "}" > JSONF
+	}
+	printf "%s],\n  \"ratios\": [", (nres ? "\n  " : "") > JSONF
+	sep = ""
+	for (b = 1; b <= nblk; b++) {
+		for (r = 1; r <= BLK_n[b]; r++) {
+			printf "%s\n    {\"space\": %s, \"op\": %s, \"size\": %s", sep, jstr(BLK_space[b]), jstr(BLK_op[b]), jnum(BLK_size[b, r]) > JSONF
+			for (k = 1; k <= 3; k++)
+				printf ", \"%s\": %s", RATNAME[k], jround(RAT[b, r, k], 4) > JSONF
+			printf "}" > JSONF
+			sep = ","
+		}
+	}
+	printf "%s],\n  \"throughput\": [", (sep != "" ? "\n  " : "") > JSONF
+	for (i = 1; i <= ntp; i++)
+		printf "%s\n    {\"config\": %s, \"space\": %s, \"op\": %s, \"size\": %s, \"ops_1t\": %s, \"ops_2t\": %s, \"scale\": %s}", (i > 1 ? "," : ""), jstr(TP_cfg[i]), jstr(TP_space[i]), jstr(TP_op[i]), jnum(TP_size[i]), jnum(TP_1[i]), jnum(TP_2[i]), jround(TP_scale[i], 4) > JSONF
+	printf "%s],\n  \"targets\": [", (ntp ? "\n  " : "") > JSONF
+	for (i = 1; i <= nt; i++)
+		printf "%s\n    {\"id\": %s, \"text\": %s, \"status\": %s, \"value\": %s, \"limit\": %s, \"detail\": %s}", (i > 1 ? "," : ""), jstr(T_id[i]), jstr(T_text[i]), jstr(T_status[i]), jround(T_value[i], 4), jnum(T_limit[i]), jstr(T_detail[i]) > JSONF
+	printf "%s],\n  \"checks\": [", (nt ? "\n  " : "") > JSONF
+	for (i = 1; i <= nchk; i++)
+		printf "%s\n    {\"name\": %s, \"ok\": %s, \"detail\": %s}", (i > 1 ? "," : ""), jstr(CHK_name[i]), (CHK_ok[i] ? "true" : "false"), jstr(CHK_detail[i]) > JSONF
+	printf "%s]\n}\n", (nchk ? "\n  " : "") > JSONF
+	close(JSONF)
+}
+
+# gnuplot data: MMIO reads (index 0) and writes (index 1), p50 in us,
+# "-" where there is no (positive: log scale) value.
+function write_dat(   b, r, ci, v, line, o, c) {
+	o = 0
+	for (b = 1; b <= nblk; b++) {
+		if (BLK_space[b] != "mmio")
+			continue
+		if (o++)
+			printf "\n\n" > DATF
+		printf "# MMIO %s, p50 per access in us: size", opname(BLK_op[b]) > DATF
+		for (ci = 1; ci <= ncfg; ci++)
+			printf " %s", CFG[ci] > DATF
+		printf "\n" > DATF
+		for (r = 1; r <= BLK_n[b]; r++) {
+			line = BLK_size[b, r]
+			for (ci = 1; ci <= ncfg; ci++) {
+				v = LAT[b, r, ci, 1]
+				if (v != "" && v + 0 > 0) {
+					line = line " " sprintf("%.3f", v / 1000)
+					CHART[BLK_op[b], ci] = 1
+				} else
+					line = line " -"
+			}
+			print line > DATF
+		}
+	}
+	close(DATF)
+	for (o = 1; o <= 2; o++) {
+		line = ""
+		for (ci = 1; ci <= ncfg; ci++)
+			if ((OPS[o], ci) in CHART)
+				line = line " " ci
+		printf "chart_%s=%s\n", OPS[o], trim(line) > STATF
+	}
+}
+
+function write_rst(   i, b, r, ci, k, n, line) {
+	print "Generated by ``scripts/bench-report.sh`` from the run'"'"'s raw files;" > RSTF
+	print "do not edit by hand." > RSTF
+	print "" > RSTF
+	n = 0
+	for (i = 1; i <= nmf; i++)
+		if (MFIELD[i] in META) {
+			printf ":%s: %s\n", MFNAME[i], rst_esc(META[MFIELD[i]]) > RSTF
+			n++
+		}
+	for (i = 1; i <= nmeta; i++)
+		if (!(MKEY[i] in MFKNOWN) && MKEY[i] ~ /^[A-Za-z0-9][A-Za-z0-9_. -]*$/) {
+			printf ":%s: %s\n", rst_esc(MKEY[i]), rst_esc(META[MKEY[i]]) > RSTF
+			n++
+		}
+	if (n)
+		print "" > RSTF
+	for (i = 1; i <= ncfg; i++)
+		if (!CFGROWS[CFG[i]])
+			printf "**No results for %s** (%s): its cells show \"-\".\n\n", CFG[i], LABEL[CFG[i]] > RSTF
+
+	print "Latency per access, p50 / p99 in microseconds; the ratios are on p50" > RSTF
+	print "(< 1: mpdev is faster).  Configurations:" > RSTF
+	for (i = 1; i <= ncfg; i++)
+		printf "``%s`` = %s%s\n", CFG[i], LABEL[CFG[i]], (i < ncfg ? "," : ".") > RSTF
+	print "" > RSTF
+
+	for (b = 1; b <= nblk; b++) {
+		printf "**%s %s**\n\n", toupper(BLK_space[b]), opname(BLK_op[b]) > RSTF
+		split("", TB)
+		TB[0, 1] = "Size"
+		for (ci = 1; ci <= ncfg; ci++)
+			TB[0, ci + 1] = CFG[ci]
+		for (k = 1; k <= 3; k++)
+			TB[0, ncfg + 1 + k] = RATHDR[k]
+		for (r = 1; r <= BLK_n[b]; r++) {
+			TB[r, 1] = BLK_size[b, r]
+			for (ci = 1; ci <= ncfg; ci++)
+				TB[r, ci + 1] = us(LAT[b, r, ci, 1]) " / " us(LAT[b, r, ci, 2])
+			for (k = 1; k <= 3; k++)
+				TB[r, ncfg + 1 + k] = fmt(RAT[b, r, k], "%.2f")
+		}
+		rst_table(BLK_n[b], ncfg + 4)
+	}
+
+	# A list, not a table: the measured text is long.
+	print "**Targets** (p50, MMIO; reported, not enforced)" > RSTF
+	print "" > RSTF
+	for (i = 1; i <= nt; i++)
+		printf "* %s **%s** -- %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i] > RSTF
+	print "" > RSTF
+
+	print "**Throughput**, one thread against two (ops/s)" > RSTF
+	print "" > RSTF
+	if (!ntp)
+		print "No threads=2 rows.\n" > RSTF
+	else {
+		split("", TB)
+		TB[0, 1] = "Config"
+		TB[0, 2] = "Access"
+		TB[0, 3] = "1 thread"
+		TB[0, 4] = "2 threads"
+		TB[0, 5] = "Scale"
+		for (i = 1; i <= ntp; i++) {
+			TB[i, 1] = TP_cfg[i]
+			TB[i, 2] = tp_access(i)
+			TB[i, 3] = fmt(TP_1[i], "%.0f")
+			TB[i, 4] = fmt(TP_2[i], "%.0f")
+			TB[i, 5] = fmt(TP_scale[i], "%.2f")
+		}
+		rst_table(ntp, 5)
+	}
+
+	if (!have_checks)
+		print "Sanity checks: none recorded (no ``checks.tsv``)." > RSTF
+	else if (!nfail)
+		printf "Sanity checks: all %d held.\n", nchk > RSTF
+	else {
+		printf "**Sanity checks: %d of %d FAILED** -- these numbers are suspect:\n\n", nfail, nchk > RSTF
+		for (i = 1; i <= nchk; i++)
+			if (!CHK_ok[i])
+				printf "* %s\n", rst_esc(CHK_name[i] (CHK_detail[i] != "" ? ": " CHK_detail[i] : "")) > RSTF
+	}
+	close(RSTF)
+}
+
+BEGIN {
+	FS = "\t"
+	ncfg = split("stock mpdev-block mpdev-poll inproc", CFG, " ")
+	for (i = 1; i <= ncfg; i++)
+		CFGIDX[CFG[i]] = i
+	LABEL["stock"] = "stock multi-process (socket)"
+	LABEL["mpdev-block"] = "mpdev, blocking remote"
+	LABEL["mpdev-poll"] = "mpdev, polling remote"
+	LABEL["inproc"] = "in-process (QEMU pci-testdev)"
+	split("mmio pio", SPACES, " ")
+	EXPECT["mmio"] = "1 2 4 8"
+	EXPECT["pio"] = "1 2 4"
+	split("read write", OPS, " ")
+	split("1 2 4 8", TSIZE, " ")
+	split("config space op size threads n p50_ns p99_ns mean_ns ops_per_s", RESNAME, " ")
+	split("poll/stock block/stock poll/inproc", RATHDR, " ")
+	split("poll_vs_stock block_vs_stock poll_vs_inproc", RATNAME, " ")
+	# meta.txt keys with a name for the page (bench-inside.sh writes the
+	# test_vm_/nested_/qemu_ ones), in the order shown; others follow.
+	nmf = split("date kernel test_vm_kernel nested_kernel qemu qemu_stock qemu_patched n cpus test_vm_cpus nested_vcpus note", MFIELD, " ")
+	split("Date|Kernel|Test VM kernel|Nested guest kernel|QEMU|Stock QEMU|Patched QEMU|Accesses per case|CPUs|Test VM CPUs|Nested vCPUs|Note", MFNAME, "|")
+	for (i = 1; i <= nmf; i++)
+		MFKNOWN[MFIELD[i]] = 1
+	for (i = 1; i < 32; i++)
+		CTRL[sprintf("%c", i)] = sprintf("\\u%04x", i)
+	CTRL["\t"] = "\\t"
+	CTRL["\n"] = "\\n"
+	CTRL["\r"] = "\\r"
+	NUMRE = "^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$"
+	JSONNUMRE = "^-?(0|[1-9][0-9]*)([.][0-9]+)?([eE][-+]?[0-9]+)?$"
+	JSONF = ENVIRON["BR_JSON"]
+	DATF = ENVIRON["BR_DAT"]
+	RSTF = ENVIRON["BR_RST"]
+	STATF = ENVIRON["BR_STATUS"]
+	DIRNAME = ENVIRON["BR_DIR"]
+	have_checks = ENVIRON["BR_HAVE_CHECKS"] + 0
+	nres = nchk = nfail = nmeta = nt = 0
+}
+{ sub(/\r$/, "") }
+part == "res" { read_result(); next }
+part == "chk" { read_check(); next }
+part == "meta" { read_meta(); next }
+END {
+	collect()
+	evaluate()
+	print_console()
+	write_json()
+	write_dat()
+	write_rst()
+	printf "rows=%d\nfails=%d\n", nres, nfail > STATF
+	close(STATF)
+}
+'
+
+checks=$dir/checks.tsv
+have_checks=1
+[ -f "$checks" ] || { checks=/dev/null; have_checks=0; }
+meta=$dir/meta.txt
+[ -f "$meta" ] || meta=/dev/null
+
+BR_JSON=$work/bench.json BR_DAT=$work/chart.dat BR_RST=$work/doc.rst \
+	BR_STATUS=$work/status BR_DIR=$dir BR_HAVE_CHECKS=$have_checks \
+	awk "$report_awk" part=res "$dir/results.tsv" part=chk "$checks" part=meta "$meta"
+
+rows=0 fails=0 chart_read='' chart_write=''
+while IFS='=' read -r k v; do
+	case $k in
+	rows) rows=$v ;;
+	fails) fails=$v ;;
+	chart_read) chart_read=$v ;;
+	chart_write) chart_write=$v ;;
+	esac
+done <"$work/status"
+
+mv -f "$work/bench.json" "$dir/bench.json"
+echo
+echo "wrote $dir/bench.json"
+[ "$rows" -gt 0 ] || note "no result rows in $dir/results.tsv: nothing measured"
+
+# ---------------------------------------------------------------- chart
+labels=('stock multi-process (socket)' 'mpdev, blocking remote'
+	'mpdev, polling remote' 'in-process (QEMU pci-testdev)')
+colors=('#d62728' '#1f77b4' '#2ca02c' '#7f7f7f')
+
+# chart_panel INDEX TITLE CONFIGS: one multiplot panel of chart.gp; CONFIGS
+# are the 1-based columns with data (gnuplot fails on a panel without any).
+chart_panel() {
+	local idx=$1 title=$2 cfgs=$3 c sep='plot' xt=':xtic(1)'
+	printf "\nset title '%s'\n" "$title"
+	if [ -z "$cfgs" ]; then
+		printf "set label 1 'no data' at graph 0.5, graph 0.5 center\n"
+		printf 'unset logscale y\nset xrange [0:1]\nset yrange [0:1]\n'
+		printf 'unset xtics\nunset ytics\nplot NaN notitle\n'
+		printf 'unset label 1\nset autoscale xy\nset xtics\nset ytics\nset logscale y\n'
+		return
+	fi
+	for c in $cfgs; do
+		printf "%s 'chart.dat' index %d using %d%s title '%s' linecolor rgb '%s'" \
+			"$sep" "$idx" "$((c + 1))" "$xt" \
+			"${labels[c - 1]}" "${colors[c - 1]}"
+		sep=', \
+    ' xt=''
+	done
+	echo
+}
+
+rm -f "$dir/bench.png"
+if [ "$rows" -eq 0 ]; then
+	echo "no chart: no data"
+elif ! command -v gnuplot >/dev/null 2>&1; then
+	echo "no chart: gnuplot not installed (apt-get install gnuplot-nox)"
+else
+	# pngcairo draws better and knows the micro sign; libgd png is the
+	# fallback every gnuplot build has.
+	if gnuplot -e 'set terminal pngcairo' >/dev/null 2>&1; then
+		term="pngcairo size 1200,560 noenhanced font ',10'" unit='µs'
+	else
+		term='png size 1200,560 noenhanced' unit='us'
+	fi
+	{
+		echo "# Written by scripts/bench-report.sh; re-render: cd DIR && gnuplot chart.gp"
+		echo "set terminal $term"
+		echo "set output 'bench.png'"
+		echo "set datafile missing '-'"
+		echo 'set style data histograms'
+		echo 'set style histogram clustered gap 1'
+		echo 'set style fill solid 0.85 border -1'
+		echo 'set logscale y'
+		echo 'set grid ytics'
+		echo 'set xtics nomirror'
+		echo 'set key below maxcols 2 width 2'
+		echo "set ylabel 'p50 per access ($unit, log scale)'"
+		echo "set multiplot layout 1,2 title 'Nested-guest benchmark: p50 latency per MMIO access'"
+		chart_panel 0 'MMIO reads, by access size (bytes)' "$chart_read"
+		chart_panel 1 'MMIO writes, by access size (bytes)' "$chart_write"
+		echo 'unset multiplot'
+	} >"$work/chart.gp"
+	cp "$work/chart.gp" "$work/chart.dat" "$dir/"
+	if (cd "$dir" && gnuplot chart.gp) >"$work/gnuplot.log" 2>&1 && [ -s "$dir/bench.png" ]; then
+		echo "wrote $dir/bench.png (re-render: cd $(printf %q "$dir") && gnuplot chart.gp)"
+	else
+		# The tables and JSON stand on their own: a broken chart is a
+		# warning, not a failed report.
+		rm -f "$dir/bench.png"
+		note "gnuplot failed, no bench.png:"
+		sed 's/^/  | /' "$work/gnuplot.log" >&2
+	fi
+fi
+
+# ---------------------------------------------------------------- doc
+if [ -n "$doc" ]; then
+	if [ "$rows" -eq 0 ]; then
+		note "not updating $doc: no results to put there"
+	else
+		# Blank lines around the block: the start marker is an rst
+		# comment, which would swallow an indented or adjacent line.
+		awk -v s="$START_MARK" -v e="$END_MARK" -v block="$work/doc.rst" '
+			{ line = $0; sub(/[ \t\r]+$/, "", line) }
+			skip && line != e { next }
+			line == e { skip = 0; print ""; print; next }
+			{ print }
+			line == s {
+				print ""
+				while ((getline l < block) > 0)
+					print l
+				close(block)
+				skip = 1
+			}' "$doc" >"$work/doc.new"
+		# Rewrite in place rather than mv: keeps FILE's mode and links.
+		cat "$work/doc.new" >"$doc"
+		echo "updated $doc"
+	fi
+fi
+
+[ "$rows" -gt 0 ] || exit 1
+if [ "$fails" -gt 0 ]; then
+	note "$fails sanity check(s) FAILED: see above"
+	exit 1
+fi
+exit 0

@@ -1,0 +1,229 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# bench-inside.sh - the in-VM half of "make bench" (scripts/bench.sh boots
+# the test VM with mpdev.ko and runs this in it).
+#
+# Three boots of the nested e2e guest, each with two vCPUs, the same
+# device model (mpdev-testdev in mpdev-remote) and the same guest tool:
+#
+#   stock        stock QEMU 7.2, x-pci-proxy-dev: every BAR access is a
+#                socket round trip through QEMU.  The same QEMU also
+#                emulates QEMU's own pci-testdev: the in-process reference
+#                ("inproc"), measured in the same boot.
+#   mpdev-block  patched QEMU + mpdev, the remote blocking in poll()/read()
+#   mpdev-poll   patched QEMU + mpdev, the remote busy-polling the ring
+#
+# In each, the guest times 1/2/4/8-byte MMIO and 1/2/4-byte port I/O reads
+# and writes (one thread), then 4-byte MMIO reads and writes from one and
+# from two threads on both vCPUs (throughput).  The test VM's two CPUs:
+# nested vCPU 0 on CPU 0, vCPU 1 and the remote on CPU 1, in every run.
+#
+# Output, into $MPDEV_OUT (vm-run --out DIR):
+#   results.tsv  config space op size threads n p50_ns p99_ns mean_ns ops_per_s
+#   checks.tsv   name ok|FAIL detail: did each path take the route it
+#                claims?  (remote's per-path counters, mpdev's counters
+#                through mpdevctl, the guest's own checks)
+#   meta.txt     what ran (kernels, QEMU versions, N)
+#   logs/        every run's console, guest output, counters
+# scripts/bench-report.sh turns them into the table, JSON and chart.
+# Exit status: 0 if every run produced its numbers and every check held.
+#
+# Environment: MPDEV_BENCH_N (accesses per case, default 1000),
+# MPDEV_QEMU_PATCHED, MPDEV_QEMU_STOCK, MPDEV_E2E_BOOT_TIMEOUT (240),
+# MPDEV_E2E_RUN_TIMEOUT (600).
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+N=${MPDEV_BENCH_N:-1000}
+BOOT_TO=${MPDEV_E2E_BOOT_TIMEOUT:-240}
+RUN_TO=${MPDEV_E2E_RUN_TIMEOUT:-600}
+MPQEMU_RUN=${MPDEV_MPQEMU_RUN:-$E2E_REPO/userspace/build/mpqemu-run}
+MPDEV_REMOTE=${MPDEV_REMOTE:-$E2E_REPO/userspace/build/mpdev-remote}
+MPDEVCTL=${MPDEV_MPDEVCTL:-$E2E_REPO/userspace/mpdevctl/mpdevctl}
+QEMU_STOCK=${MPDEV_QEMU_STOCK:-$(command -v qemu-system-x86_64)}
+OUT=${MPDEV_OUT:-}
+# QEMU's pci-testdev; a BAR offset away from its test-select register.
+INPROC_ID=1b36/0005
+
+t0=$SECONDS
+failed=0
+say() { printf '[bench %3ds] %s\n' "$((SECONDS - t0))" "$*"; }
+die() { say "FAILED: $*"; exit 1; }
+e2e_note() { say "    $*"; }
+trap e2e_stop EXIT
+
+[ "${MPDEV_IN_VM:-0}" = 1 ] || die "run me through scripts/bench.sh (inside the test VM)"
+[ -n "$OUT" ] && [ -d "$OUT" ] && [ -w "$OUT" ] || die "no writable MPDEV_OUT (vm-run --out DIR)"
+[ -c /dev/kvm ] && [ -c /dev/mpdev ] || die "no /dev/kvm or /dev/mpdev in the test VM"
+QEMU_PATCHED=${MPDEV_QEMU_PATCHED:-$("$E2E_REPO/userspace/qemu-patch/build-qemu.sh" --print-path 2>/dev/null | tail -n1)}
+[ -n "$QEMU_PATCHED" ] && [ -x "$QEMU_PATCHED" ] || die "patched QEMU not built (userspace/qemu-patch/build-qemu.sh)"
+[ -n "$QEMU_STOCK" ] && [ -x "$QEMU_STOCK" ] || die "no stock qemu-system-x86_64"
+{ [ -x "$MPQEMU_RUN" ] && [ -x "$MPDEV_REMOTE" ] && [ -x "$MPDEVCTL" ]; } ||
+	die "userspace not built (make userspace)"
+[ "$(nproc)" -ge 2 ] || die "the test VM needs two CPUs (vm-run --cpus 2)"
+logs=$OUT/logs
+rm -rf "$logs" && mkdir -p "$logs" || die "cannot write $logs"
+e2e_guest_env 2>"$logs/env.err" || die "nested guest not built: $(cat "$logs/env.err")"
+
+# ------------------------------------------------------ the guest's work
+# Each bench case reads 16 times to warm up, then does n accesses per
+# thread; expect() adds that up so the checks can compare counters.
+LAT_MMIO="bench:-n:$N:--sizes:1/2/4/8"
+LAT_PIO="bench:-n:$N:--space:pio:--sizes:1/2/4"
+TP="bench:-n:$N:--sizes:4:--threads:2"
+INPROC_MMIO="bench:-n:$N:--sizes:1/2/4/8:--id:$INPROC_ID:--off:0x100:--label:inproc"
+INPROC_PIO="bench:-n:$N:--space:pio:--sizes:1/2/4:--id:$INPROC_ID:--off:0x40:--label:inproc"
+# reads, writes and 8-byte reads the testdev steps issue (MMIO + PIO)
+exp_reads=$(( (4 + 3) * (16 + N) + (4 + 3) * 16 + 2 * 2 * 16 + 2 * N ))
+exp_writes=$(( (4 + 3) * N + 2 * N ))
+exp_reads8=$(( 16 + N + 16 ))
+
+printf '# config\tspace\top\tsize\tthreads\tn\tp50_ns\tp99_ns\tmean_ns\tops_per_s\n' >"$OUT/results.tsv"
+: >"$OUT/checks.tsv"
+check() {	# check NAME STATUS(0 = ok) DETAIL
+	local st=ok
+	[ "$2" -eq 0 ] || { st=FAIL; failed=1; }
+	printf '%s\t%s\t%s\n' "$1" "$st" "$3" >>"$OUT/checks.tsv"
+	say "  check: $1: $st ($3)"
+}
+
+# Nested vCPU n on test-VM CPU n; the remote beside vCPU 1, which idles
+# except in the two-thread case.
+pin() {
+	local t
+	for t in /proc/"$qemu_pid"/task/*; do
+		case $(cat "$t/comm" 2>/dev/null) in
+		"CPU 0/KVM") taskset -p -c 0 "${t##*/}" >/dev/null ;;
+		"CPU 1/KVM") taskset -p -c 1 "${t##*/}" >/dev/null ;;
+		esac
+	done
+	taskset -p -c 1 "$remote_pid" >/dev/null
+}
+
+declare -A rs
+extra_qemu=()
+# run CONFIG STEPS MPQEMU-RUN-ARGS...: one boot; its numbers go to
+# results.tsv, the remote's counters to rs[], mpdevctl's to $dir/.
+run() {
+	local config=$1 steps=$2 dir=$logs/$1 k v
+	shift 2
+	mkdir -p "$dir"
+	rs=()
+	say "$config: booting the nested guest (2 vCPUs)"
+	e2e_qemu_args "$dir" "$E2E_APPEND e2e.run=$steps e2e.end=hold" 256M 2
+	E2E_QEMU_ARGS+=(${extra_qemu[@]+"${extra_qemu[@]}"})
+	e2e_boot "$dir" "${MPDEV_E2E_BOOT_TRIES:-2}" "$BOOT_TO" "$MPQEMU_RUN" "$@" \
+		--remote "$MPDEV_REMOTE" --remote-arg "--stats-file=$dir/remote.stats" -v
+	if [ "$E2E_BOOT_RC" -ne 0 ]; then
+		check "$config: nested guest booted" 1 "rc $E2E_BOOT_RC after $E2E_BOOT_TRY tries; logs in $dir"
+		e2e_stop
+		return 1
+	fi
+	pin
+	say "$config: up after ${E2E_BOOT_SECS}s; measuring"
+	if ! e2e_wait "$dir/guest.tap" '^E2E-HOLD' "$RUN_TO" "$mpid"; then
+		check "$config: guest steps finished" 1 "not within ${RUN_TO}s; logs in $dir"
+		e2e_stop
+		return 1
+	fi
+	tr -d '\r' <"$dir/guest.tap" >"$dir/guest.txt"
+	# The counters while the guest holds; then mpdev's view.
+	kill -USR1 "$remote_pid"
+	e2e_wait "$dir/remote.stats" '^dev\.' 15 "$remote_pid"
+	while IFS='=' read -r k v; do
+		case $k in '#'*|'') ;; *) rs[$k]=$v ;; esac
+	done <"$dir/remote.stats"
+	"$MPDEVCTL" show -j >"$dir/mpdevctl-show.json" 2>&1
+	"$MPDEVCTL" stats -j >"$dir/mpdevctl-stats.json" 2>&1
+	e2e_stop
+
+	local done_line
+	done_line=$(grep -m1 '^E2E-GUEST-DONE' "$dir/guest.txt")
+	check "$config: the guest's steps passed" \
+		"$([[ $done_line == *' fail=0 '* ]]; echo $?)" "${done_line:-no E2E-GUEST-DONE line}"
+	awk -v c="$config" '$1 == "BENCH" {
+		for (i = 6; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+		printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			$2 == "inproc" ? "inproc" : c, $3, $4, $5,
+			f["threads"], f["n"], f["p50_ns"], f["p99_ns"], f["mean_ns"], f["ops_per_s"]
+	}' "$dir/guest.txt" >>"$OUT/results.tsv"
+}
+# mpdev's own read count for the (only) context, from mpdevctl stats -j.
+ctx_reads() {
+	grep -o '"reads":[0-9]*' "$1/mpdevctl-stats.json" 2>/dev/null | head -n1 | cut -d: -f2
+}
+# The remote's counters say the accesses came through mpdev, in MODE.
+check_mpdev_route() {
+	local c=$1 mode=$2 other=$3
+	check "$c: no BAR message on QEMU's socket" \
+		"$([ "${rs[socket.bar_read]:-x}" = 0 ] && [ "${rs[socket.bar_write]:-x}" = 0 ]; echo $?)" \
+		"socket.bar_read=${rs[socket.bar_read]:-?} socket.bar_write=${rs[socket.bar_write]:-?}"
+	check "$c: the remote served every access from mpdev" \
+		"$([ "${rs[mpdev.reads]:-0}" -ge "$exp_reads" ] && [ "${rs[mpdev.writes]:-0}" -ge "$exp_writes" ]; echo $?)" \
+		"mpdev.reads=${rs[mpdev.reads]:-?} (>= $exp_reads) mpdev.writes=${rs[mpdev.writes]:-?} (>= $exp_writes)"
+	check "$c: the remote used its $mode path only" \
+		"$([ "${rs[mpdev.${mode}_batches]:-0}" -gt 0 ] && [ "${rs[mpdev.${other}_batches]:-x}" = 0 ]; echo $?)" \
+		"mpdev.${mode}_batches=${rs[mpdev.${mode}_batches]:-?} mpdev.${other}_batches=${rs[mpdev.${other}_batches]:-?}"
+	local cr
+	cr=$(ctx_reads "$logs/$c")
+	check "$c: mpdev's own counters saw the reads" \
+		"$([ "${cr:-0}" -ge "$exp_reads" ]; echo $?)" "mpdevctl stats: reads=${cr:-?} (>= $exp_reads)"
+}
+
+say "inside the test VM: kernel $(uname -r), $(nproc) CPUs; N=$N accesses per case"
+{
+	echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "test_vm_kernel=$(uname -r)"
+	echo "nested_kernel=$(basename "$E2E_KERNEL")"
+	echo "qemu_stock=$("$QEMU_STOCK" --version | head -n1)"
+	echo "qemu_patched=$("$QEMU_PATCHED" --version | head -n1) + userspace/qemu-patch"
+	echo "n=$N"
+	echo "test_vm_cpus=$(nproc)"
+	echo "nested_vcpus=2"
+	echo "note=nested KVM inside a TCG-emulated test VM: absolute times are inflated, compare ratios"
+} >"$OUT/meta.txt"
+
+# ------------------------------------------- stock + in-process reference
+extra_qemu=(-device pci-testdev)
+if run stock "$LAT_MMIO,$LAT_PIO,$TP,$INPROC_MMIO,$INPROC_PIO" --qemu "$QEMU_STOCK"; then
+	check "stock: every testdev access went over QEMU's socket" \
+		"$([ "${rs[socket.bar_read]:-0}" -ge "$exp_reads" ] && [ "${rs[socket.bar_write]:-0}" -ge "$exp_writes" ]; echo $?)" \
+		"socket.bar_read=${rs[socket.bar_read]:-?} (>= $exp_reads) socket.bar_write=${rs[socket.bar_write]:-?} (>= $exp_writes)"
+	# QEMU 7.2 may split 8-byte accesses in two; the hold step reads a
+	# few more.  The in-process device's thousands of reads must not show.
+	max=$((exp_reads + exp_reads8 + 500))
+	check "stock: the in-process device's accesses never reached the remote" \
+		"$([ "${rs[socket.bar_read]:-0}" -le "$max" ]; echo $?)" \
+		"socket.bar_read=${rs[socket.bar_read]:-?} (<= $max)"
+	check "stock: nothing went through mpdev" \
+		"$([ "${rs[mpdev.reads]:-x}" = 0 ] && [ "${rs[socket.mpdev_backend]:-x}" = 0 ] &&
+			grep -q '^\[' "$logs/stock/mpdevctl-show.json" &&
+			! grep -q '"regions"' "$logs/stock/mpdevctl-show.json"; echo $?)" \
+		"mpdev.reads=${rs[mpdev.reads]:-?} socket.mpdev_backend=${rs[socket.mpdev_backend]:-?}, mpdevctl show -j: $(head -c 60 "$logs/stock/mpdevctl-show.json")"
+else
+	failed=1
+fi
+
+# ------------------------------------------------------ mpdev, blocking
+extra_qemu=()
+if run mpdev-block "$LAT_MMIO,$LAT_PIO,$TP" --qemu "$QEMU_PATCHED" --mpdev; then
+	check_mpdev_route mpdev-block fd ring
+else
+	failed=1
+fi
+
+# ------------------------------------------------------ mpdev, polling
+if run mpdev-poll "$LAT_MMIO,$LAT_PIO,$TP" --qemu "$QEMU_PATCHED" --mpdev --remote-arg --poll; then
+	check_mpdev_route mpdev-poll ring fd
+else
+	failed=1
+fi
+
+rows=$(grep -c -v '^#' "$OUT/results.tsv")
+say "$rows result rows in $OUT/results.tsv; $(grep -c "	FAIL	" "$OUT/checks.tsv") failed checks"
+[ "$failed" -eq 0 ] || { say "bench FAILED (see the checks above; logs in $logs)"; exit 1; }
+say "bench runs done"
