@@ -77,10 +77,12 @@ LAT_PIO="bench:-n:$N:--space:pio:--sizes:1/2/4"
 TP="bench:-n:$N:--sizes:4:--threads:2"
 INPROC_MMIO="bench:-n:$N:--sizes:1/2/4/8:--id:$INPROC_ID:--off:0x100:--label:inproc"
 INPROC_PIO="bench:-n:$N:--space:pio:--sizes:1/2/4:--id:$INPROC_ID:--off:0x40:--label:inproc"
-# reads, writes and 8-byte reads the testdev steps issue (MMIO + PIO)
-exp_reads=$(( (4 + 3) * (16 + N) + (4 + 3) * 16 + 2 * 2 * 16 + 2 * N ))
-exp_writes=$(( (4 + 3) * N + 2 * N ))
-exp_reads8=$(( 16 + N + 16 ))
+# Reads and writes the testdev steps issue: one vCPU (MMIO + PIO), of
+# those the 8-byte ones, and the two-vCPU step.
+reads_1t=$(( (4 + 3) * (16 + N) + (4 + 3) * 16 )) writes_1t=$(( (4 + 3) * N ))
+reads_8=$(( 16 + N + 16 )) writes_8=$N
+reads_tp=$(( 2 * (16 + N) + 2 * 16 )) writes_tp=$(( 2 * N ))
+exp_reads=$((reads_1t + reads_tp)) exp_writes=$((writes_1t + writes_tp))
 
 printf '# config\tspace\top\tsize\tthreads\tn\tp50_ns\tp99_ns\tmean_ns\tops_per_s\n' >"$OUT/results.tsv"
 : >"$OUT/checks.tsv"
@@ -190,15 +192,29 @@ say "inside the test VM: kernel $(uname -r), $(nproc) CPUs; N=$N accesses per ca
 # ------------------------------------------- stock + in-process reference
 extra_qemu=(-device pci-testdev)
 if run stock "$LAT_MMIO,$LAT_PIO,$TP,$INPROC_MMIO,$INPROC_PIO" --qemu "$QEMU_STOCK"; then
-	check "stock: every testdev access went over QEMU's socket" \
-		"$([ "${rs[socket.bar_read]:-0}" -ge "$exp_reads" ] && [ "${rs[socket.bar_write]:-0}" -ge "$exp_writes" ]; echo $?)" \
-		"socket.bar_read=${rs[socket.bar_read]:-?} (>= $exp_reads) socket.bar_write=${rs[socket.bar_write]:-?} (>= $exp_writes)"
-	# QEMU 7.2 may split 8-byte accesses in two; the hold step reads a
-	# few more.  The in-process device's thousands of reads must not show.
-	max=$((exp_reads + exp_reads8 + 500))
+	# Stock QEMU 7.2 sends an 8-byte access as two 4-byte messages.
+	min_r=$((reads_1t + reads_8)) min_w=$((writes_1t + writes_8))
+	check "stock: every one-vCPU testdev access went over QEMU's socket" \
+		"$([ "${rs[socket.bar_read]:-0}" -ge "$min_r" ] && [ "${rs[socket.bar_write]:-0}" -ge "$min_w" ]; echo $?)" \
+		"socket.bar_read=${rs[socket.bar_read]:-?} (>= $min_r) socket.bar_write=${rs[socket.bar_write]:-?} (>= $min_w)"
+	# The hold step reads a few more; the in-process device's thousands of
+	# reads must not show.
+	max=$((min_r + reads_tp + 500))
 	check "stock: the in-process device's accesses never reached the remote" \
 		"$([ "${rs[socket.bar_read]:-0}" -le "$max" ]; echo $?)" \
 		"socket.bar_read=${rs[socket.bar_read]:-?} (<= $max)"
+	# Two vCPUs on one proxied device: Debian's QEMU 7.2 drops the second
+	# vCPU's access while the first waits for the remote ("Blocked
+	# re-entrant IO").  Such a throughput is not one; say so instead.
+	lost_r=$((min_r + reads_tp - ${rs[socket.bar_read]:-0}))
+	lost_w=$((min_w + writes_tp - ${rs[socket.bar_write]:-0}))
+	if [ "$lost_r" -gt 0 ] || [ "$lost_w" -gt 0 ]; then
+		blocked=$(grep -c 'Blocked re-entrant IO' "$logs/stock/mpqemu-run.err")
+		say "  stock: two vCPUs lost at least $lost_r of $reads_tp reads and $lost_w of $writes_tp writes (QEMU: $blocked 'Blocked re-entrant IO' warnings); its two-vCPU rows are left out"
+		echo "stock_two_vcpus=lost at least $lost_r of $reads_tp reads and $lost_w of $writes_tp writes: QEMU 7.2 blocks a second vCPU's access to a proxied BAR while the first waits for the remote (Blocked re-entrant IO); no valid throughput" >>"$OUT/meta.txt"
+		awk -F'\t' '!($1 == "stock" && $5 == 2)' "$OUT/results.tsv" >"$OUT/results.tmp" &&
+			mv "$OUT/results.tmp" "$OUT/results.tsv"
+	fi
 	check "stock: nothing went through mpdev" \
 		"$([ "${rs[mpdev.reads]:-x}" = 0 ] && [ "${rs[socket.mpdev_backend]:-x}" = 0 ] &&
 			grep -q '^\[' "$logs/stock/mpdevctl-show.json" &&

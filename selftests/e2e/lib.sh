@@ -39,6 +39,13 @@
 #   e2e_wait FILE REGEX SECS [PID]
 #                           until a line of FILE matches REGEX (0), SECS
 #                           pass (1) or PID exits (2)
+# TAP of a runner (run-classic.sh, run-mpdev.sh) about its nested guest:
+#   e2e_boot_tap DIR        after e2e_boot: "booted" passes, or returns 1
+#                           with the failure in E2E_WHY
+#   e2e_guest_tap DIR       the guest's TAP (DIR/guest.tap) renumbered into
+#                           ours, its comments and BENCH lines as
+#                           diagnostics; sets E2E_NGUEST and E2E_PLAN
+#   e2e_save_logs DIR NAME  copy DIR to $MPDEV_OUT/NAME when writable
 # TAP for the host side:
 #   t_ok STATUS DESC [DIRECTIVE] / t_pass DESC / t_fail DESC / t_diag TEXT
 #   t_done prints the plan and "N passed, N failed, N skipped" and returns
@@ -185,6 +192,7 @@ e2e_why_gone() {
 e2e_boot() {
 	local dir=$1 tries=$2 secs=$3 t0
 	shift 3
+	E2E_BOOT_LIMIT=$secs
 	for E2E_BOOT_TRY in $(seq "$tries"); do
 		t0=$SECONDS
 		if ! e2e_start "$dir" "$@"; then
@@ -206,6 +214,53 @@ e2e_boot() {
 		e2e_note "booting the nested guest again"
 	done
 	return "$E2E_BOOT_RC"
+}
+
+e2e_boot_tap() {
+	local up
+	up=$(sed -n 's/^# mpdev-guest: run (uptime \([0-9.]*\) s).*/\1/p' "$1/guest.tap" | head -n1)
+	case $E2E_BOOT_RC in
+	0) t_pass "nested guest booted under -accel kvm, mpdev-guest started (${E2E_BOOT_SECS}s after QEMU start, guest uptime ${up}s$([ "$E2E_BOOT_TRY" -gt 1 ] && echo ", try $E2E_BOOT_TRY"))"
+	   return 0 ;;
+	1) E2E_WHY="nested guest booted within ${E2E_BOOT_LIMIT}s (TIMEOUT, $E2E_BOOT_TRY tries)" ;;
+	*) E2E_WHY="nested guest booted (QEMU stopped first, $E2E_BOOT_TRY tries)" ;;
+	esac
+	return 1
+}
+
+# (No process substitution: the test VM has no /dev/fd.)
+e2e_guest_tap() {
+	local line st desc
+	E2E_NGUEST=0 E2E_PLAN=''
+	tr -d '\r' <"$1/guest.tap" >"$1/guest.tap.txt"
+	while IFS= read -r line; do
+		if [[ $line =~ ^(not )?ok\ [0-9]+\ (-\ )?(.*)$ ]]; then
+			E2E_NGUEST=$((E2E_NGUEST + 1))
+			st=0
+			[ -z "${BASH_REMATCH[1]}" ] || st=1
+			desc=${BASH_REMATCH[3]}
+			if [[ $desc =~ ^(.*)\ \#\ ((SKIP|TODO).*)$ ]]; then
+				t_ok "$st" "guest: ${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+			else
+				t_ok "$st" "guest: $desc"
+			fi
+		elif [[ $line =~ ^1\.\.([0-9]+)$ ]]; then
+			E2E_PLAN=${BASH_REMATCH[1]}
+		elif [[ $line == "#"* || $line == BENCH* ]]; then
+			echo "# guest: ${line#\# }"
+		fi
+	done <"$1/guest.tap.txt"
+}
+
+e2e_save_logs() {
+	local dst
+	if [ -n "${MPDEV_OUT:-}" ] && [ -d "$MPDEV_OUT" ] && [ -w "$MPDEV_OUT" ]; then
+		dst=$MPDEV_OUT/$2
+		rm -rf "$dst" && mkdir -p "$dst" && cp -a "$1"/. "$dst"/ 2>/dev/null &&
+			t_diag "logs: $dst (build/vm-out/$2 on the host)"
+	else
+		t_diag "logs: $1"
+	fi
 }
 
 T_N=0 T_FAIL=0 T_SKIP=0 T_TODO=0

@@ -55,16 +55,7 @@ timings=()
 stage_t0=$SECONDS
 stage_done() { timings+=("$1=$((SECONDS - stage_t0))s"); stage_t0=$SECONDS; }
 
-save_logs() {
-	local dst
-	if [ -n "${MPDEV_OUT:-}" ] && [ -d "$MPDEV_OUT" ] && [ -w "$MPDEV_OUT" ]; then
-		dst=$MPDEV_OUT/e2e-classic
-		rm -rf "$dst" && mkdir -p "$dst" && cp -a "$work"/. "$dst"/ 2>/dev/null &&
-			t_diag "logs: $dst (build/vm-out/e2e-classic on the host)"
-	else
-		t_diag "logs: $work"
-	fi
-}
+save_logs() { e2e_save_logs "$work" e2e-classic; }
 cleanup() { e2e_stop; }
 trap cleanup EXIT
 tail_logs() { e2e_tail_logs "$work" "$@"; }
@@ -101,45 +92,19 @@ MPQ=("$MPQEMU_RUN" --remote "$MPDEV_REMOTE" --remote-arg "--stats-file=$work/rem
 printf '%q ' "${MPQ[@]}" -- "${E2E_QEMU_ARGS[@]}" >"$work/cmdline"
 
 e2e_boot "$work" "${MPDEV_E2E_BOOT_TRIES:-2}" "$BOOT_TO" "${MPQ[@]}"
-rc=$E2E_BOOT_RC try=$E2E_BOOT_TRY tries=${MPDEV_E2E_BOOT_TRIES:-2}
 timings+=("boot=${E2E_BOOT_SECS}s")
 stage_t0=$SECONDS
-[ "$rc" -eq 3 ] && { t_fail "mpqemu-run started mpdev-remote and QEMU"; bail "mpqemu-run running (see mpqemu-run.err)"; }
+[ "$E2E_BOOT_RC" -eq 3 ] && { t_fail "mpqemu-run started mpdev-remote and QEMU"; bail "mpqemu-run running (see mpqemu-run.err)"; }
 t_pass "mpqemu-run started mpdev-remote (pid $remote_pid) and QEMU (pid $qemu_pid)"
-up=$(sed -n 's/^# mpdev-guest: run (uptime \([0-9.]*\) s).*/\1/p' "$work/guest.tap" | head -n1)
-case $rc in
-0) t_pass "nested guest booted under -accel kvm, mpdev-guest started (${timings[-1]#boot=} after QEMU start, guest uptime ${up}s$([ "$try" -gt 1 ] && echo ", try $try"))" ;;
-1) bail "nested guest booted within ${BOOT_TO}s (TIMEOUT, $tries tries)" ;;
-*) bail "nested guest booted (QEMU stopped first, $tries tries)" ;;
-esac
+e2e_boot_tap "$work" || bail "$E2E_WHY"
 
 # ----------------------------------------------------------- guest steps
 e2e_wait "$work/guest.tap" '^E2E-GUEST-DONE' "$RUN_TO" "$mpid"
 rc=$?
 stage_done guest-steps
-# The guest's checks, renumbered into ours; its comments and BENCH lines
-# as diagnostics.
-# (No process substitution: the test VM has no /dev/fd.)
-nguest=0
-plan=
-tr -d '\r' <"$work/guest.tap" >"$work/guest.tap.txt"
-while IFS= read -r line; do
-	if [[ $line =~ ^(not )?ok\ [0-9]+\ (-\ )?(.*)$ ]]; then
-		nguest=$((nguest + 1))
-		st=0
-		[ -z "${BASH_REMATCH[1]}" ] || st=1
-		desc=${BASH_REMATCH[3]}
-		if [[ $desc =~ ^(.*)\ \#\ ((SKIP|TODO).*)$ ]]; then
-			t_ok "$st" "guest: ${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
-		else
-			t_ok "$st" "guest: $desc"
-		fi
-	elif [[ $line =~ ^1\.\.([0-9]+)$ ]]; then
-		plan=${BASH_REMATCH[1]}
-	elif [[ $line == "#"* || $line == BENCH* ]]; then
-		echo "# guest: ${line#\# }"
-	fi
-done <"$work/guest.tap.txt"
+# The guest's checks, renumbered into ours.
+e2e_guest_tap "$work"
+nguest=$E2E_NGUEST plan=$E2E_PLAN
 if [ "$rc" -ne 0 ]; then
 	bail "guest steps finished within ${RUN_TO}s ($nguest checks reported; $([ "$rc" -eq 1 ] && echo TIMEOUT || echo 'QEMU stopped'))"
 fi
