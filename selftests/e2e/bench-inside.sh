@@ -106,12 +106,11 @@ pin() {
 	taskset -p -c 1 "$remote_pid" >/dev/null
 }
 
-declare -A rs
 extra_qemu=()
 # run CONFIG STEPS MPQEMU-RUN-ARGS...: one boot; its numbers go to
 # results.tsv, the remote's counters to rs[], mpdevctl's to $dir/.
 run() {
-	local config=$1 steps=$2 dir=$logs/$1 k v
+	local config=$1 steps=$2 dir=$logs/$1
 	shift 2
 	mkdir -p "$dir"
 	rs=()
@@ -134,11 +133,7 @@ run() {
 	fi
 	tr -d '\r' <"$dir/guest.tap" >"$dir/guest.txt"
 	# The counters while the guest holds; then mpdev's view.
-	kill -USR1 "$remote_pid"
-	e2e_wait "$dir/remote.stats" '^dev\.' 15 "$remote_pid"
-	while IFS='=' read -r k v; do
-		case $k in '#'*|'') ;; *) rs[$k]=$v ;; esac
-	done <"$dir/remote.stats"
+	e2e_remote_stats "$dir/remote.stats"
 	"$MPDEVCTL" show -j >"$dir/mpdevctl-show.json" 2>&1
 	"$MPDEVCTL" stats -j >"$dir/mpdevctl-stats.json" 2>&1
 	e2e_stop

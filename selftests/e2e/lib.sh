@@ -34,6 +34,9 @@
 #                           after 10 s
 #   e2e_tail_logs DIR [N]   the last N lines of the guest's logs
 #   e2e_why_gone DIR        mpqemu-run's status and QEMU's resets, if gone
+#   e2e_remote_stats FILE   the running remote's counters (SIGUSR1) into
+#                           FILE and the associative array rs[]; non-zero
+#                           if it wrote none within 15 s
 # Their diagnostics go through e2e_note TEXT, "# TEXT" unless redefined.
 # Waiting:
 #   e2e_wait FILE REGEX SECS [PID]
@@ -182,6 +185,21 @@ e2e_why_gone() {
 	e2e_note "mpqemu-run exited with status $rc; QEMU logged ${resets:-0} CPU resets (2 at start-up)"
 	[ "${resets:-0}" -le 2 ] ||
 		e2e_note "the nested guest reset itself (triple fault?): register dumps in qemu-debug.log"
+}
+
+declare -A rs=()
+e2e_remote_stats() {
+	local k v rc
+	rs=()
+	rm -f "$1"
+	kill -USR1 "$remote_pid" 2>/dev/null
+	e2e_wait "$1" '^dev\.' 15 "$remote_pid"
+	rc=$?
+	# key=value lines into the array, without a fork per value
+	while IFS='=' read -r k v; do
+		[[ $k == [a-z]* ]] && rs[$k]=$v
+	done <"$1" 2>/dev/null
+	return "$rc"
 }
 
 # A nested guest under TCG's emulated SVM very rarely dies before its

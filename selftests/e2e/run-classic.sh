@@ -116,15 +116,8 @@ e2e_wait "$work/guest.tap" '^E2E-HOLD' 60 "$mpid" ||
 stage_done hold
 
 # ------------------------------------------------------- remote counters
-rm -f "$work/remote.stats"
-kill -USR1 "$remote_pid" 2>/dev/null
-e2e_wait "$work/remote.stats" '^dev\.' 15 "$remote_pid" ||
+e2e_remote_stats "$work/remote.stats" ||
 	t_fail "remote wrote its counters on SIGUSR1 ($work/remote.stats)"
-# key=value lines into an array, without a fork per value.
-declare -A rs=()
-while IFS='=' read -r k v; do
-	[[ $k == [a-z]* ]] && rs[$k]=$v
-done <"$work/remote.stats" 2>/dev/null
 t_diag "remote counters: $(for k in "${!rs[@]}"; do printf '%s=%s ' "$k" "${rs[$k]}"; done)"
 t_ok "$([ "${rs[socket.bar_read]:-0}" -gt 1000 ] && [ "${rs[socket.bar_write]:-0}" -gt 500 ]; echo $?)" \
 	"remote: the guest's BAR accesses came over the mpqemu socket (${rs[socket.bar_read]:-?} reads, ${rs[socket.bar_write]:-?} writes)"

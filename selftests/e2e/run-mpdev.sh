@@ -133,14 +133,8 @@ e2e_wait "$work/guest.tap" '^E2E-HOLD' 60 "$mpid" ||
 stage_done hold
 
 # ------------------------------------------------ proof of the fast path
-rm -f "$work/remote.stats"
-kill -USR1 "$remote_pid" 2>/dev/null
-e2e_wait "$work/remote.stats" '^dev\.' 15 "$remote_pid" ||
+e2e_remote_stats "$work/remote.stats" ||
 	t_fail "remote wrote its counters on SIGUSR1 ($work/remote.stats)"
-declare -A rs=()
-while IFS='=' read -r k v; do
-	[[ $k == [a-z]* ]] && rs[$k]=$v
-done <"$work/remote.stats" 2>/dev/null
 t_diag "remote counters: $(for k in $(printf '%s\n' "${!rs[@]}" | sort); do printf '%s=%s ' "$k" "${rs[$k]}"; done)"
 t_ok "$([ "${rs[socket.mpdev_backend]:-0}" -ge 1 ]; echo $?)" \
 	"remote: QEMU handed it the mpdev backend (socket.mpdev_backend=${rs[socket.mpdev_backend]:-?})"
