@@ -68,7 +68,7 @@ $(BUILD)/checkpatch/scripts/checkpatch.pl:
 	touch $@
 
 lint: $(BUILD)/checkpatch/scripts/checkpatch.pl
-	perl $< --no-tree --strict --terse -f kmod/mpdev.c kmod/*.h include/uapi/linux/mpdev.h \
+	perl $< --no-tree --strict --terse -f kmod/mpdev.c kmod/netlink.c kmod/kvm_bus.c kmod/*.h include/uapi/linux/mpdev.h \
 		| tee $(BUILD)/checkpatch.log
 	@! grep -qE 'ERROR|WARNING|CHECK' $(BUILD)/checkpatch.log
 

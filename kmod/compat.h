@@ -2,7 +2,7 @@
 /*
  * Core-kernel API differences between the kernels mpdev builds against
  * (Debian 12's 6.1, 6.12 and sid's 7.2; Documentation/mpdev/kernels.rst).
- * Everything that touches KVM is in kvm_compat.h instead.
+ * Everything that touches KVM is in kvm_bus.c instead.
  *
  * Each difference is selected by a feature probe in Kbuild (a grep of the
  * target kernel's headers), not by LINUX_VERSION_CODE, so a stable kernel

@@ -8,24 +8,35 @@
  *
  *  - struct mpdev_ctx: one per open of /dev/mpdev.  Refcounted: the control
  *    file and the backend file each hold a reference.
- *  - struct mpdev_iodev: one region, a kvm_io_device on the VM's MMIO or PIO bus.
- *    Owned by the context, created and destroyed under ctx->lock; while
- *    it is on the bus, vCPUs may be inside its ops (under kvm->srcu), so it
- *    is only freed after mpdev_bus_del() has waited for them.
- *  - the ring (struct mpdev_ring): vmalloc_user() memory shared with the
- *    remote; one FIFO of requests for the whole context (so the remote sees
- *    accesses in guest order) and one of completions.
- *  - slots: one per vCPU index.  A vCPU has at most one access in flight,
- *    so its slot holds the id, state and answer of that access.
+ *  - struct mpdev_iodev: one region, a kvm_io_device on the VM's MMIO or
+ *    PIO bus.  Owned by the context, created and removed under ctx->lock.
+ *    vCPUs may be inside its ops under kvm->srcu, so it is freed by an
+ *    SRCU callback after it left the bus (kvm_bus.c), never waited for.
+ *  - the ring: pages shared with the remote, set up with the backend; one
+ *    FIFO of requests for the whole context (so the remote sees accesses
+ *    in guest order) and one of completions.
+ *  - slots: one per vCPU that ever waited, by vcpu index, in an xarray.  A
+ *    vCPU has at most one access in flight, so its slot holds the id,
+ *    state and answer of that access, and the vCPU's waiting budget for
+ *    the current KVM exit.
  *
  * Locking:
  *  - ctx->lock (mutex): control operations (attach, regions, backend).
  *  - ctx->req_lock (spinlock): request producers; protects req_head,
- *    next_seq and the request ring entries being written.
- *  - ctx->cpl_lock (spinlock): slot state and the completion ring's
- *    consumer index; completions from write(), ring reaping, aborts.
+ *    next_seq, the request ring entries being written, and the arming of
+ *    a slot (IDLE -> PENDING).  A region's "dead" flag and the context's
+ *    fail_reason are written under it too, so a producer that checks them
+ *    under req_lock either sees them or has queued (and armed) before the
+ *    writer takes the lock; the writer's sweep that follows, under
+ *    cpl_lock, therefore finds every slot armed for the dead region or
+ *    failed context.
+ *  - ctx->cpl_lock (spinlock): slot answers (PENDING -> DONE/ABORTED, and
+ *    the vCPU's own -> IDLE), the completion ring's consumer index.
  *  - ctx->read_lock (mutex): serialises read() consumers of the ring.
- *  Neither spinlock nests in the other.
+ *  The spinlocks never nest.  Slot fields armed under req_lock are read
+ *  under cpl_lock by the completer: they are written with WRITE_ONCE()
+ *  before a release store of the state and read after an acquire load of
+ *  it, so a completer that sees PENDING sees the armed id and size.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -33,190 +44,189 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/hrtimer.h>
-#include <linux/kref.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/nsproxy.h>
-#include <linux/percpu.h>
+#include <linux/pid.h>
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
+#include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <net/net_namespace.h>
-#include <uapi/linux/mpdev.h>
 
 #include "compat.h"
-#include "kvm_compat.h"
+#include "mpdev.h"
 
-#define MPDEV_MAX_REGIONS	64
-#define MPDEV_LAT_BUCKETS	32
 #define MPDEV_DEF_DEADLINE_NS	(2ULL * NSEC_PER_SEC)
 #define MPDEV_DEF_SPIN_NS	(50ULL * NSEC_PER_USEC)
-#define MPDEV_MIN_DEADLINE_NS	NSEC_PER_MSEC
-#define MPDEV_MAX_DEADLINE_NS	(60ULL * NSEC_PER_SEC)
+#define MPDEV_DEF_INTR_NS	(10ULL * NSEC_PER_MSEC)
 /* A producer waiting for ring room re-reads the remote's index this often. */
 #define MPDEV_ROOM_POLL_NS	(20ULL * NSEC_PER_USEC)
 
 /*
  * Request ids: a per-context sequence number above the slot index, so the
  * kernel finds a completion's waiter without searching, and a stale or
- * forged id never matches a live request.  Posted writes use a slot index
- * no vCPU has.
+ * forged id never matches a live request.  Ids of one slot grow with each
+ * request.  Posted writes use a slot index no vCPU has (kvm_bus.c checks
+ * that KVM_MAX_VCPUS stays below it).
  */
 #define MPDEV_ID_SLOT_BITS	16
 #define MPDEV_ID_SLOT_MASK	((1ULL << MPDEV_ID_SLOT_BITS) - 1)
 #define MPDEV_ID_POSTED		MPDEV_ID_SLOT_MASK
-static_assert(KVM_MAX_VCPUS < MPDEV_ID_POSTED);
-static_assert(sizeof(struct mpdev_ring) <= MPDEV_RING_MMAP_SIZE);
-static_assert(sizeof(struct mpdev_request) == 32);
+static_assert(sizeof(struct mpdev_request) == 48);
 static_assert(sizeof(struct mpdev_completion) == 32);
+static_assert(sizeof(struct mpdev_ring_hdr) == 128);
+
+#define MPDEV_FEATURES	(MPDEV_FEAT_RING_GEOMETRY | MPDEV_FEAT_REGION_COOKIE | \
+			 MPDEV_FEAT_EXIT_DEADLINE | MPDEV_FEAT_INTR_GRACE | \
+			 MPDEV_FEAT_STALE_CPL)
 
 enum mpdev_slot_state {
 	SLOT_IDLE,
 	SLOT_PENDING,	/* waiting for the remote */
 	SLOT_DONE,	/* answered; the vCPU has yet to pick it up */
-	SLOT_ABORTED,	/* given up (region removed, fatal signal, deadline) */
+	SLOT_ABORTED,	/* given up by a sweep (region removed, failure) */
 };
 
 struct mpdev_slot {
-	u64 id;
-	u64 aborted_id;		/* a late answer to this id is not an error */
+	u64 id;			/* the newest request armed here */
 	u64 data;
 	struct task_struct *task;
 	u32 region;
 	u8 size;
-	u8 state;
+	u8 state;		/* enum mpdev_slot_state */
+	/* The newest id was given up on: an answer to it is stale. */
+	bool abandoned;
+	/* The vCPU's waiting budget: only its own thread touches these. */
+	u64 exit_seq;		/* mpdev_vcpu_exit_seq() it belongs to */
+	u64 exit_used_ns;	/* time waited in that exit so far */
 };
 
-enum mpdev_counter {
-	MPDEV_C_READS,
-	MPDEV_C_WRITES,
-	MPDEV_C_QUEUE_FULL,
-	MPDEV_C_TIMEOUTS,
-	MPDEV_C_MALFORMED,
-	MPDEV_C_FAILED,
-	MPDEV_NR_COUNTERS
-};
-
-/* Per-CPU, so that counting costs the data path no shared cache line. */
-struct mpdev_stats {
-	u64 c[MPDEV_NR_COUNTERS];
-	u64 lat[MPDEV_LAT_BUCKETS];	/* reads: [2^b, 2^(b+1)) ns */
-};
-
-struct mpdev_ctx;
-
-struct mpdev_iodev {
-	struct kvm_io_device dev;
-	struct mpdev_ctx *ctx;
-	struct list_head node;
-	u64 addr;
-	u64 size;
-	u32 id;
-	u16 space;
-	u16 flags;
-	bool dead;		/* being removed: answer all-ones */
-	bool on_bus;		/* cleared if KVM destroyed the bus under us */
-	struct mpdev_stats __percpu *stats;
-	struct mpdev_stats stats_base;	/* netlink reset baseline; ctx->lock */
-};
-
-struct mpdev_ctx {
-	struct kref ref;
-	struct list_head node;	/* mpdev_ctxs, under mpdev_ctxs_lock */
-	u32 id;			/* for introspection; never reused */
-	pid_t owner;		/* tgid that opened /dev/mpdev */
-	struct net *net;	/* netns of the opener, for introspection */
-	struct mutex lock;	/* control operations, see top of file */
-	struct kvm *kvm;
-	struct list_head regions;
-	unsigned int nr_regions;
-	bool backend_created;
-	bool backend_open;
-
-	u64 deadline_ns;
-	u64 spin_ns;
-	int failing;		/* claimed by the one mpdev_fail() that acts */
-	int fail_reason;	/* enum mpdev_fail_reason, set once */
-
-	struct mpdev_ring *ring;
-	struct mpdev_slot *slots;	/* KVM_MAX_VCPUS, allocated on attach */
-
-	spinlock_t req_lock;	/* request producers, see top of file */
-	u32 req_head;		/* private copy; the ring's is for the remote */
-	u64 next_seq;
-	wait_queue_head_t req_wq;	/* backend readers and pollers */
-	wait_queue_head_t room_wq;	/* producers waiting for ring room */
-
-	spinlock_t cpl_lock;	/* slots and completions */
-	u32 cpl_tail;
-	unsigned int sleepers;	/* vCPUs asleep on a reply (kick_needed) */
-
-	struct mutex read_lock;	/* read() consumers */
-	struct mpdev_stats __percpu *stats;
-	struct mpdev_stats stats_base;	/* netlink reset baseline; under lock */
+/* One access's wait: budget, deadline and signal grace. */
+struct mpdev_wait {
+	struct mpdev_slot *slot;
+	u64 start;		/* 0 until the access first waits */
+	u64 deadline;
+	u64 intr_end;		/* U64_MAX until a signal is seen */
 };
 
 /* Every context, for introspection. */
 static LIST_HEAD(mpdev_ctxs);
 static DEFINE_MUTEX(mpdev_ctxs_lock);
-static atomic_t mpdev_next_ctx_id = ATOMIC_INIT(0);
+static u32 mpdev_last_ctx_id;	/* under mpdev_ctxs_lock */
 
-/* Counts for the context and, when there is one, the region. */
-static void mpdev_count(struct mpdev_ctx *ctx, struct mpdev_iodev *r,
-			enum mpdev_counter c)
-{
-	this_cpu_inc(ctx->stats->c[c]);
-	if (r)
-		this_cpu_inc(r->stats->c[c]);
-}
-
-static void mpdev_count_latency(struct mpdev_ctx *ctx, struct mpdev_iodev *r,
-				u64 ns)
+static void mpdev_count_latency(struct mpdev_ctx *ctx, u64 ns)
 {
 	unsigned int b = ns ? min_t(unsigned int, ilog2(ns),
 				    MPDEV_LAT_BUCKETS - 1) : 0;
 
 	this_cpu_inc(ctx->stats->lat[b]);
-	this_cpu_inc(r->stats->lat[b]);
 }
 
 /* Sums per-CPU counters; racy against increments, as counters may be. */
-static void mpdev_stats_sum(struct mpdev_stats __percpu *pcpu,
-			    struct mpdev_stats *sum)
+void mpdev_ctx_stats(struct mpdev_ctx *ctx, struct mpdev_stats *sum)
 {
 	unsigned int i;
 	int cpu;
 
 	memset(sum, 0, sizeof(*sum));
 	for_each_possible_cpu(cpu) {
-		const struct mpdev_stats *s = per_cpu_ptr(pcpu, cpu);
+		const struct mpdev_stats *s = per_cpu_ptr(ctx->stats, cpu);
 
 		for (i = 0; i < MPDEV_NR_COUNTERS; i++)
-			sum->c[i] += READ_ONCE(s->c[i]);
+			sum->n.c[i] += READ_ONCE(s->n.c[i]);
 		for (i = 0; i < MPDEV_LAT_BUCKETS; i++)
 			sum->lat[i] += READ_ONCE(s->lat[i]);
 	}
 }
 
-#include "mpdev_genl.h"
+void mpdev_region_stats(struct mpdev_iodev *r, struct mpdev_counts *sum)
+{
+	unsigned int i;
+	int cpu;
+
+	memset(sum, 0, sizeof(*sum));
+	for_each_possible_cpu(cpu) {
+		const struct mpdev_counts *s = per_cpu_ptr(r->stats, cpu);
+
+		for (i = 0; i < MPDEV_NR_COUNTERS; i++)
+			sum->c[i] += READ_ONCE(s->c[i]);
+	}
+}
+
+/* Kernel memory the context holds, for MPDEV_GET_INFO and netlink. */
+u64 mpdev_ctx_footprint(struct mpdev_ctx *ctx)
+{
+	u64 cpus = num_possible_cpus();
+
+	return sizeof(*ctx) + cpus * sizeof(struct mpdev_stats) +
+	       (u64)ctx->ring_nr_pages * (PAGE_SIZE + sizeof(struct page *)) +
+	       (u64)atomic_read(&ctx->nr_slots) * sizeof(struct mpdev_slot) +
+	       (u64)ctx->nr_regions * (sizeof(struct mpdev_iodev) +
+				       cpus * sizeof(struct mpdev_counts));
+}
+
+/*
+ * The context of @net with the smallest id >= @min_id, with a reference
+ * the caller drops with mpdev_ctx_put(), or NULL.
+ */
+struct mpdev_ctx *mpdev_ctx_next(struct net *net, u64 min_id)
+{
+	struct mpdev_ctx *ctx, *best;
+
+	mutex_lock(&mpdev_ctxs_lock);
+retry:
+	best = NULL;
+	list_for_each_entry(ctx, &mpdev_ctxs, node) {
+		if (ctx->id < min_id || !net_eq(ctx->net, net) ||
+		    !kref_read(&ctx->ref) || (best && best->id < ctx->id))
+			continue;
+		best = ctx;
+	}
+	/* Its last reference went meanwhile: it is no candidate any more. */
+	if (best && !kref_get_unless_zero(&best->ref))
+		goto retry;
+	mutex_unlock(&mpdev_ctxs_lock);
+	return best;
+}
+
+static void mpdev_ring_free(struct mpdev_ctx *ctx)
+{
+	unsigned int i;
+
+	if (!ctx->ring_pages)
+		return;
+	if (ctx->ring)
+		vunmap(ctx->ring);
+	/* A mapping of the remote's holds its own page references. */
+	for (i = 0; i < ctx->ring_nr_pages; i++)
+		if (ctx->ring_pages[i])
+			put_page(ctx->ring_pages[i]);
+	kvfree(ctx->ring_pages);
+}
 
 static void mpdev_ctx_free(struct kref *ref)
 {
 	struct mpdev_ctx *ctx = container_of(ref, struct mpdev_ctx, ref);
+	struct mpdev_slot *slot;
+	unsigned long i;
 
 	mutex_lock(&mpdev_ctxs_lock);
 	list_del(&ctx->node);
 	mutex_unlock(&mpdev_ctxs_lock);
 	put_net(ctx->net);
+	put_pid(ctx->owner);
 	free_percpu(ctx->stats);
-	kvfree(ctx->slots);
-	vfree(ctx->ring);
+	xa_for_each(&ctx->slots, i, slot)
+		kfree(slot);
+	xa_destroy(&ctx->slots);
+	mpdev_ring_free(ctx);
 	kfree(ctx);
 }
 
-static void mpdev_ctx_put(struct mpdev_ctx *ctx)
+void mpdev_ctx_put(struct mpdev_ctx *ctx)
 {
 	kref_put(&ctx->ref, mpdev_ctx_free);
 }
@@ -225,6 +235,23 @@ static bool mpdev_failed(struct mpdev_ctx *ctx)
 {
 	/* Pairs with the release in mpdev_fail(). */
 	return smp_load_acquire(&ctx->fail_reason) != MPDEV_FAIL_NONE;
+}
+
+static struct mpdev_ring_hdr *mpdev_hdr(struct mpdev_ctx *ctx)
+{
+	return ctx->ring;
+}
+
+static struct mpdev_request *mpdev_req_entry(struct mpdev_ctx *ctx, u32 i)
+{
+	return ctx->ring + ctx->ring_info.req_offset +
+	       (size_t)(i & ctx->ring_mask) * sizeof(struct mpdev_request);
+}
+
+static struct mpdev_completion *mpdev_cpl_entry(struct mpdev_ctx *ctx, u32 i)
+{
+	return ctx->ring + ctx->ring_info.cpl_offset +
+	       (size_t)(i & ctx->ring_mask) * sizeof(struct mpdev_completion);
 }
 
 /* The producer index; entries below it are fully written. */
@@ -238,46 +265,66 @@ static u32 mpdev_req_head(struct mpdev_ctx *ctx)
 static void mpdev_slot_finish(struct mpdev_slot *slot, u64 data, u8 state)
 {
 	if (state == SLOT_ABORTED)
-		slot->aborted_id = slot->id;
+		WRITE_ONCE(slot->abandoned, true);
 	slot->data = data;
-	/* Pairs with the waiter's READ_ONCE() of state: data first. */
+	/* Pairs with the waiter's acquire of state: data first. */
 	smp_store_release(&slot->state, state);
 	wake_up_process(slot->task);
 }
 
 /*
- * Stops the context for good: every waiting vCPU gets all-ones now, later
- * accesses are answered without the remote, readers see end-of-file.
+ * Answers, with all-ones, every vCPU waiting on region @region_id (or on
+ * any region, if @all).  The caller has set the dead flag or fail_reason
+ * under req_lock, so no slot can be armed for them after this sweep.
  */
-static void mpdev_fail(struct mpdev_ctx *ctx, int reason)
+static void mpdev_sweep(struct mpdev_ctx *ctx, bool all, u32 region_id)
 {
-	unsigned int i;
-
-	/* One caller fails the context; it counts before anyone can see it. */
-	if (cmpxchg(&ctx->failing, 0, 1))
-		return;
-	if (reason == MPDEV_FAIL_MALFORMED)
-		mpdev_count(ctx, NULL, MPDEV_C_MALFORMED);
-	/* Pairs with mpdev_failed(): the count is in before the state. */
-	smp_store_release(&ctx->fail_reason, reason);
+	struct mpdev_slot *slot;
+	unsigned long i;
 
 	spin_lock(&ctx->cpl_lock);
-	for (i = 0; i < KVM_MAX_VCPUS; i++) {
-		struct mpdev_slot *slot = &ctx->slots[i];
-
-		if (slot->state == SLOT_PENDING)
+	xa_for_each(&ctx->slots, i, slot) {
+		/* Pairs with the arming in mpdev_enqueue(): state, then region. */
+		if (smp_load_acquire(&slot->state) == SLOT_PENDING &&
+		    (all || READ_ONCE(slot->region) == region_id))
 			mpdev_slot_finish(slot, ~0ULL, SLOT_ABORTED);
 	}
 	spin_unlock(&ctx->cpl_lock);
-	wake_up_all(&ctx->req_wq);
 	wake_up_all(&ctx->room_wq);
+}
 
-	if (reason == MPDEV_FAIL_TIMEOUT)
-		mpdev_genl_event(ctx, MPDEV_EVENT_DEADLINE, reason);
-	else if (reason == MPDEV_FAIL_BACKEND_CLOSED)
-		mpdev_genl_event(ctx, MPDEV_EVENT_REMOTE_GONE, reason);
-	else if (reason == MPDEV_FAIL_MALFORMED)
-		mpdev_genl_event(ctx, MPDEV_EVENT_MALFORMED, reason);
+/*
+ * Stops the context for good: every waiting vCPU gets all-ones now, later
+ * accesses are answered without the remote, readers see end-of-file.
+ * Must be called in process context with the task running: it may send a
+ * netlink event (GFP_KERNEL).
+ */
+static void mpdev_fail(struct mpdev_ctx *ctx, int reason)
+{
+	static const u8 event[] = {
+		[MPDEV_FAIL_TIMEOUT]		= MPDEV_EVENT_DEADLINE,
+		[MPDEV_FAIL_BACKEND_CLOSED]	= MPDEV_EVENT_REMOTE_GONE,
+		[MPDEV_FAIL_MALFORMED]		= MPDEV_EVENT_MALFORMED,
+		[MPDEV_FAIL_BUS_LOST]		= MPDEV_EVENT_BUS,
+		[MPDEV_FAIL_BUS_CONFLICT]	= MPDEV_EVENT_BUS,
+	};
+
+	spin_lock(&ctx->req_lock);
+	if (ctx->fail_reason) {
+		spin_unlock(&ctx->req_lock);
+		return;
+	}
+	/* Counted before anyone can see the failure. */
+	if (reason == MPDEV_FAIL_MALFORMED)
+		mpdev_count(ctx, NULL, MPDEV_C_MALFORMED);
+	/* Pairs with mpdev_failed(). */
+	smp_store_release(&ctx->fail_reason, reason);
+	spin_unlock(&ctx->req_lock);
+
+	mpdev_sweep(ctx, true, 0);
+	wake_up_all(&ctx->req_wq);
+	if (reason < ARRAY_SIZE(event) && event[reason])
+		mpdev_genl_event(ctx, event[reason], reason);
 }
 
 /*
@@ -287,18 +334,33 @@ static void mpdev_fail(struct mpdev_ctx *ctx, int reason)
 static bool mpdev_complete_one(struct mpdev_ctx *ctx,
 			       const struct mpdev_completion *c)
 {
-	u64 idx = c->id & MPDEV_ID_SLOT_MASK;
 	struct mpdev_slot *slot;
+	u64 newest;
+	u8 state;
 
 	if (c->flags & ~MPDEV_CPL_ERROR || c->reserved0 || c->reserved1 ||
-	    c->reserved2 || idx >= KVM_MAX_VCPUS)
+	    c->reserved2)
 		return false;
-	slot = &ctx->slots[idx];
-	/* A late answer to an access we gave up on is not the remote's fault. */
-	if (c->id && c->id == slot->aborted_id)
+	slot = xa_load(&ctx->slots, c->id & MPDEV_ID_SLOT_MASK);
+	if (!slot)
+		return false;		/* no vCPU ever waited there */
+	/* Pairs with the release in mpdev_enqueue(): state, then fields. */
+	state = smp_load_acquire(&slot->state);
+	newest = READ_ONCE(slot->id);
+	if (c->id < newest) {
+		/* Ids of a slot grow: an older one was given up on. */
+		mpdev_count(ctx, NULL, MPDEV_C_STALE);
 		return true;
-	if (c->id != slot->id || slot->state != SLOT_PENDING ||
-	    c->size != slot->size)
+	}
+	if (c->id > newest)
+		return false;		/* never issued */
+	if (state != SLOT_PENDING) {
+		if (!READ_ONCE(slot->abandoned))
+			return false;	/* answered already */
+		mpdev_count(ctx, NULL, MPDEV_C_STALE);
+		return true;
+	}
+	if (c->size != READ_ONCE(slot->size))
 		return false;
 	mpdev_slot_finish(slot, c->flags & MPDEV_CPL_ERROR ? ~0ULL : c->data,
 			  SLOT_DONE);
@@ -307,31 +369,32 @@ static bool mpdev_complete_one(struct mpdev_ctx *ctx,
 
 /*
  * Consumes the completion ring.  Every value the remote wrote is read once
- * into a private copy and checked before use.
+ * into a private copy and checked before use.  Returns false if something
+ * was malformed: the caller fails the context (once it is running again,
+ * if it had set its task state to sleep).
  */
-static void mpdev_reap(struct mpdev_ctx *ctx)
+static bool mpdev_reap(struct mpdev_ctx *ctx)
 {
-	struct mpdev_ring *ring = ctx->ring;
-	bool bad = false;
-	u32 head, tail;
+	struct mpdev_ring_hdr *hdr = mpdev_hdr(ctx);
+	u32 head, tail, entries = ctx->ring_info.entries;
+	bool ok = true;
 
 	/* Lockless peek: the common "nothing new" case takes no lock. */
-	if (READ_ONCE(ring->hdr.cpl_head) == READ_ONCE(ctx->cpl_tail))
-		return;
+	if (READ_ONCE(hdr->cpl_head) == READ_ONCE(ctx->cpl_tail))
+		return true;
 
 	spin_lock(&ctx->cpl_lock);
 	tail = ctx->cpl_tail;
 	/* Pairs with the remote's release: entries below head are written. */
-	head = smp_load_acquire(&ring->hdr.cpl_head);
-	if (head - tail > MPDEV_RING_ENTRIES) {
-		bad = true;
+	head = smp_load_acquire(&hdr->cpl_head);
+	if (head - tail > entries) {
+		ok = false;
 		head = tail;
 	}
 	while (tail != head) {
-		const struct mpdev_completion *e;
+		const struct mpdev_completion *e = mpdev_cpl_entry(ctx, tail);
 		struct mpdev_completion c;
 
-		e = &ring->cpl[tail % MPDEV_RING_ENTRIES];
 		c.id = READ_ONCE(e->id);
 		c.data = READ_ONCE(e->data);
 		c.size = READ_ONCE(e->size);
@@ -341,18 +404,23 @@ static void mpdev_reap(struct mpdev_ctx *ctx)
 		c.reserved2 = READ_ONCE(e->reserved2);
 		tail++;
 		if (!mpdev_complete_one(ctx, &c)) {
-			bad = true;
+			ok = false;
 			break;
 		}
 	}
 	WRITE_ONCE(ctx->cpl_tail, tail);
-	WRITE_ONCE(ring->hdr.cpl_tail, tail);
+	WRITE_ONCE(hdr->cpl_tail, tail);
 	spin_unlock(&ctx->cpl_lock);
-	if (bad)
+	return ok;
+}
+
+static void mpdev_reap_or_fail(struct mpdev_ctx *ctx)
+{
+	if (!mpdev_reap(ctx))
 		mpdev_fail(ctx, MPDEV_FAIL_MALFORMED);
 }
 
-/* Sleeps (killable) until woken or until @until (ktime ns). */
+/* Sleeps until woken, a signal (if interruptible) or @until (ktime ns). */
 static void mpdev_sleep_until(u64 until)
 {
 	ktime_t expires = ns_to_ktime(until);
@@ -362,55 +430,202 @@ static void mpdev_sleep_until(u64 until)
 }
 
 /*
+ * The vCPU's slot, created on its first wait.  Sleeps (allocation); NULL
+ * if memory is short, and the access then fails without the remote.
+ */
+static struct mpdev_slot *mpdev_slot_get(struct mpdev_ctx *ctx,
+					 struct kvm_vcpu *vcpu)
+{
+	unsigned long idx = mpdev_vcpu_index(vcpu);
+	struct mpdev_slot *slot;
+
+	slot = xa_load(&ctx->slots, idx);
+	if (likely(slot))
+		return slot;
+	slot = kzalloc(sizeof(*slot), GFP_KERNEL_ACCOUNT);
+	if (!slot)
+		return NULL;
+	slot->exit_seq = mpdev_vcpu_exit_seq(vcpu) - 1;
+	/* Only this vCPU's thread creates slot @idx. */
+	if (xa_insert(&ctx->slots, idx, slot, GFP_KERNEL_ACCOUNT)) {
+		kfree(slot);
+		return NULL;
+	}
+	atomic_inc(&ctx->nr_slots);
+	return slot;
+}
+
+/*
+ * Starts the wait of one access: what is left of the vCPU's budget for
+ * this KVM exit becomes its deadline.  Returns false if there is no slot.
+ */
+static bool mpdev_wait_start(struct mpdev_ctx *ctx, struct kvm_vcpu *vcpu,
+			     struct mpdev_wait *w)
+{
+	u64 seq = mpdev_vcpu_exit_seq(vcpu), budget;
+	struct mpdev_slot *slot = w->slot;
+
+	if (!slot) {
+		slot = mpdev_slot_get(ctx, vcpu);
+		if (!slot)
+			return false;
+		w->slot = slot;
+	}
+	if (slot->exit_seq != seq) {
+		slot->exit_seq = seq;
+		slot->exit_used_ns = 0;
+	}
+	budget = READ_ONCE(ctx->deadline_ns);
+	budget = slot->exit_used_ns < budget ? budget - slot->exit_used_ns : 0;
+	w->start = ktime_get_ns();
+	w->deadline = w->start + budget;
+	w->intr_end = U64_MAX;
+	return true;
+}
+
+/* Ends the wait: its time is charged to the exit's budget. */
+static void mpdev_wait_end(struct mpdev_wait *w, u64 now)
+{
+	if (w->start)
+		w->slot->exit_used_ns += now - w->start;
+}
+
+/*
+ * What a pending signal does to a wait: a fatal one ends it now (true); a
+ * non-fatal one leaves it intr_ns more, counted from when it is first seen.
+ */
+static bool mpdev_wait_signal(struct mpdev_ctx *ctx, struct mpdev_wait *w,
+			      u64 now)
+{
+	if (fatal_signal_pending(current))
+		return true;
+	if (w->intr_end == U64_MAX)
+		w->intr_end = min(w->deadline, now + READ_ONCE(ctx->intr_ns));
+	return false;
+}
+
+/* The state to sleep in: interruptible until a signal has been seen. */
+static unsigned int mpdev_wait_state(const struct mpdev_wait *w)
+{
+	return w->intr_end == U64_MAX ? TASK_INTERRUPTIBLE : TASK_KILLABLE;
+}
+
+enum mpdev_wait_end {
+	MPDEV_WAIT_GO,		/* keep waiting */
+	MPDEV_WAIT_STOP,	/* region dead, context failed, fatal signal */
+	MPDEV_WAIT_INTR,	/* a non-fatal signal's grace is over */
+	MPDEV_WAIT_TIMEOUT,	/* the exit's budget is used up */
+};
+
+/* Whether a waiting vCPU must stop, and why. */
+static int mpdev_wait_check(struct mpdev_ctx *ctx, struct mpdev_iodev *r,
+			    struct mpdev_wait *w, u64 now)
+{
+	if (mpdev_failed(ctx) || READ_ONCE(r->dead))
+		return MPDEV_WAIT_STOP;
+	if (signal_pending(current) && mpdev_wait_signal(ctx, w, now))
+		return MPDEV_WAIT_STOP;
+	if (now >= w->intr_end)
+		return now >= w->deadline ? MPDEV_WAIT_TIMEOUT : MPDEV_WAIT_INTR;
+	if (now >= w->deadline)
+		return MPDEV_WAIT_TIMEOUT;
+	return MPDEV_WAIT_GO;
+}
+
+/*
+ * Waits for room in the full request ring.  Returns 0 to try again, or an
+ * MPDEV_WAIT_* reason to give up.  @tail is the consumer index that was
+ * seen full.
+ */
+static int mpdev_room_wait(struct mpdev_ctx *ctx, struct mpdev_iodev *r,
+			   struct kvm_vcpu *vcpu, struct mpdev_wait *w,
+			   u32 tail)
+{
+	DEFINE_WAIT(wait);
+	int why;
+	u64 now;
+
+	if (!w->start) {
+		mpdev_count(ctx, r, MPDEV_C_QUEUE_FULL);
+		if (!mpdev_wait_start(ctx, vcpu, w))
+			return MPDEV_WAIT_STOP;
+	}
+	prepare_to_wait(&ctx->room_wq, &wait, mpdev_wait_state(w));
+	/* Re-check after queueing ourselves: a wakeup may have come. */
+	now = ktime_get_ns();
+	why = mpdev_wait_check(ctx, r, w, now);
+	if (why == MPDEV_WAIT_GO &&
+	    READ_ONCE(mpdev_hdr(ctx)->req_tail) == tail)
+		/*
+		 * read() and MPDEV_BACKEND_KICK wake us; a remote that
+		 * consumes through the mapped ring does not, so re-check
+		 * its index at a short interval.
+		 */
+		mpdev_sleep_until(min3(w->deadline, w->intr_end,
+				       now + MPDEV_ROOM_POLL_NS));
+	finish_wait(&ctx->room_wq, &wait);
+	return why == MPDEV_WAIT_GO ? 0 : why;
+}
+
+/*
  * Queues one request in guest order and, for accesses that want a reply,
- * arms the vCPU's @slot.  Waits for room while the ring is full, bounded
- * by @deadline (0: the context's deadline, counted from the first wait).
- * Returns 0, or -EIO if the request was not queued (context failed,
- * region removed, deadline, fatal signal).
+ * arms the vCPU's slot w->slot.  Waits for room while the ring is full,
+ * within the exit's budget.  Returns 0, or an MPDEV_WAIT_* reason if the
+ * request was not queued.
  */
 static int mpdev_enqueue(struct mpdev_ctx *ctx, struct mpdev_iodev *r,
-			 struct mpdev_slot *slot, u64 slot_idx, u64 offset,
-			 u64 data, u8 size, u8 flags, u16 vcpu, u64 deadline)
+			 struct kvm_vcpu *vcpu, struct mpdev_wait *w,
+			 u64 offset, u64 data, u8 size, u8 flags)
 {
-	struct mpdev_ring *ring = ctx->ring;
-	bool counted = false;
-	DEFINE_WAIT(wait);
+	struct mpdev_ring_hdr *hdr = mpdev_hdr(ctx);
+	u32 entries = ctx->ring_info.entries;
+	struct mpdev_slot *slot = (flags & MPDEV_REQ_NEEDS_REPLY) ?
+				  w->slot : NULL;
+	int why;
 
 	for (;;) {
 		struct mpdev_request *e;
-		u32 head, used;
-
-		if (mpdev_failed(ctx) || READ_ONCE(r->dead))
-			return -EIO;
+		u32 head, tail, used;
 
 		spin_lock(&ctx->req_lock);
+		/* Both are written under req_lock: see the top of the file. */
+		if (ctx->fail_reason || r->dead) {
+			spin_unlock(&ctx->req_lock);
+			return MPDEV_WAIT_STOP;
+		}
 		head = ctx->req_head;
-		used = head - READ_ONCE(ring->hdr.req_tail);
-		if (used < MPDEV_RING_ENTRIES) {
+		tail = READ_ONCE(hdr->req_tail);
+		used = head - tail;
+		if (used < entries) {
 			u64 id = (++ctx->next_seq << MPDEV_ID_SLOT_BITS) |
-				 slot_idx;
+				 (slot ? mpdev_vcpu_index(vcpu) :
+					 MPDEV_ID_POSTED);
 
 			if (slot) {
 				/* Armed before the remote can see the id. */
 				WRITE_ONCE(slot->id, id);
-				slot->size = size;
-				slot->region = r->id;
+				WRITE_ONCE(slot->size, size);
+				WRITE_ONCE(slot->region, r->id);
+				WRITE_ONCE(slot->abandoned, false);
 				slot->task = current;
 				/* Fields before state, for the completer. */
 				smp_store_release(&slot->state, SLOT_PENDING);
 			}
-			e = &ring->req[head % MPDEV_RING_ENTRIES];
+			e = mpdev_req_entry(ctx, head);
 			e->id = id;
 			e->offset = offset;
 			e->data = data;
+			e->cookie = r->cookie;
 			e->region = r->id;
-			e->vcpu = vcpu;
+			e->vcpu = mpdev_vcpu_id(vcpu);
 			e->size = size;
 			e->flags = flags;
+			e->reserved0 = 0;
+			e->reserved1 = 0;
 			/* Entry before index: for read() ... */
 			smp_store_release(&ctx->req_head, head + 1);
 			/* ... and for a remote polling the ring. */
-			smp_store_release(&ring->hdr.req_head, head + 1);
+			smp_store_release(&hdr->req_head, head + 1);
 			spin_unlock(&ctx->req_lock);
 			if (wq_has_sleeper(&ctx->req_wq))
 				wake_up_interruptible_poll(&ctx->req_wq,
@@ -419,102 +634,95 @@ static int mpdev_enqueue(struct mpdev_ctx *ctx, struct mpdev_iodev *r,
 		}
 		spin_unlock(&ctx->req_lock);
 
-		if (used > MPDEV_RING_ENTRIES) {
+		if (used > entries) {
 			/* The remote moved req_tail past what we produced. */
 			mpdev_fail(ctx, MPDEV_FAIL_MALFORMED);
-			return -EIO;
+			return MPDEV_WAIT_STOP;
 		}
-		if (!counted) {
-			mpdev_count(ctx, r, MPDEV_C_QUEUE_FULL);
-			counted = true;
-			/* Posted writes read the clock only when they wait. */
-			if (!deadline)
-				deadline = ktime_get_ns() +
-					   READ_ONCE(ctx->deadline_ns);
-		}
-		if (ktime_get_ns() >= deadline) {
-			mpdev_count(ctx, r, MPDEV_C_TIMEOUTS);
-			mpdev_fail(ctx, MPDEV_FAIL_TIMEOUT);
-			return -EIO;
-		}
-		if (fatal_signal_pending(current))
-			return -EIO;
-		/*
-		 * read() and MPDEV_BACKEND_KICK wake us; a remote that
-		 * consumes through the mmap()ed ring does not, so re-check
-		 * its index at a short interval.
-		 */
-		prepare_to_wait(&ctx->room_wq, &wait, TASK_KILLABLE);
-		mpdev_sleep_until(min(deadline,
-				      ktime_get_ns() + MPDEV_ROOM_POLL_NS));
-		finish_wait(&ctx->room_wq, &wait);
+		why = mpdev_room_wait(ctx, r, vcpu, w, tail);
+		if (why)
+			return why;
 	}
 }
 
 /*
- * Waits for the answer to the request armed in @slot and returns it
+ * Waits for the answer to the request armed in w->slot and returns it
  * (all-ones if there will be none).  Spins first for the context's budget,
  * reaping the completion ring itself so that a busy-polling remote needs no
- * system call; then sleeps until the remote answers or the deadline passes.
+ * system call; then sleeps until the remote answers, the region or context
+ * goes, a signal's grace ends or the exit's budget is used up.
  */
 static u64 mpdev_wait_reply(struct mpdev_ctx *ctx, struct mpdev_iodev *r,
-			    struct mpdev_slot *slot, u64 start, u64 deadline)
+			    struct mpdev_wait *w)
 {
-	u64 spin_end = start + READ_ONCE(ctx->spin_ns);
-	struct mpdev_ring *ring = ctx->ring;
-	bool timed_out = false;
-	u64 data;
+	u64 spin_end = w->start + READ_ONCE(ctx->spin_ns), now, data;
+	struct mpdev_ring_hdr *hdr = mpdev_hdr(ctx);
+	struct mpdev_slot *slot = w->slot;
+	int why = MPDEV_WAIT_GO;
+	bool bad = false;
 
 	for (;;) {
-		mpdev_reap(ctx);
+		mpdev_reap_or_fail(ctx);
 		/* Pairs with mpdev_slot_finish(): state after data. */
 		if (smp_load_acquire(&slot->state) != SLOT_PENDING)
 			goto done;
-		if (need_resched() || ktime_get_ns() >= spin_end)
+		now = ktime_get_ns();
+		why = mpdev_wait_check(ctx, r, w, now);
+		if (why != MPDEV_WAIT_GO)
+			goto done;
+		/* A signal ends the spinning: the grace is spent asleep. */
+		if (need_resched() || now >= spin_end ||
+		    w->intr_end != U64_MAX)
 			break;
 		cpu_relax();
 	}
 
 	spin_lock(&ctx->cpl_lock);
 	if (ctx->sleepers++ == 0)
-		WRITE_ONCE(ring->hdr.kick_needed, 1);
+		WRITE_ONCE(hdr->kick_needed, 1);
 	spin_unlock(&ctx->cpl_lock);
 	for (;;) {
 		/* Full barrier: kick_needed is visible before we re-check. */
-		set_current_state(TASK_KILLABLE);
-		mpdev_reap(ctx);
-		/* Pairs with mpdev_slot_finish(), as above. */
-		if (smp_load_acquire(&slot->state) != SLOT_PENDING ||
-		    mpdev_failed(ctx) || READ_ONCE(r->dead) ||
-		    fatal_signal_pending(current))
-			break;
-		if (ktime_get_ns() >= deadline) {
-			timed_out = true;
+		set_current_state(mpdev_wait_state(w));
+		if (!mpdev_reap(ctx)) {
+			bad = true;
 			break;
 		}
-		mpdev_sleep_until(deadline);
+		/* Pairs with mpdev_slot_finish(), as above. */
+		if (smp_load_acquire(&slot->state) != SLOT_PENDING)
+			break;
+		now = ktime_get_ns();
+		why = mpdev_wait_check(ctx, r, w, now);
+		if (why != MPDEV_WAIT_GO)
+			break;
+		mpdev_sleep_until(min(w->deadline, w->intr_end));
 	}
 	__set_current_state(TASK_RUNNING);
 	spin_lock(&ctx->cpl_lock);
 	if (--ctx->sleepers == 0)
-		WRITE_ONCE(ring->hdr.kick_needed, 0);
+		WRITE_ONCE(hdr->kick_needed, 0);
 	spin_unlock(&ctx->cpl_lock);
+	/* Only now, running again, may we fail the context (it may sleep). */
+	if (bad)
+		mpdev_fail(ctx, MPDEV_FAIL_MALFORMED);
 
 done:
 	spin_lock(&ctx->cpl_lock);
 	if (slot->state == SLOT_PENDING) {
-		slot->aborted_id = slot->id;
+		WRITE_ONCE(slot->abandoned, true);
 		slot->data = ~0ULL;
 	} else {
-		timed_out = false;	/* answered at the last moment */
+		why = MPDEV_WAIT_GO;	/* answered at the last moment */
 	}
 	data = slot->data;
 	slot->state = SLOT_IDLE;
 	spin_unlock(&ctx->cpl_lock);
 
-	if (timed_out) {
+	if (why == MPDEV_WAIT_TIMEOUT) {
 		mpdev_count(ctx, r, MPDEV_C_TIMEOUTS);
 		mpdev_fail(ctx, MPDEV_FAIL_TIMEOUT);
+	} else if (why == MPDEV_WAIT_INTR) {
+		mpdev_count(ctx, r, MPDEV_C_INTERRUPTED);
 	}
 	return data;
 }
@@ -530,9 +738,9 @@ static int mpdev_access(struct kvm_vcpu *vcpu, struct kvm_io_device *dev,
 	struct mpdev_iodev *r = container_of(dev, struct mpdev_iodev, dev);
 	bool reply = !write || (r->flags & MPDEV_REGION_NONPOSTED);
 	struct mpdev_ctx *ctx = r->ctx;
-	struct mpdev_slot *slot = NULL;
-	u64 slot_idx = MPDEV_ID_POSTED;
-	u64 offset, data = 0, start = 0, deadline = 0;
+	struct mpdev_wait w = { };
+	u64 offset, data = 0, now;
+	int why;
 
 	if (!vcpu || addr < r->addr || (len != 1 && len != 2 && len != 4 &&
 					len != 8))
@@ -544,26 +752,31 @@ static int mpdev_access(struct kvm_vcpu *vcpu, struct kvm_io_device *dev,
 	mpdev_count(ctx, r, write ? MPDEV_C_WRITES : MPDEV_C_READS);
 	if (write)
 		memcpy(&data, val, len);	/* x86: little endian */
-	if (reply) {
-		slot_idx = vcpu->vcpu_idx;
-		slot = &ctx->slots[slot_idx];
+	/* A posted write starts its budget only if it has to wait. */
+	if (reply && !mpdev_wait_start(ctx, vcpu, &w)) {
+		why = MPDEV_WAIT_STOP;
+	} else {
+		why = mpdev_enqueue(ctx, r, vcpu, &w, offset, data, len,
+				    (write ? MPDEV_REQ_WRITE : 0) |
+				    (reply ? MPDEV_REQ_NEEDS_REPLY : 0));
 	}
-
-	/* A posted write needs no clock unless the ring is full. */
-	if (reply) {
-		start = ktime_get_ns();
-		deadline = start + READ_ONCE(ctx->deadline_ns);
-	}
-	if (mpdev_enqueue(ctx, r, slot, slot_idx, offset, data, len,
-			  (write ? MPDEV_REQ_WRITE : 0) |
-			  (reply ? MPDEV_REQ_NEEDS_REPLY : 0), vcpu->vcpu_id,
-			  deadline)) {
+	if (why) {
+		if (why == MPDEV_WAIT_TIMEOUT) {
+			mpdev_count(ctx, r, MPDEV_C_TIMEOUTS);
+			mpdev_fail(ctx, MPDEV_FAIL_TIMEOUT);
+		} else if (why == MPDEV_WAIT_INTR) {
+			mpdev_count(ctx, r, MPDEV_C_INTERRUPTED);
+		}
 		mpdev_count(ctx, r, MPDEV_C_FAILED);
 		data = ~0ULL;
 	} else if (reply) {
-		data = mpdev_wait_reply(ctx, r, slot, start, deadline);
-		if (!write)
-			mpdev_count_latency(ctx, r, ktime_get_ns() - start);
+		data = mpdev_wait_reply(ctx, r, &w);
+	}
+	if (w.start) {
+		now = ktime_get_ns();
+		mpdev_wait_end(&w, now);
+		if (!write && !why)
+			mpdev_count_latency(ctx, now - w.start);
 	}
 	if (!write)
 		memcpy(val, &data, len);
@@ -584,15 +797,20 @@ static int mpdev_region_write(struct kvm_vcpu *vcpu,
 }
 
 /*
- * KVM calls this only if it tears the bus down with the device still on it
- * (we hold a VM reference, so that means KVM dropped a bus it could not
- * shrink).  The region stays ours to free; it is just no longer on the bus.
+ * KVM calls this, under kvm->slots_lock, only if it tears the bus down
+ * with the device still on it: we hold a VM reference, so that means KVM
+ * dropped a bus it could not shrink (its own allocation failed while it
+ * removed another device).  Accesses to the region now exit to the VMM,
+ * so the context must say it no longer serves them.  The region stays
+ * ours to free.
  */
 static void mpdev_region_destructor(struct kvm_io_device *dev)
 {
 	struct mpdev_iodev *r = container_of(dev, struct mpdev_iodev, dev);
 
-	WRITE_ONCE(r->on_bus, false);
+	r->on_bus = false;
+	mpdev_count(r->ctx, r, MPDEV_C_BUS_LOST);
+	mpdev_fail(r->ctx, MPDEV_FAIL_BUS_LOST);
 }
 
 static const struct kvm_io_device_ops mpdev_region_ops = {
@@ -612,7 +830,7 @@ static ssize_t mpdev_backend_read(struct file *file, char __user *buf,
 				  size_t count, loff_t *ppos)
 {
 	struct mpdev_ctx *ctx = file->private_data;
-	struct mpdev_ring *ring = ctx->ring;
+	struct mpdev_ring_hdr *hdr = mpdev_hdr(ctx);
 	size_t max = count / sizeof(struct mpdev_request);
 	u32 head, tail, n, i;
 	ssize_t ret;
@@ -626,10 +844,11 @@ static ssize_t mpdev_backend_read(struct file *file, char __user *buf,
 		if (mpdev_failed(ctx))
 			goto out;	/* end of file: the context is over */
 		head = mpdev_req_head(ctx);
-		tail = READ_ONCE(ring->hdr.req_tail);
-		if (head - tail > MPDEV_RING_ENTRIES) {
+		tail = READ_ONCE(hdr->req_tail);
+		if (head - tail > ctx->ring_info.entries) {
+			mutex_unlock(&ctx->read_lock);
 			mpdev_fail(ctx, MPDEV_FAIL_MALFORMED);
-			goto out;
+			return 0;
 		}
 		if (head != tail)
 			break;
@@ -644,19 +863,20 @@ static ssize_t mpdev_backend_read(struct file *file, char __user *buf,
 	}
 
 	n = min_t(u32, head - tail, max);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		if (copy_to_user(buf + i * sizeof(struct mpdev_request),
-				 &ring->req[(tail + i) % MPDEV_RING_ENTRIES],
-				 sizeof(struct mpdev_request))) {
-			ret = -EFAULT;
-			goto out;
-		}
+				 mpdev_req_entry(ctx, tail + i),
+				 sizeof(struct mpdev_request)))
+			break;
+	if (!i) {
+		ret = -EFAULT;
+		goto out;
 	}
-	/* Copied out before the producer may reuse the entries. */
-	smp_store_release(&ring->hdr.req_tail, tail + n);
+	/* What was copied is consumed: never delivered twice. */
+	smp_store_release(&hdr->req_tail, tail + i);
 	if (wq_has_sleeper(&ctx->room_wq))
 		wake_up_all(&ctx->room_wq);
-	ret = n * sizeof(struct mpdev_request);
+	ret = i * sizeof(struct mpdev_request);
 out:
 	mutex_unlock(&ctx->read_lock);
 	return ret;
@@ -670,7 +890,9 @@ static ssize_t mpdev_backend_write(struct file *file, const char __user *buf,
 	struct mpdev_completion c[8];
 	size_t done = 0;
 
-	if (!count || count % sizeof(c[0])) {
+	if (!count)
+		return 0;
+	if (count % sizeof(c[0])) {
 		mpdev_fail(ctx, MPDEV_FAIL_MALFORMED);
 		return -EINVAL;
 	}
@@ -704,7 +926,7 @@ static __poll_t mpdev_backend_poll(struct file *file, poll_table *wait)
 	poll_wait(file, &ctx->req_wq, wait);
 	if (mpdev_failed(ctx))
 		return mask | EPOLLHUP;
-	if (mpdev_req_head(ctx) != READ_ONCE(ctx->ring->hdr.req_tail))
+	if (mpdev_req_head(ctx) != READ_ONCE(mpdev_hdr(ctx)->req_tail))
 		mask |= EPOLLIN | EPOLLRDNORM;
 	return mask;
 }
@@ -712,33 +934,56 @@ static __poll_t mpdev_backend_poll(struct file *file, poll_table *wait)
 static int mpdev_backend_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct mpdev_ctx *ctx = file->private_data;
+	unsigned long nr = ctx->ring_nr_pages;
 
 	if (vma->vm_pgoff ||
-	    vma->vm_end - vma->vm_start != MPDEV_RING_MMAP_SIZE ||
+	    vma->vm_end - vma->vm_start != ctx->ring_info.mmap_size ||
 	    !(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
 	if (vma->vm_flags & VM_EXEC)
 		return -EPERM;
 	vm_flags_clear(vma, VM_MAYEXEC);
 	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
-	return remap_vmalloc_range(vma, ctx->ring, 0);
+	return vm_insert_pages(vma, vma->vm_start, ctx->ring_pages, &nr);
+}
+
+static int mpdev_get_features(void __user *argp)
+{
+	struct mpdev_features f = {
+		.features		= MPDEV_FEATURES,
+		.region_flags		= MPDEV_REGION_FLAGS_ALL,
+		.backend_flags		= MPDEV_BACKEND_FLAGS_ALL,
+		.max_regions		= MPDEV_MAX_REGIONS,
+		.ring_min_entries	= MPDEV_RING_MIN_ENTRIES,
+		.ring_max_entries	= MPDEV_RING_MAX_ENTRIES,
+		.ring_default_entries	= MPDEV_RING_DEFAULT_ENTRIES,
+		.min_deadline_ns	= MPDEV_MIN_DEADLINE_NS,
+		.max_deadline_ns	= MPDEV_MAX_DEADLINE_NS,
+		.max_spin_ns		= MPDEV_MAX_SPIN_NS,
+	};
+
+	return copy_to_user(argp, &f, sizeof(f)) ? -EFAULT : 0;
 }
 
 static long mpdev_backend_ioctl(struct file *file, unsigned int cmd,
 				unsigned long arg)
 {
 	struct mpdev_ctx *ctx = file->private_data;
+	void __user *argp = (void __user *)arg;
 
 	switch (cmd) {
 	case MPDEV_BACKEND_KICK:
 		if (mpdev_failed(ctx))
 			return -EPIPE;
-		mpdev_reap(ctx);
+		mpdev_reap_or_fail(ctx);
 		if (wq_has_sleeper(&ctx->room_wq))
 			wake_up_all(&ctx->room_wq);
 		return 0;
-	case MPDEV_GET_API_VERSION:
-		return MPDEV_API_VERSION;
+	case MPDEV_BACKEND_GET_RING:
+		return copy_to_user(argp, &ctx->ring_info,
+				    sizeof(ctx->ring_info)) ? -EFAULT : 0;
+	case MPDEV_GET_FEATURES:
+		return mpdev_get_features(argp);
 	case MPDEV_ATTACH_VM:
 	case MPDEV_SET_PARAMS:
 	case MPDEV_GET_PARAMS:
@@ -811,6 +1056,7 @@ static int mpdev_params(struct mpdev_ctx *ctx, void __user *argp, bool set)
 		memset(&p, 0, sizeof(p));
 		p.deadline_ns = ctx->deadline_ns;
 		p.spin_ns = ctx->spin_ns;
+		p.intr_ns = ctx->intr_ns;
 		return copy_to_user(argp, &p, sizeof(p)) ? -EFAULT : 0;
 	}
 	if (copy_from_user(&p, argp, sizeof(p)))
@@ -818,10 +1064,12 @@ static int mpdev_params(struct mpdev_ctx *ctx, void __user *argp, bool set)
 	if (memchr_inv(p.reserved, 0, sizeof(p.reserved)))
 		return -EINVAL;
 	if (p.deadline_ns < MPDEV_MIN_DEADLINE_NS ||
-	    p.deadline_ns > MPDEV_MAX_DEADLINE_NS || p.spin_ns > p.deadline_ns)
+	    p.deadline_ns > MPDEV_MAX_DEADLINE_NS ||
+	    p.spin_ns > MPDEV_MAX_SPIN_NS || p.intr_ns > p.deadline_ns)
 		return -EINVAL;
 	WRITE_ONCE(ctx->deadline_ns, p.deadline_ns);
 	WRITE_ONCE(ctx->spin_ns, p.spin_ns);
+	WRITE_ONCE(ctx->intr_ns, p.intr_ns);
 	return 0;
 }
 
@@ -835,9 +1083,33 @@ static struct mpdev_iodev *mpdev_find_region(struct mpdev_ctx *ctx, u32 id)
 	return NULL;
 }
 
-static enum kvm_bus mpdev_bus_of(struct mpdev_iodev *r)
+/* Frees a region once no vCPU can be inside it (an SRCU callback). */
+static void mpdev_region_free(struct mpdev_retire *rt)
 {
-	return r->space == MPDEV_SPACE_PIO ? KVM_PIO_BUS : KVM_MMIO_BUS;
+	struct mpdev_iodev *r = container_of(rt, struct mpdev_iodev, retire);
+
+	free_percpu(r->stats);
+	kfree(r);
+}
+
+/*
+ * Fails the context if KVM now has another device inside one of its
+ * regions (an ioeventfd the VMM added later).  Under ctx->lock.
+ */
+void mpdev_ctx_check_bus(struct mpdev_ctx *ctx)
+{
+	struct mpdev_iodev *r;
+
+	if (!ctx->kvm || mpdev_failed(ctx))
+		return;
+	list_for_each_entry(r, &ctx->regions, node) {
+		if (mpdev_bus_conflict(ctx->kvm, r)) {
+			pr_warn_ratelimited("context %u: another KVM device is inside region %u at 0x%llx\n",
+					    ctx->id, r->id, r->addr);
+			mpdev_fail(ctx, MPDEV_FAIL_BUS_CONFLICT);
+			return;
+		}
+	}
 }
 
 static int mpdev_add_region(struct mpdev_ctx *ctx, void __user *argp)
@@ -853,17 +1125,18 @@ static int mpdev_add_region(struct mpdev_ctx *ctx, void __user *argp)
 	    a.size > INT_MAX || a.addr + a.size < a.addr ||
 	    (a.space == MPDEV_SPACE_PIO && a.addr + a.size > 0x10000))
 		return -EINVAL;
-	if (!ctx->kvm)
+	if (!ctx->kvm || !ctx->backend_created)
 		return -ENOTCONN;
 	if (mpdev_find_region(ctx, a.id))
 		return -EEXIST;
 	if (ctx->nr_regions >= MPDEV_MAX_REGIONS)
 		return -ENOSPC;
+	mpdev_ctx_check_bus(ctx);
 
 	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
 	if (!r)
 		return -ENOMEM;
-	r->stats = alloc_percpu(struct mpdev_stats);
+	r->stats = alloc_percpu_gfp(struct mpdev_counts, GFP_KERNEL_ACCOUNT);
 	if (!r->stats) {
 		ret = -ENOMEM;
 		goto err_free;
@@ -872,14 +1145,14 @@ static int mpdev_add_region(struct mpdev_ctx *ctx, void __user *argp)
 	r->ctx = ctx;
 	r->addr = a.addr;
 	r->size = a.size;
+	r->cookie = a.cookie;
 	r->id = a.id;
 	r->space = a.space;
 	r->flags = a.flags;
-	ret = mpdev_bus_add(ctx->kvm, mpdev_bus_of(r), r->addr, r->size,
-			    &r->dev);
+	r->retire.free = mpdev_region_free;
+	ret = mpdev_bus_add(ctx->kvm, r);
 	if (ret)
 		goto err_free;
-	r->on_bus = true;
 	list_add_tail(&r->node, &ctx->regions);
 	ctx->nr_regions++;
 	return 0;
@@ -891,31 +1164,20 @@ err_free:
 }
 
 /*
- * Takes @r off the bus.  vCPUs waiting on one of its requests get
- * all-ones at once, so the SRCU grace period in mpdev_bus_del() is short;
- * a late answer from the remote is then ignored.
+ * Takes @r off the bus.  From now on no request is queued for it, and
+ * vCPUs waiting on one of its requests get all-ones at once (a late
+ * answer from the remote is then stale).  The region itself is freed
+ * after the SRCU grace period, without waiting for it here.
  */
 static void mpdev_remove_region(struct mpdev_ctx *ctx, struct mpdev_iodev *r)
 {
-	unsigned int i;
-
+	spin_lock(&ctx->req_lock);
 	WRITE_ONCE(r->dead, true);
-	smp_mb();	/* dead before the sweep; pairs with the waiter */
-	spin_lock(&ctx->cpl_lock);
-	for (i = 0; i < KVM_MAX_VCPUS; i++) {
-		struct mpdev_slot *slot = &ctx->slots[i];
-
-		if (slot->state == SLOT_PENDING && slot->region == r->id)
-			mpdev_slot_finish(slot, ~0ULL, SLOT_ABORTED);
-	}
-	spin_unlock(&ctx->cpl_lock);
-	wake_up_all(&ctx->room_wq);
-	if (READ_ONCE(r->on_bus))
-		mpdev_bus_del(ctx->kvm, mpdev_bus_of(r), &r->dev);
+	spin_unlock(&ctx->req_lock);
+	mpdev_sweep(ctx, false, r->id);
 	list_del(&r->node);
 	ctx->nr_regions--;
-	free_percpu(r->stats);
-	kfree(r);
+	mpdev_bus_del(ctx->kvm, r);
 }
 
 static int mpdev_del_region(struct mpdev_ctx *ctx, void __user *argp)
@@ -925,29 +1187,88 @@ static int mpdev_del_region(struct mpdev_ctx *ctx, void __user *argp)
 
 	if (copy_from_user(&a, argp, sizeof(a)))
 		return -EFAULT;
-	if (a.addr || a.size || a.space || a.flags || a.reserved[0] ||
-	    a.reserved[1])
+	if (a.addr || a.size || a.cookie || a.space || a.flags ||
+	    a.reserved[0] || a.reserved[1])
 		return -EINVAL;
 	r = mpdev_find_region(ctx, a.id);
 	if (!r)
 		return -ENOENT;
 	mpdev_remove_region(ctx, r);
+	mpdev_ctx_check_bus(ctx);
 	return 0;
+}
+
+/*
+ * The shared ring: header, requests, completions, each part starting on a
+ * cache line, in pages of our own (charged to the caller's memory cgroup)
+ * that the remote maps with vm_insert_pages().
+ */
+static int mpdev_ring_alloc(struct mpdev_ctx *ctx, u32 entries)
+{
+	struct mpdev_ring_info *ri = &ctx->ring_info;
+	unsigned int i, nr;
+
+	ri->entries = entries;
+	ri->req_entry_size = sizeof(struct mpdev_request);
+	ri->cpl_entry_size = sizeof(struct mpdev_completion);
+	ri->req_offset = sizeof(struct mpdev_ring_hdr);
+	ri->cpl_offset = ri->req_offset +
+			 (u64)entries * sizeof(struct mpdev_request);
+	ri->mmap_size = PAGE_ALIGN(ri->cpl_offset +
+				   (u64)entries * sizeof(struct mpdev_completion));
+	nr = ri->mmap_size >> PAGE_SHIFT;
+
+	ctx->ring_pages = kvcalloc(nr, sizeof(*ctx->ring_pages),
+				   GFP_KERNEL_ACCOUNT);
+	if (!ctx->ring_pages)
+		return -ENOMEM;
+	ctx->ring_nr_pages = nr;
+	for (i = 0; i < nr; i++) {
+		ctx->ring_pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+		if (!ctx->ring_pages[i])
+			goto err;
+	}
+	ctx->ring = vmap(ctx->ring_pages, nr, VM_MAP, PAGE_KERNEL);
+	if (!ctx->ring)
+		goto err;
+	ctx->ring_mask = entries - 1;
+	mpdev_hdr(ctx)->entries = entries;
+	return 0;
+err:
+	mpdev_ring_free(ctx);
+	ctx->ring_pages = NULL;
+	ctx->ring_nr_pages = 0;
+	return -ENOMEM;
 }
 
 static int mpdev_create_backend(struct mpdev_ctx *ctx, void __user *argp)
 {
 	struct mpdev_backend_args a;
-	int fd, flags = O_RDWR;
+	int fd, ret, flags = O_RDWR;
+	u32 entries;
 
 	if (copy_from_user(&a, argp, sizeof(a)))
 		return -EFAULT;
-	if (a.flags & ~(MPDEV_BACKEND_CLOEXEC | MPDEV_BACKEND_NONBLOCK) ||
+	/* a.ring is output only. */
+	if (a.flags & ~MPDEV_BACKEND_FLAGS_ALL ||
 	    memchr_inv(a.reserved, 0, sizeof(a.reserved)))
+		return -EINVAL;
+	entries = a.ring_entries ?: MPDEV_RING_DEFAULT_ENTRIES;
+	if (!is_power_of_2(entries) || entries < MPDEV_RING_MIN_ENTRIES ||
+	    entries > MPDEV_RING_MAX_ENTRIES)
 		return -EINVAL;
 	/* One remote per context: requests must have a single consumer. */
 	if (ctx->backend_created)
 		return -EBUSY;
+	ret = mpdev_ring_alloc(ctx, entries);
+	if (ret)
+		return ret;
+	a.ring = ctx->ring_info;
+	a.ring_entries = entries;
+	if (copy_to_user(argp, &a, sizeof(a))) {
+		ret = -EFAULT;
+		goto err_ring;
+	}
 	if (a.flags & MPDEV_BACKEND_CLOEXEC)
 		flags |= O_CLOEXEC;
 	if (a.flags & MPDEV_BACKEND_NONBLOCK)
@@ -956,13 +1277,22 @@ static int mpdev_create_backend(struct mpdev_ctx *ctx, void __user *argp)
 	fd = anon_inode_getfd("[mpdev-backend]", &mpdev_backend_fops, ctx,
 			      flags);
 	if (fd < 0) {
-		mpdev_ctx_put(ctx);
-		return fd;
+		mpdev_ctx_put(ctx);	/* not the last: the control fd has one */
+		ret = fd;
+		goto err_ring;
 	}
 	ctx->backend_created = true;
 	ctx->backend_open = true;
 	mpdev_genl_event(ctx, MPDEV_EVENT_BACKEND_ATTACHED, 0);
 	return fd;
+
+err_ring:
+	mpdev_ring_free(ctx);
+	ctx->ring = NULL;
+	ctx->ring_pages = NULL;
+	ctx->ring_nr_pages = 0;
+	memset(&ctx->ring_info, 0, sizeof(ctx->ring_info));
+	return ret;
 }
 
 static int mpdev_get_info(struct mpdev_ctx *ctx, void __user *argp)
@@ -970,6 +1300,7 @@ static int mpdev_get_info(struct mpdev_ctx *ctx, void __user *argp)
 	struct mpdev_stats sum;
 	struct mpdev_info info;
 
+	mpdev_ctx_check_bus(ctx);
 	memset(&info, 0, sizeof(info));
 	/* As mpdev_failed(): counters of the failure are in before it. */
 	info.fail_reason = smp_load_acquire(&ctx->fail_reason);
@@ -977,14 +1308,19 @@ static int mpdev_get_info(struct mpdev_ctx *ctx, void __user *argp)
 	info.nr_regions = ctx->nr_regions;
 	info.backend_attached = ctx->backend_open;
 	info.vm_attached = !!ctx->kvm;
-	info.ring_entries = MPDEV_RING_ENTRIES;
-	mpdev_stats_sum(ctx->stats, &sum);
-	info.counters.reads = sum.c[MPDEV_C_READS];
-	info.counters.writes = sum.c[MPDEV_C_WRITES];
-	info.counters.queue_full_waits = sum.c[MPDEV_C_QUEUE_FULL];
-	info.counters.timeouts = sum.c[MPDEV_C_TIMEOUTS];
-	info.counters.malformed = sum.c[MPDEV_C_MALFORMED];
-	info.counters.failed_accesses = sum.c[MPDEV_C_FAILED];
+	info.ring_entries = ctx->ring_info.entries;
+	info.nr_slots = atomic_read(&ctx->nr_slots);
+	info.footprint_bytes = mpdev_ctx_footprint(ctx);
+	mpdev_ctx_stats(ctx, &sum);
+	info.counters.reads = sum.n.c[MPDEV_C_READS];
+	info.counters.writes = sum.n.c[MPDEV_C_WRITES];
+	info.counters.queue_full_waits = sum.n.c[MPDEV_C_QUEUE_FULL];
+	info.counters.timeouts = sum.n.c[MPDEV_C_TIMEOUTS];
+	info.counters.malformed = sum.n.c[MPDEV_C_MALFORMED];
+	info.counters.failed_accesses = sum.n.c[MPDEV_C_FAILED];
+	info.counters.stale_completions = sum.n.c[MPDEV_C_STALE];
+	info.counters.interrupted = sum.n.c[MPDEV_C_INTERRUPTED];
+	info.counters.bus_lost = sum.n.c[MPDEV_C_BUS_LOST];
 	return copy_to_user(argp, &info, sizeof(info)) ? -EFAULT : 0;
 }
 
@@ -995,8 +1331,8 @@ static long mpdev_ctl_ioctl(struct file *file, unsigned int cmd,
 	void __user *argp = (void __user *)arg;
 	long ret;
 
-	if (cmd == MPDEV_GET_API_VERSION)
-		return MPDEV_API_VERSION;
+	if (cmd == MPDEV_GET_FEATURES)
+		return mpdev_get_features(argp);
 
 	mutex_lock(&ctx->lock);
 	switch (cmd) {
@@ -1038,17 +1374,11 @@ static int mpdev_ctl_open(struct inode *inode, struct file *file)
 	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL_ACCOUNT);
 	if (!ctx)
 		return -ENOMEM;
-	ctx->ring = vmalloc_user(MPDEV_RING_MMAP_SIZE);
-	if (!ctx->ring)
-		goto err;
-	ctx->slots = kvcalloc(KVM_MAX_VCPUS, sizeof(*ctx->slots),
-			      GFP_KERNEL_ACCOUNT);
-	if (!ctx->slots)
-		goto err;
-	ctx->stats = alloc_percpu(struct mpdev_stats);
-	if (!ctx->stats)
-		goto err;
-	ctx->ring->hdr.entries = MPDEV_RING_ENTRIES;
+	ctx->stats = alloc_percpu_gfp(struct mpdev_stats, GFP_KERNEL_ACCOUNT);
+	if (!ctx->stats) {
+		kfree(ctx);
+		return -ENOMEM;
+	}
 	kref_init(&ctx->ref);
 	mutex_init(&ctx->lock);
 	mutex_init(&ctx->read_lock);
@@ -1057,23 +1387,30 @@ static int mpdev_ctl_open(struct inode *inode, struct file *file)
 	init_waitqueue_head(&ctx->req_wq);
 	init_waitqueue_head(&ctx->room_wq);
 	INIT_LIST_HEAD(&ctx->regions);
+	xa_init(&ctx->slots);
 	ctx->deadline_ns = MPDEV_DEF_DEADLINE_NS;
 	ctx->spin_ns = MPDEV_DEF_SPIN_NS;
-	ctx->id = atomic_inc_return(&mpdev_next_ctx_id);
-	ctx->owner = task_tgid_vnr(current);
+	ctx->intr_ns = MPDEV_DEF_INTR_NS;
+	ctx->owner = get_pid(task_tgid(current));
+	ctx->owner_vnr = task_tgid_vnr(current);
 	ctx->net = get_net(current->nsproxy->net_ns);
+
 	mutex_lock(&mpdev_ctxs_lock);
+	/* Ids never repeat while the module is loaded. */
+	if (mpdev_last_ctx_id == INT_MAX) {
+		mutex_unlock(&mpdev_ctxs_lock);
+		put_net(ctx->net);
+		put_pid(ctx->owner);
+		free_percpu(ctx->stats);
+		kfree(ctx);
+		return -ENOSPC;
+	}
+	ctx->id = ++mpdev_last_ctx_id;
 	list_add_tail(&ctx->node, &mpdev_ctxs);
 	mutex_unlock(&mpdev_ctxs_lock);
 	file->private_data = ctx;
 	mpdev_genl_event(ctx, MPDEV_EVENT_CTX_CREATED, 0);
 	return 0;
-err:
-	free_percpu(ctx->stats);
-	kvfree(ctx->slots);
-	vfree(ctx->ring);
-	kfree(ctx);
-	return -ENOMEM;
 }
 
 /* The VMM is gone: stop forwarding, leave the bus, drop the VM. */
@@ -1081,15 +1418,20 @@ static int mpdev_ctl_release(struct inode *inode, struct file *file)
 {
 	struct mpdev_ctx *ctx = file->private_data;
 	struct mpdev_iodev *r, *tmp;
+	struct kvm *kvm;
 
 	mpdev_fail(ctx, MPDEV_FAIL_VMM_CLOSED);
 	mutex_lock(&ctx->lock);
 	list_for_each_entry_safe(r, tmp, &ctx->regions, node)
 		mpdev_remove_region(ctx, r);
-	if (ctx->kvm)
-		kvm_put_kvm(ctx->kvm);
+	kvm = ctx->kvm;
 	ctx->kvm = NULL;
 	mutex_unlock(&ctx->lock);
+	if (kvm) {
+		/* Our SRCU callbacks have run: regions freed, no callback left. */
+		mpdev_bus_quiesce(kvm);
+		mpdev_kvm_put(kvm);
+	}
 	mpdev_genl_event(ctx, MPDEV_EVENT_CTX_DESTROYED, 0);
 	mpdev_ctx_put(ctx);
 	return 0;

@@ -1,8 +1,6 @@
-/* SPDX-License-Identifier: GPL-2.0 */
+// SPDX-License-Identifier: GPL-2.0
 /*
  * Introspection over generic netlink: the "mpdev" family.
- * Part of mpdev.c's translation unit (kbuild builds mpdev.ko from the one
- * file the layout names), included after the core structures.
  * Documentation/mpdev/netlink.rst describes the ABI.
  *
  * Access: every command reveals or changes state, so every one is
@@ -11,9 +9,9 @@
  * opened in its own network namespace (ctx->net); events go to that
  * namespace only.
  *
- * Locking: a reader finds a context under mpdev_ctxs_lock and takes a
- * reference with kref_get_unless_zero() (a context whose last reference is
- * gone is about to leave the list), drops mpdev_ctxs_lock, then reads the
+ * Locking: a reader finds a context with mpdev_ctx_next() (mpdev.c: under
+ * mpdev_ctxs_lock, with kref_get_unless_zero(), since a context whose last
+ * reference is gone is about to leave the list), then reads the
  * context under ctx->lock, which keeps its region list, VM pointer and
  * backend state stable.  The two locks are never held together here.
  * Counters are per-CPU and summed without locks (racy against increments,
@@ -25,18 +23,28 @@
  * the context to continue with, cb->args[1] the first region id of it not
  * yet sent, so a context or region that comes or goes between two parts
  * of a dump never makes another one appear twice or not at all.
+ *
+ * Pids: MPDEV_A_OWNER_PID is the owner's tgid in the pid namespace of the
+ * process that asks (doit, dumpit and recvmsg run in its context), 0 when
+ * it is not visible there.  Events have no single reader; they carry the
+ * number the opener had in its own namespace.
  */
-#ifndef MPDEV_GENL_H
-#define MPDEV_GENL_H
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/pid.h>
+#include <linux/pid_namespace.h>
+#include <linux/sched.h>
 #include <net/genetlink.h>
 #include <net/sock.h>
+
+#include "compat.h"
+#include "mpdev.h"
 
 /* Index in mpdev_genl_mcgrps. */
 enum { MPDEV_GENL_GRP_EVENTS };
 
 static_assert(MPDEV_LAT_BUCKETS == MPDEV_GENL_LAT_BUCKETS);
-static_assert(MPDEV_NR_COUNTERS == 6, "map the new counter below");
+static_assert(MPDEV_NR_COUNTERS == 9, "map the new counter below");
 
 static const u16 mpdev_genl_counter_attr[MPDEV_NR_COUNTERS] = {
 	[MPDEV_C_READS]		= MPDEV_A_STATS_READS,
@@ -45,34 +53,12 @@ static const u16 mpdev_genl_counter_attr[MPDEV_NR_COUNTERS] = {
 	[MPDEV_C_TIMEOUTS]	= MPDEV_A_STATS_TIMEOUTS,
 	[MPDEV_C_MALFORMED]	= MPDEV_A_STATS_MALFORMED,
 	[MPDEV_C_FAILED]	= MPDEV_A_STATS_FAILED_ACCESSES,
+	[MPDEV_C_STALE]		= MPDEV_A_STATS_STALE,
+	[MPDEV_C_INTERRUPTED]	= MPDEV_A_STATS_INTERRUPTED,
+	[MPDEV_C_BUS_LOST]	= MPDEV_A_STATS_BUS_LOST,
 };
 
 static struct genl_family mpdev_genl_family __ro_after_init;
-static void mpdev_ctx_put(struct mpdev_ctx *ctx);
-
-/*
- * The context of @net with the smallest id >= @min_id, with a reference
- * the caller drops with mpdev_ctx_put(), or NULL.
- */
-static struct mpdev_ctx *mpdev_genl_next_ctx(struct net *net, u64 min_id)
-{
-	struct mpdev_ctx *ctx, *best;
-
-	mutex_lock(&mpdev_ctxs_lock);
-retry:
-	best = NULL;
-	list_for_each_entry(ctx, &mpdev_ctxs, node) {
-		if (ctx->id < min_id || !net_eq(ctx->net, net) ||
-		    !kref_read(&ctx->ref) || (best && best->id < ctx->id))
-			continue;
-		best = ctx;
-	}
-	/* Its last reference went meanwhile: it is no candidate any more. */
-	if (best && !kref_get_unless_zero(&best->ref))
-		goto retry;
-	mutex_unlock(&mpdev_ctxs_lock);
-	return best;
-}
 
 /* The region of @ctx with the smallest id >= @min_id.  Under ctx->lock. */
 static struct mpdev_iodev *mpdev_genl_next_region(struct mpdev_ctx *ctx,
@@ -86,50 +72,68 @@ static struct mpdev_iodev *mpdev_genl_next_region(struct mpdev_ctx *ctx,
 	return best;
 }
 
+static size_t mpdev_genl_counts_size(void)
+{
+	return nla_total_size(0) +
+	       MPDEV_NR_COUNTERS * nla_total_size_64bit(sizeof(u64));
+}
+
 static size_t mpdev_genl_stats_size(void)
 {
 	size_t bucket = nla_total_size(0) + nla_total_size(sizeof(u32)) +
 			nla_total_size_64bit(sizeof(u64));
 
-	return nla_total_size(0) +
-	       MPDEV_NR_COUNTERS * nla_total_size_64bit(sizeof(u64)) +
-	       nla_total_size(0) + MPDEV_LAT_BUCKETS * bucket;
+	return mpdev_genl_counts_size() + nla_total_size(0) +
+	       MPDEV_LAT_BUCKETS * bucket;
 }
 
 /* Upper bound of one message holding all of @ctx.  Under ctx->lock. */
 static size_t mpdev_genl_ctx_size(struct mpdev_ctx *ctx, bool stats)
 {
 	size_t region = nla_total_size(0) + 3 * nla_total_size(sizeof(u32)) +
-			2 * nla_total_size_64bit(sizeof(u64));
-	size_t size = 5 * nla_total_size(sizeof(u32)) +
+			3 * nla_total_size_64bit(sizeof(u64));
+	size_t size = 7 * nla_total_size(sizeof(u32)) +
 		      2 * nla_total_size(sizeof(u8)) +
 		      nla_total_size(KVM_STATS_NAME_SIZE) +
-		      2 * nla_total_size_64bit(sizeof(u64));
+		      4 * nla_total_size_64bit(sizeof(u64));
 
 	if (stats) {
-		region += mpdev_genl_stats_size();
+		region += mpdev_genl_counts_size();
 		size += mpdev_genl_stats_size();
 	}
 	return size + ctx->nr_regions * region;
 }
 
-/* Counters since the baseline @base, as nest @type.  Under ctx->lock. */
-static int mpdev_genl_put_stats(struct sk_buff *skb, int type,
-				struct mpdev_stats __percpu *pcpu,
-				const struct mpdev_stats *base)
+/* The counters of @sum since @base, into the open nest.  */
+static int mpdev_genl_put_counts(struct sk_buff *skb,
+				 const struct mpdev_counts *sum,
+				 const struct mpdev_counts *base)
 {
+	unsigned int i;
+
+	for (i = 0; i < MPDEV_NR_COUNTERS; i++)
+		if (nla_put_u64_64bit(skb, mpdev_genl_counter_attr[i],
+				      sum->c[i] - base->c[i],
+				      MPDEV_A_STATS_PAD))
+			return -EMSGSIZE;
+	return 0;
+}
+
+/* The context's counters and histogram since its baseline.  ctx->lock. */
+static int mpdev_genl_put_ctx_stats(struct sk_buff *skb,
+				    struct mpdev_ctx *ctx)
+{
+	const struct mpdev_stats *base = &ctx->stats_base;
 	struct nlattr *nest, *hist, *bucket;
 	struct mpdev_stats sum;
 	unsigned int i;
 
-	mpdev_stats_sum(pcpu, &sum);
-	nest = nla_nest_start(skb, type);
+	mpdev_ctx_stats(ctx, &sum);
+	nest = nla_nest_start(skb, MPDEV_A_STATS);
 	if (!nest)
 		return -EMSGSIZE;
-	for (i = 0; i < MPDEV_NR_COUNTERS; i++)
-		if (nla_put_u64_64bit(skb, mpdev_genl_counter_attr[i],
-				      sum.c[i] - base->c[i], MPDEV_A_STATS_PAD))
-			goto cancel;
+	if (mpdev_genl_put_counts(skb, &sum.n, &base->n))
+		goto cancel;
 	hist = nla_nest_start(skb, MPDEV_A_STATS_READ_LATENCY);
 	if (!hist)
 		goto cancel;
@@ -154,6 +158,25 @@ cancel:
 	return -EMSGSIZE;
 }
 
+/* A region's counters since its baseline (no histogram).  ctx->lock. */
+static int mpdev_genl_put_region_stats(struct sk_buff *skb,
+				       struct mpdev_iodev *r)
+{
+	struct mpdev_counts sum;
+	struct nlattr *nest;
+
+	mpdev_region_stats(r, &sum);
+	nest = nla_nest_start(skb, MPDEV_A_REGION_STATS);
+	if (!nest)
+		return -EMSGSIZE;
+	if (mpdev_genl_put_counts(skb, &sum, &r->stats_base)) {
+		nla_nest_cancel(skb, nest);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
 static int mpdev_genl_put_region(struct sk_buff *skb, struct mpdev_iodev *r,
 				 bool stats)
 {
@@ -169,8 +192,9 @@ static int mpdev_genl_put_region(struct sk_buff *skb, struct mpdev_iodev *r,
 	    nla_put_u64_64bit(skb, MPDEV_A_REGION_SIZE, r->size,
 			      MPDEV_A_REGION_PAD) ||
 	    nla_put_u32(skb, MPDEV_A_REGION_FLAGS, r->flags) ||
-	    (stats && mpdev_genl_put_stats(skb, MPDEV_A_REGION_STATS, r->stats,
-					   &r->stats_base))) {
+	    nla_put_u64_64bit(skb, MPDEV_A_REGION_COOKIE, r->cookie,
+			      MPDEV_A_REGION_PAD) ||
+	    (stats && mpdev_genl_put_region_stats(skb, r))) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
 	}
@@ -189,19 +213,24 @@ static int mpdev_genl_fill_ctx(struct sk_buff *skb, struct mpdev_ctx *ctx,
 			       u32 portid, u32 seq, int flags, u8 cmd,
 			       u64 *next)
 {
-	int fail = READ_ONCE(ctx->fail_reason);
 	bool stats = cmd == MPDEV_CMD_STATS_GET;
 	struct mpdev_iodev *r;
 	void *hdr;
+	int fail;
 
+	/* The answer must not say "ok" about a region KVM hides. */
+	mpdev_ctx_check_bus(ctx);
+	fail = READ_ONCE(ctx->fail_reason);
 	hdr = genlmsg_put(skb, portid, seq, &mpdev_genl_family, flags, cmd);
 	if (!hdr)
 		return -EMSGSIZE;
 	if (nla_put_u32(skb, MPDEV_A_CTX_ID, ctx->id) ||
-	    nla_put_u32(skb, MPDEV_A_OWNER_PID, ctx->owner) ||
+	    nla_put_u32(skb, MPDEV_A_OWNER_PID,
+			pid_nr_ns(ctx->owner, task_active_pid_ns(current))) ||
 	    nla_put_u8(skb, MPDEV_A_VM_ATTACHED, !!ctx->kvm) ||
 	    (ctx->kvm &&
-	     nla_put_string(skb, MPDEV_A_VM_NAME, ctx->kvm->stats_id)) ||
+	     nla_put_string(skb, MPDEV_A_VM_NAME,
+			    mpdev_kvm_name(ctx->kvm))) ||
 	    nla_put_u8(skb, MPDEV_A_BACKEND_ATTACHED, ctx->backend_open) ||
 	    nla_put_u32(skb, MPDEV_A_STATE,
 			fail ? MPDEV_STATE_FAILED : MPDEV_STATE_OK) ||
@@ -210,9 +239,14 @@ static int mpdev_genl_fill_ctx(struct sk_buff *skb, struct mpdev_ctx *ctx,
 			      MPDEV_A_PAD) ||
 	    nla_put_u64_64bit(skb, MPDEV_A_SPIN_NS, ctx->spin_ns,
 			      MPDEV_A_PAD) ||
+	    nla_put_u64_64bit(skb, MPDEV_A_INTR_NS, ctx->intr_ns,
+			      MPDEV_A_PAD) ||
 	    nla_put_u32(skb, MPDEV_A_NR_REGIONS, ctx->nr_regions) ||
-	    (stats && mpdev_genl_put_stats(skb, MPDEV_A_STATS, ctx->stats,
-					   &ctx->stats_base))) {
+	    nla_put_u32(skb, MPDEV_A_RING_ENTRIES, ctx->ring_info.entries) ||
+	    nla_put_u32(skb, MPDEV_A_NR_SLOTS, atomic_read(&ctx->nr_slots)) ||
+	    nla_put_u64_64bit(skb, MPDEV_A_FOOTPRINT,
+			      mpdev_ctx_footprint(ctx), MPDEV_A_PAD) ||
+	    (stats && mpdev_genl_put_ctx_stats(skb, ctx))) {
 		genlmsg_cancel(skb, hdr);
 		return -EMSGSIZE;
 	}
@@ -239,7 +273,7 @@ static struct mpdev_ctx *mpdev_genl_lookup(struct genl_info *info)
 		return ERR_PTR(-EINVAL);
 	}
 	id = nla_get_u32(attr);
-	ctx = mpdev_genl_next_ctx(genl_info_net(info), id);
+	ctx = mpdev_ctx_next(genl_info_net(info), id);
 	if (ctx && ctx->id != id) {
 		mpdev_ctx_put(ctx);
 		ctx = NULL;
@@ -304,7 +338,7 @@ static int mpdev_genl_get_dumpit(struct sk_buff *skb,
 	if (filter && cb->args[0] < nla_get_u32(filter))
 		cb->args[0] = nla_get_u32(filter);
 
-	while ((ctx = mpdev_genl_next_ctx(net, cb->args[0]))) {
+	while ((ctx = mpdev_ctx_next(net, cb->args[0]))) {
 		u32 id = ctx->id;
 		u64 next;
 
@@ -343,9 +377,9 @@ static void mpdev_genl_reset_ctx(struct mpdev_ctx *ctx)
 	struct mpdev_iodev *r;
 
 	mutex_lock(&ctx->lock);
-	mpdev_stats_sum(ctx->stats, &ctx->stats_base);
+	mpdev_ctx_stats(ctx, &ctx->stats_base);
 	list_for_each_entry(r, &ctx->regions, node)
-		mpdev_stats_sum(r->stats, &r->stats_base);
+		mpdev_region_stats(r, &r->stats_base);
 	mutex_unlock(&ctx->lock);
 }
 
@@ -367,7 +401,7 @@ static int mpdev_genl_reset_doit(struct sk_buff *skb, struct genl_info *info)
 		mpdev_ctx_put(ctx);
 		return 0;
 	}
-	while ((ctx = mpdev_genl_next_ctx(net, next))) {
+	while ((ctx = mpdev_ctx_next(net, next))) {
 		next = (u64)ctx->id + 1;
 		mpdev_genl_reset_ctx(ctx);
 		mpdev_ctx_put(ctx);
@@ -446,27 +480,33 @@ static struct genl_family mpdev_genl_family __ro_after_init = {
 	.n_mcgrps	= ARRAY_SIZE(mpdev_genl_mcgrps),
 };
 
-static int mpdev_genl_init(void)
+int mpdev_genl_init(void)
 {
 	return genl_register_family(&mpdev_genl_family);
 }
 
-static void mpdev_genl_exit(void)
+void mpdev_genl_exit(void)
 {
 	genl_unregister_family(&mpdev_genl_family);
 }
 
 /*
  * Announces @ev about @ctx in the context's netns.  Process context, no
- * spinlock held: may sleep.  Best effort: with no listener nothing is
- * built, and a listener whose socket buffer is full loses the event (its
- * recv() then fails with ENOBUFS).
+ * spinlock held, task running: it allocates with GFP_KERNEL.  (A vCPU
+ * that is about to sleep for an answer sets its task state first; the
+ * data path fails a context only after setting it back to running, and
+ * the warning below keeps it so.)  Best effort: with no listener nothing
+ * is built, and a listener whose socket buffer is full loses the event
+ * (its recv() then fails with ENOBUFS).
  */
-static void mpdev_genl_event(struct mpdev_ctx *ctx, enum mpdev_event ev,
-			     int reason)
+void mpdev_genl_event(struct mpdev_ctx *ctx, enum mpdev_event ev, int reason)
 {
 	struct sk_buff *skb;
 	void *hdr;
+
+	might_sleep();
+	if (WARN_ON_ONCE(!task_is_running(current)))
+		__set_current_state(TASK_RUNNING);
 
 	if (!genl_has_listeners(&mpdev_genl_family, ctx->net,
 				MPDEV_GENL_GRP_EVENTS))
@@ -477,7 +517,7 @@ static void mpdev_genl_event(struct mpdev_ctx *ctx, enum mpdev_event ev,
 	hdr = genlmsg_put(skb, 0, 0, &mpdev_genl_family, 0, MPDEV_CMD_EVENT);
 	if (!hdr || nla_put_u32(skb, MPDEV_A_EVENT, ev) ||
 	    nla_put_u32(skb, MPDEV_A_CTX_ID, ctx->id) ||
-	    nla_put_u32(skb, MPDEV_A_OWNER_PID, ctx->owner) ||
+	    nla_put_u32(skb, MPDEV_A_OWNER_PID, ctx->owner_vnr) ||
 	    (reason && nla_put_u32(skb, MPDEV_A_FAIL_REASON, reason))) {
 		nlmsg_free(skb);
 		return;
@@ -486,5 +526,3 @@ static void mpdev_genl_event(struct mpdev_ctx *ctx, enum mpdev_event ev,
 	genlmsg_multicast_netns(&mpdev_genl_family, ctx->net, skb, 0,
 				MPDEV_GENL_GRP_EVENTS, GFP_KERNEL);
 }
-
-#endif /* MPDEV_GENL_H */
