@@ -110,6 +110,7 @@ struct mpdev_wait {
 	u64 start;		/* 0 until the access first waits */
 	u64 deadline;
 	u64 intr_end;		/* U64_MAX until a signal is seen */
+	bool room_waited;	/* counted as a queue-full wait */
 };
 
 /* Every context, for introspection. */
@@ -545,11 +546,13 @@ static int mpdev_room_wait(struct mpdev_ctx *ctx, struct mpdev_iodev *r,
 	int why;
 	u64 now;
 
-	if (!w->start) {
+	if (!w->room_waited) {
+		w->room_waited = true;
 		mpdev_count(ctx, r, MPDEV_C_QUEUE_FULL);
-		if (!mpdev_wait_start(ctx, vcpu, w))
-			return MPDEV_WAIT_STOP;
 	}
+	/* A posted write starts its budget only now. */
+	if (!w->start && !mpdev_wait_start(ctx, vcpu, w))
+		return MPDEV_WAIT_STOP;
 	prepare_to_wait(&ctx->room_wq, &wait, mpdev_wait_state(w));
 	/* Re-check after queueing ourselves: a wakeup may have come. */
 	now = ktime_get_ns();
