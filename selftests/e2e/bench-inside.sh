@@ -165,6 +165,9 @@ check_mpdev_route() {
 	check "$c: the remote used its $mode path only" \
 		"$([ "${rs[mpdev.${mode}_batches]:-0}" -gt 0 ] && [ "${rs[mpdev.${other}_batches]:-x}" = 0 ]; echo $?)" \
 		"mpdev.${mode}_batches=${rs[mpdev.${mode}_batches]:-?} mpdev.${other}_batches=${rs[mpdev.${other}_batches]:-?}"
+	check "$c: every mpdev request came with its region's cookie" \
+		"$([ "${rs[mpdev.by_cookie]:-0}" -gt 0 ] && [ "${rs[mpdev.by_cookie]:-0}" -eq $(( ${rs[mpdev.reads]:-0} + ${rs[mpdev.writes]:-0} )) ]; echo $?)" \
+		"mpdev.by_cookie=${rs[mpdev.by_cookie]:-?} of $(( ${rs[mpdev.reads]:-0} + ${rs[mpdev.writes]:-0} ))"
 	local cr
 	cr=$(ctx_reads "$logs/$c")
 	check "$c: mpdev's own counters saw the reads" \

@@ -132,9 +132,9 @@ if run_guest mpdev-poll "check,$BENCH" --qemu "$QEMU_PATCHED" --mpdev --remote-a
 		"mpdev backend handed over:" "$(stat_of mpdev-poll socket.mpdev_backend)" \
 		"ring passes / kicks:" "$(stat_of mpdev-poll mpdev.batches) / $(stat_of mpdev-poll mpdev.kicks)"
 	if [ "$have_ctl" = 1 ]; then
-		echo "  mpdev's view (mpdevctl show; mpdevctl stats without its histograms):"
+		echo "  mpdev's view (mpdevctl show; mpdevctl stats without its histogram):"
 		"$MPDEVCTL" show 2>&1 | sed 's/^/    /'
-		# The counters only; the latency histograms are in the logs.
+		# The counters only; the latency histogram is in the logs.
 		"$MPDEVCTL" stats >"$d/mpdevctl-stats.txt" 2>&1
 		grep -v -E '^ *(\[|read latency)' "$d/mpdevctl-stats.txt" | sed 's/^/    /'
 	else

@@ -18,9 +18,11 @@
 #     through config space: works at the new address, dead at the old one),
 #     one short bench, then keeps reading BAR0 (hold);
 #  2. proof of the fast path: the remote's counters show the BAR accesses
-#     served from the mpdev backend (mpdev.reads/writes > 0) and not one
-#     BAR_READ/BAR_WRITE socket message; QEMU did not warn that it fell
-#     back; mpdevctl (if built) shows mpdev's own counters > 0;
+#     served from the mpdev backend (mpdev.reads/writes > 0), every one
+#     routed by the cookie QEMU gave its region (mpdev.by_cookie), and not
+#     one BAR_READ/BAR_WRITE socket message; QEMU did not warn that it
+#     fell back; mpdevctl (if built) shows mpdev's own counters > 0, the
+#     ring, the context's footprint and the regions' cookies;
 #  3. the remote killed (SIGKILL) while the guest reads BAR0: the guest's
 #     reads return all-ones, its vCPU does not hang, and mpqemu-run reports
 #     the remote's death and stops QEMU.  mpqemu-run reacts within
@@ -140,6 +142,8 @@ t_ok "$([ "${rs[socket.mpdev_backend]:-0}" -ge 1 ]; echo $?)" \
 	"remote: QEMU handed it the mpdev backend (socket.mpdev_backend=${rs[socket.mpdev_backend]:-?})"
 t_ok "$([ "${rs[mpdev.reads]:-0}" -gt 1000 ] && [ "${rs[mpdev.writes]:-0}" -gt 500 ]; echo $?)" \
 	"remote: the guest's BAR accesses came through mpdev (mpdev.reads=${rs[mpdev.reads]:-?}, mpdev.writes=${rs[mpdev.writes]:-?}, completions=${rs[mpdev.completions]:-?})"
+t_ok "$([ "${rs[mpdev.by_cookie]:-0}" -gt 0 ] && [ "${rs[mpdev.by_cookie]:-0}" -eq $(( ${rs[mpdev.reads]:-0} + ${rs[mpdev.writes]:-0} )) ]; echo $?)" \
+	"remote: every mpdev request carried its region's cookie (mpdev.by_cookie=${rs[mpdev.by_cookie]:-?} of $(( ${rs[mpdev.reads]:-0} + ${rs[mpdev.writes]:-0} )))"
 t_ok "$([ -n "${rs[socket.bar_read]:-}" ] && [ "${rs[socket.bar_read]}" -eq 0 ] && [ "${rs[socket.bar_write]:-1}" -eq 0 ]; echo $?)" \
 	"remote: zero BAR messages on the mpqemu socket (socket.bar_read=${rs[socket.bar_read]:-?}, socket.bar_write=${rs[socket.bar_write]:-?})"
 t_ok "$([ "${rs[mpdev.bad_requests]:-1}" -eq 0 ] && [ "${rs[socket.bad_msgs]:-1}" -eq 0 ]; echo $?)" \
@@ -150,6 +154,7 @@ fallback=$(grep -E 'mpdev.*(socket path|fall|failed|refused)' "$work/mpqemu-run.
 t_ok "$([ -z "$fallback" ]; echo $?)" "QEMU did not fall back to the socket path${fallback:+: '$fallback'}"
 if [ "$have_ctl" = 1 ]; then
 	"$MPDEVCTL" show >"$work/mpdevctl-show.txt" 2>&1
+	"$MPDEVCTL" show -j >"$work/mpdevctl-show.json" 2>&1
 	"$MPDEVCTL" stats >"$work/mpdevctl-stats.txt" 2>&1
 	"$MPDEVCTL" stats -j >"$work/mpdevctl-stats.json" 2>&1
 	t_diag "mpdevctl show:" && sed 's/^/#   /' "$work/mpdevctl-show.txt"
@@ -159,6 +164,14 @@ if [ "$have_ctl" = 1 ]; then
 	cw=$(grep -o '"writes":[0-9]*' "$work/mpdevctl-stats.json" | head -n1 | cut -d: -f2)
 	t_ok "$([ "${cr:-0}" -gt 0 ] && [ "${cw:-0}" -gt 0 ]; echo $?)" \
 		"mpdevctl: mpdev's own counters for the context (reads=${cr:-?}, writes=${cw:-?})"
+	# QEMU's cookies: bit 63 and the BAR index (MPDEV_BACKEND_COOKIE(bar, 0)).
+	ring=$(grep -o '"ring_entries":[0-9]*' "$work/mpdevctl-show.json" | head -n1 | cut -d: -f2)
+	fp=$(grep -o '"footprint_bytes":[0-9]*' "$work/mpdevctl-show.json" | head -n1 | cut -d: -f2)
+	cookies=$(grep -o '"cookie":[0-9]*' "$work/mpdevctl-show.json" | cut -d: -f2 | sort -u | tr '\n' ' ')
+	t_ok "$([ "${ring:-0}" -gt 0 ] && [ "${fp:-0}" -gt 0 ] &&
+		grep -q '"cookie":9223372036854775808[,}]' "$work/mpdevctl-show.json" &&
+		grep -q '"cookie":9223653511831486464[,}]' "$work/mpdevctl-show.json"; echo $?)" \
+		"mpdevctl show -j: ring of ${ring:-?} entries, footprint ${fp:-?} bytes, region cookies ${cookies:-none} (BAR0 and BAR1)"
 else
 	t_ok 0 "mpdevctl: mpdev's own counters" "SKIP mpdevctl not built or not working"
 fi

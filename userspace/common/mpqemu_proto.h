@@ -76,9 +76,10 @@ struct mpq_bar_access {
 
 /*
  * MPDEV_BACKEND payload, with exactly one fd: the backend fd.  Each map
- * entry says which BAR a region id stands for.  The QEMU patch registers
- * region id == BAR index, so the map is the identity in practice; it is
- * sent anyway so the convention is checked, not assumed.
+ * entry says which BAR a region id stands for, for requests that carry no
+ * cookie (below).  The QEMU patch registers region id == BAR index, so the
+ * map is the identity in practice; it is sent anyway so the convention is
+ * checked, not assumed.
  */
 #define MPQ_MPDEV_MAGIC		0x5644504du	/* "MPDV" little endian */
 #define MPQ_MPDEV_VERSION	1
@@ -93,6 +94,31 @@ struct mpq_mpdev_backend {
 		uint32_t bar;	/* 0..5 */
 	} map[MPQ_MPDEV_MAX_MAP];
 };
+
+/*
+ * mpdev_region.cookie of the regions the QEMU patch registers; the kernel
+ * hands it back in every request (mpdev_request.cookie).  It says which BAR
+ * the region belongs to and where in that BAR it starts, so that a region
+ * may cover only part of a BAR and its id need not be a BAR index:
+ *
+ *   bit  63      MPQ_MPDEV_COOKIE_BAR: the cookie names a BAR
+ *   bits 56..62  0
+ *   bits 48..55  the BAR index, 0..5
+ *   bits  0..47  the offset of the region's first byte in that BAR
+ *
+ * A request then goes to that BAR at cookie offset + request offset.  A
+ * request whose cookie is 0 (a VMM that sets none, or a kernel without
+ * MPDEV_FEAT_REGION_COOKIE) goes by region id through the MPDEV_BACKEND
+ * map, from the BAR's start.  Any other cookie is refused.
+ */
+#define MPQ_MPDEV_COOKIE_BAR		(1ull << 63)
+#define MPQ_MPDEV_COOKIE_RSVD		(0x7full << 56)
+#define MPQ_MPDEV_COOKIE_BAR_SHIFT	48
+#define MPQ_MPDEV_COOKIE_BAR_MASK	0xffu
+#define MPQ_MPDEV_COOKIE_OFF_MASK	((1ull << 48) - 1)
+#define MPQ_MPDEV_COOKIE(bar, off)	(MPQ_MPDEV_COOKIE_BAR | \
+	((uint64_t)(bar) << MPQ_MPDEV_COOKIE_BAR_SHIFT) | \
+	((uint64_t)(off) & MPQ_MPDEV_COOKIE_OFF_MASK))
 
 /* Payload union: its size is QEMU's largest accepted payload. */
 union mpq_payload {

@@ -34,27 +34,39 @@ static const char *prog = "mpdevctl";
 
 /* ---- decoded state ------------------------------------------------------- */
 
-#define NR_COUNTERS	6	/* MPDEV_A_STATS_READS .. _FAILED_ACCESSES */
-
-static const char *const counter_json[NR_COUNTERS] = {
-	"reads", "writes", "queue_full_waits", "timeouts", "malformed",
-	"failed_accesses",
+/*
+ * The counters, in the order they are printed.  Context-only ones (the
+ * kernel sends them in the context's stats nest only) are left out of the
+ * regions' output; "malformed" stays there (always 0) as it always was.
+ */
+static const struct counter {
+	unsigned int attr;	/* enum mpdev_genl_stats_attr */
+	const char *json, *text;
+	bool ctx_only;
+} counters[] = {
+	{ MPDEV_A_STATS_READS, "reads", "reads", false },
+	{ MPDEV_A_STATS_WRITES, "writes", "writes", false },
+	{ MPDEV_A_STATS_QUEUE_FULL_WAITS, "queue_full_waits",
+	  "queue-full waits", false },
+	{ MPDEV_A_STATS_TIMEOUTS, "timeouts", "timeouts", false },
+	{ MPDEV_A_STATS_MALFORMED, "malformed", "malformed", false },
+	{ MPDEV_A_STATS_FAILED_ACCESSES, "failed_accesses", "failed", false },
+	{ MPDEV_A_STATS_STALE, "stale_completions", "stale", true },
+	{ MPDEV_A_STATS_INTERRUPTED, "interrupted", "interrupted", false },
+	{ MPDEV_A_STATS_BUS_LOST, "bus_lost", "bus-lost", true },
 };
 
-static const char *const counter_text[NR_COUNTERS] = {
-	"reads", "writes", "queue-full waits", "timeouts", "malformed",
-	"failed",
-};
+#define NR_COUNTERS	(sizeof(counters) / sizeof(counters[0]))
 
 struct stats {
 	bool present;
 	uint64_t c[NR_COUNTERS];
-	uint64_t lat[MPDEV_GENL_LAT_BUCKETS];
+	uint64_t lat[MPDEV_GENL_LAT_BUCKETS];	/* the context's only */
 };
 
 struct region {
 	uint32_t id, space, flags;
-	uint64_t base, size;
+	uint64_t base, size, cookie;
 	struct stats st;
 };
 
@@ -62,7 +74,9 @@ struct ctx {
 	uint32_t id, owner, state, reason, nr_regions;
 	bool vm, backend;
 	char vm_name[64];
-	uint64_t deadline_ns, spin_ns;
+	uint64_t deadline_ns, spin_ns, intr_ns;
+	uint32_t ring_entries, nr_slots;
+	uint64_t footprint;
 	struct stats st;
 	size_t nreg;
 	struct region *reg;
@@ -335,11 +349,12 @@ static void parse_stats(const struct nlattr *nest, struct stats *st)
 	st->present = true;
 	mnl_attr_for_each_nested(a, nest) {
 		unsigned int t = mnl_attr_get_type(a);
+		size_t i;
 
-		if (t >= MPDEV_A_STATS_READS &&
-		    t < MPDEV_A_STATS_READS + NR_COUNTERS)
-			get_u64(a, &st->c[t - MPDEV_A_STATS_READS]);
-		else if (t == MPDEV_A_STATS_READ_LATENCY)
+		for (i = 0; i < NR_COUNTERS; i++)
+			if (counters[i].attr == t)
+				get_u64(a, &st->c[i]);
+		if (t == MPDEV_A_STATS_READ_LATENCY)
 			mnl_attr_for_each_nested(b, a)
 				if (mnl_attr_get_type(b) ==
 				    MPDEV_A_HIST_BUCKET)
@@ -369,6 +384,9 @@ static void parse_region(const struct nlattr *nest, struct ctx *c)
 			break;
 		case MPDEV_A_REGION_FLAGS:
 			get_u32(a, &r.flags);
+			break;
+		case MPDEV_A_REGION_COOKIE:
+			get_u64(a, &r.cookie);
 			break;
 		case MPDEV_A_REGION_STATS:
 			parse_stats(a, &r.st);
@@ -438,6 +456,18 @@ static void ctx_cb(const struct nlmsghdr *nlh, void *data)
 		case MPDEV_A_SPIN_NS:
 			get_u64(a, &c->spin_ns);
 			break;
+		case MPDEV_A_INTR_NS:
+			get_u64(a, &c->intr_ns);
+			break;
+		case MPDEV_A_RING_ENTRIES:
+			get_u32(a, &c->ring_entries);
+			break;
+		case MPDEV_A_NR_SLOTS:
+			get_u32(a, &c->nr_slots);
+			break;
+		case MPDEV_A_FOOTPRINT:
+			get_u64(a, &c->footprint);
+			break;
 		case MPDEV_A_NR_REGIONS:
 			get_u32(a, &c->nr_regions);
 			break;
@@ -503,6 +533,8 @@ static const char *reason_name(uint32_t r, char *buf, size_t len)
 		[MPDEV_FAIL_BACKEND_CLOSED] = "backend-closed",
 		[MPDEV_FAIL_MALFORMED] = "malformed",
 		[MPDEV_FAIL_VMM_CLOSED] = "vmm-closed",
+		[MPDEV_FAIL_BUS_LOST] = "bus-lost",
+		[MPDEV_FAIL_BUS_CONFLICT] = "bus-conflict",
 	};
 
 	if (r < sizeof(names) / sizeof(names[0]) && names[r])
@@ -521,6 +553,7 @@ static const char *event_name(uint32_t e, char *buf, size_t len)
 		[MPDEV_EVENT_REMOTE_GONE] = "remote-gone",
 		[MPDEV_EVENT_DEADLINE] = "deadline",
 		[MPDEV_EVENT_MALFORMED] = "malformed",
+		[MPDEV_EVENT_BUS] = "bus",
 	};
 
 	if (e < sizeof(names) / sizeof(names[0]) && names[e])
@@ -549,6 +582,25 @@ static const char *fmt_ns(uint64_t ns, char *buf, size_t len)
 	return buf;
 }
 
+/* 41984 -> "41KiB": bytes in the largest binary unit that keeps it >= 1. */
+static const char *fmt_bytes(uint64_t b, char *buf, size_t len)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB" };
+	double v = b;
+	int u = -1;
+
+	if (b < 1024) {
+		snprintf(buf, len, "%" PRIu64 "B", b);
+		return buf;
+	}
+	while (v >= 1024 && u < 3) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.4g%s", v, unit[u]);
+	return buf;
+}
+
 static void json_str(const char *s)
 {
 	putchar('"');
@@ -569,35 +621,41 @@ static void json_str(const char *s)
 
 static void show_text(const struct ctx_list *l)
 {
-	char b1[32], b2[32], rb[32];
+	char b1[32], b2[32], b3[32], mb[32], rb[32], ring[16];
 	size_t i, k;
 
 	if (!l->n) {
 		printf("no mpdev contexts\n");
 		return;
 	}
-	printf("%-5s %-8s %-14s %-9s %-6s %-15s %-9s %-9s %s\n", "CTX",
-	       "OWNER", "VM", "BACKEND", "STATE", "REASON", "DEADLINE",
-	       "SPIN", "REGIONS");
+	printf("%-5s %-8s %-14s %-9s %-6s %-15s %-9s %-9s %-9s %-5s %-5s %-9s %s\n",
+	       "CTX", "OWNER", "VM", "BACKEND", "STATE", "REASON", "DEADLINE",
+	       "SPIN", "INTR", "RING", "SLOTS", "MEMORY", "REGIONS");
 	for (i = 0; i < l->n; i++) {
 		const struct ctx *c = &l->v[i];
 
-		printf("%-5u %-8u %-14s %-9s %-6s %-15s %-9s %-9s %u\n",
+		if (c->ring_entries)
+			snprintf(ring, sizeof(ring), "%u", c->ring_entries);
+		else
+			snprintf(ring, sizeof(ring), "-");
+		printf("%-5u %-8u %-14s %-9s %-6s %-15s %-9s %-9s %-9s %-5s %-5u %-9s %u\n",
 		       c->id, c->owner, c->vm ? c->vm_name : "-",
 		       c->backend ? "attached" : "-",
 		       c->state == MPDEV_STATE_OK ? "ok" : "failed",
 		       c->reason ? reason_name(c->reason, rb, sizeof(rb)) : "-",
 		       fmt_ns(c->deadline_ns, b1, sizeof(b1)),
-		       fmt_ns(c->spin_ns, b2, sizeof(b2)), c->nr_regions);
+		       fmt_ns(c->spin_ns, b2, sizeof(b2)),
+		       fmt_ns(c->intr_ns, b3, sizeof(b3)), ring, c->nr_slots,
+		       fmt_bytes(c->footprint, mb, sizeof(mb)), c->nr_regions);
 		if (c->nreg)
-			printf("      %-8s %-5s %-18s %-12s %s\n", "REGION",
-			       "SPACE", "BASE", "SIZE", "FLAGS");
+			printf("      %-8s %-5s %-18s %-12s %-18s %s\n", "REGION",
+			       "SPACE", "BASE", "SIZE", "COOKIE", "FLAGS");
 		for (k = 0; k < c->nreg; k++) {
 			const struct region *r = &c->reg[k];
 
 			printf("      %-8u %-5s 0x%-16" PRIx64 " 0x%-10" PRIx64
-			       " %s\n", r->id, space_name(r->space), r->base,
-			       r->size,
+			       " 0x%-16" PRIx64 " %s\n", r->id,
+			       space_name(r->space), r->base, r->size, r->cookie,
 			       r->flags & MPDEV_REGION_NONPOSTED ?
 			       "non-posted" : "posted");
 		}
@@ -622,39 +680,50 @@ static void json_ctx_head(const struct ctx *c)
 	else
 		printf("null");
 	printf(",\"deadline_ns\":%" PRIu64 ",\"spin_ns\":%" PRIu64
-	       ",\"nr_regions\":%u", c->deadline_ns, c->spin_ns,
-	       c->nr_regions);
+	       ",\"nr_regions\":%u,\"intr_ns\":%" PRIu64
+	       ",\"ring_entries\":%u,\"nr_slots\":%u,\"footprint_bytes\":%"
+	       PRIu64, c->deadline_ns, c->spin_ns, c->nr_regions, c->intr_ns,
+	       c->ring_entries, c->nr_slots, c->footprint);
 }
 
 static void json_region_head(const struct region *r)
 {
 	printf("{\"id\":%u,\"space\":\"%s\",\"base\":%" PRIu64
-	       ",\"size\":%" PRIu64 ",\"nonposted\":%s", r->id,
-	       space_name(r->space), r->base, r->size,
-	       r->flags & MPDEV_REGION_NONPOSTED ? "true" : "false");
+	       ",\"size\":%" PRIu64 ",\"nonposted\":%s,\"cookie\":%" PRIu64,
+	       r->id, space_name(r->space), r->base, r->size,
+	       r->flags & MPDEV_REGION_NONPOSTED ? "true" : "false", r->cookie);
 }
 
-static void json_stats(const struct stats *st)
+/* A context's stats (@ctx) or a region's: no histogram, no context-only counters. */
+static void json_stats(const struct stats *st, bool ctx)
 {
 	bool first = true;
-	int i;
+	size_t i;
+	int b;
 
 	printf(",\"stats\":{");
-	for (i = 0; i < NR_COUNTERS; i++)
-		printf("%s\"%s\":%" PRIu64, i ? "," : "", counter_json[i],
+	for (i = 0; i < NR_COUNTERS; i++) {
+		if (counters[i].ctx_only && !ctx)
+			continue;
+		printf("%s\"%s\":%" PRIu64, i ? "," : "", counters[i].json,
 		       st->c[i]);
+	}
+	if (!ctx) {
+		printf("}");
+		return;
+	}
 	printf(",\"read_latency_ns\":[");
-	for (i = 0; i < MPDEV_GENL_LAT_BUCKETS; i++) {
-		if (!st->lat[i])
+	for (b = 0; b < MPDEV_GENL_LAT_BUCKETS; b++) {
+		if (!st->lat[b])
 			continue;
 		/* Bucket 0 also holds 0 ns; the last one has no upper end. */
 		printf("%s{\"from\":%" PRIu64 ",\"to\":", first ? "" : ",",
-		       i ? (uint64_t)1 << i : 0);
-		if (i == MPDEV_GENL_LAT_BUCKETS - 1)
+		       b ? (uint64_t)1 << b : 0);
+		if (b == MPDEV_GENL_LAT_BUCKETS - 1)
 			printf("null");
 		else
-			printf("%" PRIu64, (uint64_t)1 << (i + 1));
-		printf(",\"count\":%" PRIu64 "}", st->lat[i]);
+			printf("%" PRIu64, (uint64_t)1 << (b + 1));
+		printf(",\"count\":%" PRIu64 "}", st->lat[b]);
 		first = false;
 	}
 	printf("]}");
@@ -671,13 +740,13 @@ static void show_json(const struct ctx_list *l, bool stats)
 		printf("%s", i ? "," : "");
 		json_ctx_head(c);
 		if (stats)
-			json_stats(&c->st);
+			json_stats(&c->st, true);
 		printf(",\"regions\":[");
 		for (k = 0; k < c->nreg; k++) {
 			printf("%s", k ? "," : "");
 			json_region_head(&c->reg[k]);
 			if (stats)
-				json_stats(&c->reg[k].st);
+				json_stats(&c->reg[k].st, false);
 			printf("}");
 		}
 		printf("]}");
@@ -687,17 +756,24 @@ static void show_json(const struct ctx_list *l, bool stats)
 
 /* ---- stats --------------------------------------------------------------- */
 
-static void stats_text_one(const struct stats *st, const char *indent)
+static void stats_text_one(const struct stats *st, const char *indent,
+			   bool ctx)
 {
 	uint64_t max = 0;
 	char b1[32], b2[32];
+	size_t k;
 	int i;
 
 	printf("%s", indent);
-	for (i = 0; i < NR_COUNTERS; i++)
-		printf("%s%s %" PRIu64, i ? "  " : "", counter_text[i],
-		       st->c[i]);
+	for (k = 0; k < NR_COUNTERS; k++) {
+		if (counters[k].ctx_only && !ctx)
+			continue;
+		printf("%s%s %" PRIu64, k ? "  " : "", counters[k].text,
+		       st->c[k]);
+	}
 	printf("\n");
+	if (!ctx)
+		return;
 	for (i = 0; i < MPDEV_GENL_LAT_BUCKETS; i++)
 		if (st->lat[i] > max)
 			max = st->lat[i];
@@ -738,14 +814,14 @@ static void stats_text(const struct ctx_list *l)
 		       c->state == MPDEV_STATE_OK ? "ok" : "failed: ",
 		       c->reason ? reason_name(c->reason, rb, sizeof(rb)) : "",
 		       "");
-		stats_text_one(&c->st, "  ");
+		stats_text_one(&c->st, "  ", true);
 		for (k = 0; k < c->nreg; k++) {
 			const struct region *r = &c->reg[k];
 
 			printf("  region %u (%s 0x%" PRIx64 ", 0x%" PRIx64
 			       " bytes)\n", r->id, space_name(r->space),
 			       r->base, r->size);
-			stats_text_one(&r->st, "    ");
+			stats_text_one(&r->st, "    ", false);
 		}
 	}
 }

@@ -278,17 +278,15 @@ prepare_tree() {
 	check_uapi_copy "$dst"
 }
 
-# The series carries a copy of include/uapi/linux/mpdev.h: say if it has
-# fallen behind the module's.
+# The series carries a verbatim copy of include/uapi/linux/mpdev.h.  The
+# ABI has no version number to compare (MPDEV_GET_FEATURES is asked at run
+# time), so any difference may be an incompatible one: refuse it.
 check_uapi_copy() {
 	local ours=$repo/include/uapi/linux/mpdev.h theirs=$1/linux-headers/linux/mpdev.h
-	[ -f "$ours" ] && [ -f "$theirs" ] || return 0
-	cmp -s "$ours" "$theirs" && return 0
-	if [ "$(sed -n 's/^#define MPDEV_API_VERSION[ \t]*//p' "$ours")" != \
-	     "$(sed -n 's/^#define MPDEV_API_VERSION[ \t]*//p' "$theirs")" ]; then
-		die "the series' linux-headers/linux/mpdev.h has another MPDEV_API_VERSION than $ours: update the series"
-	fi
-	say "warning: the series' linux-headers/linux/mpdev.h differs from $ours (same API version)"
+	[ -f "$ours" ] || return 0
+	[ -f "$theirs" ] || die "the series has no linux-headers/linux/mpdev.h"
+	cmp -s "$ours" "$theirs" ||
+		die "the series' linux-headers/linux/mpdev.h differs from $ours: regenerate 0001 (see Documentation/mpdev/qemu-patch.rst)"
 }
 
 # ---- main -------------------------------------------------------------
@@ -309,6 +307,7 @@ fi
 if [ "$mode" = build ] && [ -n "$ver" ] && [ "$refresh" = 0 ] && [ "$force" = 0 ]; then
 	dir=$QDIR/build-$(build_hash "$ver")
 	if [ -f "$dir/stamp" ] && [ -x "$dir/bin/qemu-system-x86_64" ]; then
+		[ -d "$dir/src" ] && check_uapi_copy "$dir/src"
 		say "up to date: qemu $ver with $(basename "$dir") (series unchanged)"
 		echo "$dir/bin/qemu-system-x86_64"
 		exit 0

@@ -70,7 +70,7 @@ static void usage(FILE *f)
 "  --device NAME      device model (default mpdev-testdev; 'help' lists)\n"
 "  --device-arg STR   argument string for the device model\n"
 "  --mpdev-fd N       inherited mpdev backend fd: serve the fast path now\n"
-"                     (region id == BAR index)\n"
+"                     (BAR from each request's cookie, else region id)\n"
 "  --poll             serve mpdev by busy-polling its shared ring\n"
 "                     (default: blocking poll()/read()/write())\n"
 "  --stats-file PATH  write counters there on SIGUSR1 and at exit\n"

@@ -380,6 +380,7 @@ void remote_dump_stats(struct remote *r, FILE *f)
 	P("mpdev.completions", mpdev_completions);
 	P("mpdev.kicks", mpdev_kicks);
 	P("mpdev.bad_requests", mpdev_bad_requests);
+	P("mpdev.by_cookie", mpdev_by_cookie);
 	P("dma.faults", dma_faults);
 	P("gmem.regions", gmem_regions);
 #undef P

@@ -35,6 +35,7 @@ struct remote_stats {
 	/* which way the batches came: read() on the fd, or the mmap ring */
 	uint64_t mpdev_fd_batches, mpdev_ring_batches;
 	uint64_t mpdev_bad_requests;
+	uint64_t mpdev_by_cookie;	/* requests routed by their cookie */
 	/* guest RAM */
 	uint64_t dma_faults;		/* device DMA outside guest RAM */
 	uint64_t gmem_regions;		/* regions currently mapped */

@@ -141,7 +141,9 @@ struct mpdev_region {
  * at 0, request i at req_offset + (i % entries) * req_entry_size and
  * completion i at cpl_offset + (i % entries) * cpl_entry_size.  Entry
  * sizes may grow in later kernels (new fields at the end); a remote reads
- * the prefix it knows.
+ * the prefix it knows of a request and zeroes the bytes of a completion
+ * entry beyond the fields it knows.  read() delivers requests of
+ * req_entry_size bytes too.  A remote refuses flags it does not know.
  */
 struct mpdev_ring_info {
 	__u32 entries;		/* of each ring; a power of two */

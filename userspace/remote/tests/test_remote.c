@@ -7,9 +7,10 @@
  * the way QEMU 7.2's x-pci-proxy-dev does, then checks replies, guest RAM,
  * eventfds and the stats file.  The mpdev fast path is driven with a
  * SOCK_SEQPACKET socket standing in for the backend fd (blocking mode) and
- * a memfd standing in for the ring (busy-poll mode): no kernel module.
+ * a memfd standing in for the ring (busy-poll mode), the backend's ioctls
+ * answered by tests/fake_mpdev.c (LD_PRELOAD): no kernel module.
  *
- * usage: test_remote PATH/mpdev-remote PATH/mpqemu-run
+ * usage: test_remote PATH/mpdev-remote PATH/mpqemu-run PATH/fake_mpdev.so
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -39,8 +40,9 @@
 #define BAR1	0xc000ull
 #define ONES	(~0ull)
 
-static const char *remote_bin, *run_bin;
+static const char *remote_bin, *run_bin, *fake_so;
 static char tmpdir[] = "/tmp/mpdev-test.XXXXXX";
+static char fake_conf_path[256];
 
 struct rproc {
 	pid_t pid;
@@ -77,6 +79,9 @@ static bool start_remote(struct rproc *rp, const char *tag, int keep_fd, ...)
 		int logfd = open(rp->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
 		dup2(logfd, 2);
+		/* The backend fd's ioctls come from tests/fake_mpdev.c. */
+		setenv("LD_PRELOAD", fake_so, 1);
+		setenv("FAKE_MPDEV_CONF", fake_conf_path, 1);
 		fcntl(sv[0], F_SETFD, 0);
 		if (keep_fd >= 0)
 			fcntl(keep_fd, F_SETFD, 0);
@@ -132,7 +137,8 @@ static long long file_key(const char *path, const char *key)
 	return v;
 }
 
-static bool file_contains(const char *path, const char *needle)
+/* Whether @needle is in @path from byte @from on. */
+static bool file_contains_from(const char *path, off_t from, const char *needle)
 {
 	char buf[65536];
 	int fd = open(path, O_RDONLY);
@@ -140,12 +146,24 @@ static bool file_contains(const char *path, const char *needle)
 
 	if (fd < 0)
 		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = pread(fd, buf, sizeof(buf) - 1, from);
 	close(fd);
 	if (n < 0)
 		return false;
 	buf[n] = 0;
 	return strstr(buf, needle) != NULL;
+}
+
+static bool file_contains(const char *path, const char *needle)
+{
+	return file_contains_from(path, 0, needle);
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_size : 0;
 }
 
 /* Ask the remote for a stats dump and wait until the file shows @key. */
@@ -610,6 +628,26 @@ static void test_fatal(void)
 	}
 }
 
+/* ---- the mpdev fast path -------------------------------------------- */
+
+/*
+ * The backend fd's ioctls (MPDEV_GET_FEATURES, MPDEV_BACKEND_GET_RING,
+ * MPDEV_BACKEND_KICK) come from tests/fake_mpdev.c, preloaded into the
+ * remote, configured through this file.
+ */
+static void fake_conf(const char *fmt, ...)
+{
+	FILE *f = fopen(fake_conf_path, "w");
+	va_list ap;
+
+	if (!f)
+		return;
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fclose(f);
+}
+
 /* Requests as the kernel module would queue them. */
 static struct mpdev_request req(uint64_t id, uint32_t region, uint64_t off,
 				uint8_t size, bool write, uint64_t data, bool reply)
@@ -620,6 +658,16 @@ static struct mpdev_request req(uint64_t id, uint32_t region, uint64_t off,
 		.flags = (write ? MPDEV_REQ_WRITE : 0) |
 			 (reply ? MPDEV_REQ_NEEDS_REPLY : 0),
 	};
+	return q;
+}
+
+static struct mpdev_request creq(uint64_t id, uint32_t region, uint64_t cookie,
+				 uint64_t off, uint8_t size, bool write,
+				 uint64_t data, bool reply)
+{
+	struct mpdev_request q = req(id, region, off, size, write, data, reply);
+
+	q.cookie = cookie;
 	return q;
 }
 
@@ -647,7 +695,7 @@ static void check_fastpath_batch(int be, const char *how)
 	q[4] = req(14, 5, 0, 4, false, 0, true);		/* no such region */
 	q[5] = req(15, 0, 0xffe, 4, false, 0, true);		/* crosses BAR end */
 	n = write(be, q, sizeof(q));
-	ok(n == sizeof(q), "%s: batch of 6 requests queued", how);
+	ok(n == sizeof(q), "%s: batch of 6 48-byte requests queued", how);
 	n = read_cpls(be, c, 8);
 	ok(n == 5, "%s: 5 completions (posted write has none), got %d", how, n);
 	if (n != 5)
@@ -663,6 +711,48 @@ static void check_fastpath_batch(int be, const char *how)
 	   "%s: out-of-range offset -> error completion echoing size", how);
 }
 
+/* Requests that name their BAR by cookie (region ids that are no BAR). */
+static void check_fastpath_cookie(int be, const char *how)
+{
+	struct mpdev_request q[9];
+	struct mpdev_completion c[12];
+	int n;
+
+	/* A region of BAR0 that starts at the scratch area, id 77. */
+	q[0] = creq(20, 77, MPQ_MPDEV_COOKIE(0, TD_SCRATCH), 0x10, 8, true,
+		    0x1122334455667788ull, false);
+	q[1] = req(21, 0, TD_SCRATCH + 0x10, 8, false, 0, true);	/* cookie 0 */
+	q[2] = creq(22, 200, MPQ_MPDEV_COOKIE(1, 0), TDIO_MAGIC, 4, false, 0, true);
+	q[3] = creq(23, 0, MPQ_MPDEV_COOKIE(0, 0) | (1ull << 60), 0, 4, false, 0, true);
+	q[4] = creq(24, 0, 1, 0, 4, false, 0, true);			/* no tag */
+	q[5] = creq(25, 0, MPQ_MPDEV_COOKIE(3, 0), 0, 4, false, 0, true);
+	q[6] = creq(26, 0, MPQ_MPDEV_COOKIE(6, 0), 0, 4, false, 0, true);
+	q[7] = creq(27, 0, MPQ_MPDEV_COOKIE(0, MPQ_MPDEV_COOKIE_OFF_MASK),
+		    ~0ull - 2, 4, false, 0, true);			/* wraps */
+	q[8] = creq(28, 0, MPQ_MPDEV_COOKIE(0, TESTDEV_BAR0_SIZE - 4), 4, 4,
+		    false, 0, true);					/* past BAR0 */
+	n = write(be, q, sizeof(q));
+	ok(n == sizeof(q), "%s: 9 requests with cookies queued", how);
+	n = read_cpls(be, c, 12);
+	ok(n == 8, "%s: 8 completions, got %d", how, n);
+	if (n != 8)
+		return;
+	ok(c[0].id == 21 && c[0].data == 0x1122334455667788ull && !c[0].flags,
+	   "%s: write by cookie (BAR0 + 0x100, region 77) seen by region 0", how);
+	ok(c[1].id == 22 && c[1].data == TESTDEV_MAGIC && !c[1].flags,
+	   "%s: cookie BAR1 with region id 200", how);
+	ok(c[2].id == 23 && c[2].flags == MPDEV_CPL_ERROR &&
+	   c[3].id == 24 && c[3].flags == MPDEV_CPL_ERROR,
+	   "%s: cookie with reserved bits or without its tag refused", how);
+	ok(c[4].id == 25 && c[4].flags == MPDEV_CPL_ERROR &&
+	   c[5].id == 26 && c[5].flags == MPDEV_CPL_ERROR,
+	   "%s: cookie naming an absent BAR or BAR 6 refused", how);
+	ok(c[6].id == 27 && c[6].flags == MPDEV_CPL_ERROR && c[6].data == ONES &&
+	   c[7].id == 28 && c[7].flags == MPDEV_CPL_ERROR,
+	   "%s: cookie offset + request offset that wraps or leaves the BAR refused",
+	   how);
+}
+
 static void test_fastpath_fd(void)
 {
 	struct rproc rp;
@@ -671,6 +761,7 @@ static void test_fastpath_fd(void)
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
 		return;
+	fake_conf("features %llx\n", (unsigned long long)MPDEV_FEAT_REGION_COOKIE);
 	snprintf(fdstr, sizeof(fdstr), "%d", sp[0]);
 	if (!start_remote(&rp, "fast-fd", sp[0], "--mpdev-fd", fdstr, NULL))
 		return;
@@ -683,14 +774,46 @@ static void test_fastpath_fd(void)
 	ok(stat_now(&rp, "mpdev.reads") == 5 && file_key(rp.stats, "mpdev.writes") == 1 &&
 	   file_key(rp.stats, "socket.bar_read") == 1 &&
 	   file_key(rp.stats, "socket.bar_write") == 0 &&
-	   file_key(rp.stats, "mpdev.completions") == 5,
-	   "per-path counters: fast path 5 reads/1 write, socket 1 read");
+	   file_key(rp.stats, "mpdev.completions") == 5 &&
+	   file_key(rp.stats, "mpdev.by_cookie") == 0,
+	   "per-path counters: fast path 5 reads/1 write, socket 1 read, none by cookie");
+	check_fastpath_cookie(sp[1], "--mpdev-fd");
+	{
+		long long by_cookie = stat_now(&rp, "mpdev.by_cookie");
+		long long bad = file_key(rp.stats, "mpdev.bad_requests");
+
+		/* Routed by cookie: 20, 22, 25 (BAR3), 28 (past BAR0). */
+		ok(by_cookie == 4 && bad == 2 + 6,
+		   "cookie counters: 4 requests routed by cookie, 8 refused in all (%lld, %lld)",
+		   by_cookie, bad);
+	}
 	close(sp[1]);
 	usleep(100000);
 	ok(wc_cfg_read(rp.sock, 0, 2) == TESTDEV_VENDOR_ID &&
 	   file_contains(rp.log, "fast path stopped"),
 	   "backend closed: socket path goes on, message logged");
 	stop_remote(&rp);
+
+	/* An fd that does not answer MPDEV_GET_FEATURES is not ours. */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return;
+	fake_conf("features fail\n");
+	snprintf(fdstr, sizeof(fdstr), "%d", sp[0]);
+	if (!start_remote(&rp, "fast-nofeat", sp[0], "--mpdev-fd", fdstr, NULL))
+		return;
+	close(sp[0]);
+	{
+		int st = wait_exit(rp.pid, 3000);
+
+		ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
+		   file_contains(rp.log, "not an mpdev backend fd"),
+		   "--mpdev-fd without MPDEV_GET_FEATURES: refused, exit 1");
+		if (st < 0)
+			stop_remote(&rp);
+		else
+			close(rp.sock);
+	}
+	close(sp[1]);
 }
 
 static void test_fastpath_msg(void)
@@ -705,6 +828,7 @@ static void test_fastpath_msg(void)
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
 		return;
+	fake_conf("features %llx\n", ~0ull);
 	if (!start_remote(&rp, "fast-msg", -1, NULL))
 		return;
 	setup_bars(rp.sock);
@@ -713,6 +837,7 @@ static void test_fastpath_msg(void)
 	ok(wc_recv_ret(rp.sock, &v, &sz, 2000) == 1 && v == 0,
 	   "MPDEV_BACKEND message accepted (RET 0)");
 	check_fastpath_batch(sp[1], "MPDEV_BACKEND");
+	check_fastpath_cookie(sp[1], "MPDEV_BACKEND");
 	b.map[1].bar = 3;	/* BAR3 does not exist */
 	{
 		int sp2[2];
@@ -730,6 +855,22 @@ static void test_fastpath_msg(void)
 		}
 	}
 	b.map[1].bar = 1;
+	{
+		int sp2[2];
+
+		fake_conf("features fail\n");
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp2) == 0) {
+			char c;
+
+			wc_send(rp.sock, MPQ_CMD_MPDEV_BACKEND, sizeof(b), &b, sizeof(b),
+				&sp2[0], 1);
+			close(sp2[0]);
+			ok(wc_recv_ret(rp.sock, &v, &sz, 2000) == 1 && v == ONES &&
+			   read(sp2[1], &c, 1) == 0,
+			   "MPDEV_BACKEND with an fd that has no MPDEV_GET_FEATURES: refused, fd closed");
+			close(sp2[1]);
+		}
+	}
 	b.magic = 0;
 	wc_send(rp.sock, MPQ_CMD_MPDEV_BACKEND, sizeof(b), &b, sizeof(b), &sp[1], 1);
 	ok(wc_recv_ret(rp.sock, &v, &sz, 2000) == 1 && v == ONES,
@@ -738,67 +879,224 @@ static void test_fastpath_msg(void)
 	stop_remote(&rp);
 }
 
-/* The busy-poll ring, with a memfd playing the kernel's shared pages. */
-static void test_fastpath_ring(void)
+/* A memfd playing the kernel's shared ring, laid out as @ri says. */
+struct fring {
+	int mfd;
+	unsigned char *base;
+	size_t len;
+	struct mpdev_ring_info ri;
+	struct mpdev_ring_hdr *h;
+};
+
+static bool fring_new(struct fring *f, uint32_t entries, uint32_t rsz, uint32_t csz,
+		      uint64_t roff, uint64_t coff, uint64_t msize, uint32_t hdr_entries)
+{
+	memset(f, 0, sizeof(*f));
+	f->ri = (struct mpdev_ring_info){
+		.entries = entries, .req_entry_size = rsz, .cpl_entry_size = csz,
+		.req_offset = roff, .cpl_offset = coff, .mmap_size = msize,
+	};
+	/* Big enough for any geometry the tests offer, valid or not. */
+	f->len = msize > 65536 ? msize : 65536;
+	f->mfd = memfd_create("ring", MFD_CLOEXEC);
+	if (f->mfd < 0 || ftruncate(f->mfd, f->len) < 0)
+		return false;
+	f->base = mmap(NULL, f->len, PROT_READ | PROT_WRITE, MAP_SHARED, f->mfd, 0);
+	if (f->base == MAP_FAILED)
+		return false;
+	/* Stale bytes everywhere: the remote must zero what it does not know. */
+	memset(f->base, 0xa5, f->len);
+	f->h = (struct mpdev_ring_hdr *)f->base;
+	memset(f->h, 0, sizeof(*f->h));
+	f->h->entries = hdr_entries;
+	fake_conf("features %llx\nring %u %u %u %llu %llu %llu\n", ~0ull, entries, rsz,
+		  csz, (unsigned long long)roff, (unsigned long long)coff,
+		  (unsigned long long)msize);
+	return true;
+}
+
+static void fring_free(struct fring *f)
+{
+	if (f->base && f->base != MAP_FAILED)
+		munmap(f->base, f->len);
+	if (f->mfd >= 0)
+		close(f->mfd);
+}
+
+static void fring_put_req(struct fring *f, uint32_t idx, const struct mpdev_request *q)
+{
+	memcpy(f->base + f->ri.req_offset + (idx % f->ri.entries) * f->ri.req_entry_size,
+	       q, sizeof(*q));
+}
+
+static const unsigned char *fring_cpl(struct fring *f, uint32_t idx)
+{
+	return f->base + f->ri.cpl_offset + (idx % f->ri.entries) * f->ri.cpl_entry_size;
+}
+
+/* Reap every completion posted; checks ids come in order, tails are zero. */
+static void fring_reap(struct fring *f, uint64_t *next_id, bool *good)
+{
+	uint32_t head = __atomic_load_n(&f->h->cpl_head, __ATOMIC_ACQUIRE);
+
+	while (f->h->cpl_tail != head) {
+		const unsigned char *p = fring_cpl(f, f->h->cpl_tail);
+		struct mpdev_completion c;
+
+		memcpy(&c, p, sizeof(c));
+		*good &= c.id == *next_id && c.size == 8 && !c.flags;
+		for (size_t k = sizeof(c); k < f->ri.cpl_entry_size; k++)
+			*good &= !p[k];
+		*next_id += 1;
+		while (*next_id % 3 == 0)	/* ids of posted writes */
+			*next_id += 1;
+		__atomic_store_n(&f->h->cpl_tail, f->h->cpl_tail + 1, __ATOMIC_RELEASE);
+	}
+}
+
+/* 600 requests through a ring of @f's geometry, several laps. */
+static void ring_run(struct fring *f, const char *how)
 {
 	struct rproc rp;
-	struct mpdev_ring *ring;
-	char fdstr[16];
-	int mfd = memfd_create("ring", MFD_CLOEXEC);
-	uint32_t head = 0;
+	char fdstr[16], tag[32];
+	uint32_t head = 0, n = f->ri.entries;
+	uint64_t next_id = 1;
 	bool good = true;
 
-	if (mfd < 0 || ftruncate(mfd, MPDEV_RING_MMAP_SIZE) < 0)
-		return;
-	ring = mmap(NULL, MPDEV_RING_MMAP_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
-	ring->hdr.entries = MPDEV_RING_ENTRIES;
-	snprintf(fdstr, sizeof(fdstr), "%d", mfd);
-	if (!start_remote(&rp, "ring", mfd, "--mpdev-fd", fdstr, "--poll", NULL))
+	snprintf(fdstr, sizeof(fdstr), "%d", f->mfd);
+	snprintf(tag, sizeof(tag), "ring-%u", n);
+	if (!start_remote(&rp, tag, f->mfd, "--mpdev-fd", fdstr, "--poll", NULL))
 		return;
 	setup_bars(rp.sock);
-	/* 600 requests: more than two laps of the 256-entry rings. */
 	for (int i = 0; i < 600; i++) {
-		bool w = i % 3 == 0;
-		struct mpdev_request q = req(1000 + i, 0, TD_SCRATCH + 8 * (i % 32), 8, w,
-					     0x5a00 + i, !w);
+		/* Ids 3, 6, 9...: posted writes (no reply); the rest read. */
+		bool w = (i + 1) % 3 == 0;
+		struct mpdev_request q = creq(i + 1, 9, i % 2 ? MPQ_MPDEV_COOKIE(0, TD_SCRATCH) : 0,
+					      (i % 2 ? 0 : TD_SCRATCH) + 8 * (i % 32), 8, w,
+					      0x5a00 + i, !w);
 
-		while (head - __atomic_load_n(&ring->hdr.req_tail, __ATOMIC_ACQUIRE) >=
-		       MPDEV_RING_ENTRIES)
+		q.region = i % 2 ? 9 : 0;
+		while (head - __atomic_load_n(&f->h->req_tail, __ATOMIC_ACQUIRE) >= n) {
+			fring_reap(f, &next_id, &good);
 			usleep(100);
-		ring->req[head % MPDEV_RING_ENTRIES] = q;
-		__atomic_store_n(&ring->hdr.req_head, ++head, __ATOMIC_RELEASE);
-		/* Reap completions as a vCPU would. */
-		while (ring->hdr.cpl_tail != __atomic_load_n(&ring->hdr.cpl_head,
-							    __ATOMIC_ACQUIRE)) {
-			struct mpdev_completion *c =
-				&ring->cpl[ring->hdr.cpl_tail % MPDEV_RING_ENTRIES];
-
-			good &= c->id >= 1000 && c->id < 1600 && c->size == 8 && !c->flags;
-			__atomic_store_n(&ring->hdr.cpl_tail, ring->hdr.cpl_tail + 1,
-					 __ATOMIC_RELEASE);
 		}
+		fring_put_req(f, head, &q);
+		__atomic_store_n(&f->h->req_head, ++head, __ATOMIC_RELEASE);
+		/* Reap completions as a vCPU would. */
+		fring_reap(f, &next_id, &good);
 	}
-	for (int i = 0; i < 2000 && ring->hdr.cpl_tail < 400; i++) {
-		while (ring->hdr.cpl_tail != __atomic_load_n(&ring->hdr.cpl_head,
-							    __ATOMIC_ACQUIRE))
-			ring->hdr.cpl_tail++;
+	for (int i = 0; i < 2000 && f->h->cpl_tail < 400; i++) {
+		fring_reap(f, &next_id, &good);
 		usleep(1000);
 	}
-	ok(good && ring->hdr.cpl_tail == 400 && ring->hdr.req_tail == 600,
-	   "ring: 600 requests consumed, 400 completions (cpl %u, req_tail %u)",
-	   ring->hdr.cpl_tail, ring->hdr.req_tail);
-	ok(wc_bar_read(rp.sock, BAR0 + TD_SCRATCH + 8 * (597 % 32), 8, true) == 0x5a00 + 597,
-	   "ring: last posted write visible to the socket path");
-	ok(stat_now(&rp, "mpdev.reads") == 400 && file_key(rp.stats, "mpdev.writes") == 200,
-	   "ring: counters (400 reads, 200 writes)");
+	ok(good && f->h->cpl_tail == 400 && f->h->req_tail == 600,
+	   "%s: 600 requests consumed, 400 completions in order with zeroed tails (cpl %u, req_tail %u)",
+	   how, f->h->cpl_tail, f->h->req_tail);
+	ok(wc_bar_read(rp.sock, BAR0 + TD_SCRATCH + 8 * (599 % 32), 8, true) == 0x5a00 + 599,
+	   "%s: last posted write visible to the socket path", how);
+	ok(stat_now(&rp, "mpdev.reads") == 400 && file_key(rp.stats, "mpdev.writes") == 200 &&
+	   file_key(rp.stats, "mpdev.by_cookie") == 300 &&
+	   file_key(rp.stats, "mpdev.bad_requests") == 0,
+	   "%s: counters (400 reads, 200 writes, 300 by cookie, none refused)", how);
 	/* A corrupt head: the ring is dropped, the socket path goes on. */
-	__atomic_store_n(&ring->hdr.req_head, ring->hdr.req_tail + 100000, __ATOMIC_RELEASE);
+	__atomic_store_n(&f->h->req_head, f->h->req_tail + n + 1, __ATOMIC_RELEASE);
 	usleep(100000);
 	ok(wc_cfg_read(rp.sock, 0, 2) == TESTDEV_VENDOR_ID &&
-	   file_contains(rp.log, "not within a ring"), "ring: corrupt head detected, socket path alive");
+	   file_contains(rp.log, "not within a ring"),
+	   "%s: head one past a ring detected, socket path alive", how);
 	stop_remote(&rp);
-	munmap(ring, MPDEV_RING_MMAP_SIZE);
-	close(mfd);
+}
+
+static void test_fastpath_ring(void)
+{
+	struct fring f;
+
+	/* The kernel's default: 256 entries of 48 and 32 bytes, back to back. */
+	if (fring_new(&f, 256, 48, 32, 128, 128 + 256 * 48, 24576, 256))
+		ring_run(&f, "ring 256x48/32");
+	fring_free(&f);
+	/*
+	 * What a later kernel may do: 16 entries, larger entries, completions
+	 * first, gaps, more pages than needed.  Nothing is compiled in.
+	 */
+	if (fring_new(&f, 16, 64, 48, 1024, 256, 8192, 16))
+		ring_run(&f, "ring 16x64/48, completions first");
+	fring_free(&f);
+}
+
+/* Geometries the remote must refuse; each answered RET all-ones. */
+static void test_fastpath_ring_refused(void)
+{
+	static const struct {
+		const char *what, *conf, *log;
+		uint32_t hdr_entries;
+	} bad[] = {
+		{ "no MPDEV_GET_FEATURES", "features fail\n", "not an mpdev backend fd", 256 },
+		{ "no MPDEV_FEAT_RING_GEOMETRY", "features 2\nring 256 48 32 128 12416 24576\n",
+		  "no ring geometry", 256 },
+		{ "MPDEV_BACKEND_GET_RING failing", "ring fail\n", "MPDEV_BACKEND_GET_RING", 256 },
+		{ "unknown ring flags", "ring 256 48 32 128 12416 24576 1\n", "unknown ring flags", 256 },
+		{ "entries not a power of two", "ring 100 48 32 128 4928 8192\n", "power of two", 100 },
+		{ "no entries", "ring 0 48 32 128 128 4096\n", "power of two", 0 },
+		{ "requests smaller than 48 bytes", "ring 256 40 32 128 10368 24576\n",
+		  "entry sizes", 256 },
+		{ "unaligned entry size", "ring 256 52 32 128 13440 24576\n", "entry sizes", 256 },
+		{ "mmap_size not page-sized", "ring 256 48 32 128 12416 20700\n", "not a multiple", 256 },
+		{ "mmap_size far too large", "ring 256 48 32 128 12416 137438953472\n",
+		  "not a multiple", 256 },
+		{ "completion ring past the mapping", "ring 256 48 32 128 16392 24576\n", "leaves", 256 },
+		{ "offset past the mapping", "ring 256 48 32 128 18446744073709551608 24576\n",
+		  "past the", 256 },
+		{ "rings overlapping", "ring 256 48 32 128 1024 24576\n", "overlap", 256 },
+		{ "request ring inside the header", "ring 256 48 32 64 12416 24576\n",
+		  "inside the header", 256 },
+		{ "header disagreeing on entries", "ring 256 48 32 128 12416 24576\n",
+		  "ring header says", 128 },
+	};
+	struct mpq_mpdev_backend b = {
+		.magic = MPQ_MPDEV_MAGIC, .version = MPQ_MPDEV_VERSION, .nr_map = 1,
+		.map = { { 0, 0 } },
+	};
+	struct rproc rp;
+	struct fring f;
+	uint64_t v, sz;
+
+	fake_conf("features %llx\n", ~0ull);
+	if (!start_remote(&rp, "ring-refused", -1, "--poll", NULL))
+		return;
+	setup_bars(rp.sock);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (!fring_new(&f, 256, 48, 32, 128, 12416, 24576, bad[i].hdr_entries)) {
+			fring_free(&f);
+			continue;
+		}
+		off_t from = file_size(rp.log);
+
+		fake_conf("%s", bad[i].conf);
+		wc_send(rp.sock, MPQ_CMD_MPDEV_BACKEND, sizeof(b), &b, sizeof(b), &f.mfd, 1);
+		ok(wc_recv_ret(rp.sock, &v, &sz, 2000) == 1 && v == ONES &&
+		   file_contains_from(rp.log, from, bad[i].log),
+		   "ring refused: %s (RET all-ones, '%s' logged)", bad[i].what, bad[i].log);
+		fring_free(&f);
+	}
+	/* And the same remote takes a good one afterwards. */
+	if (fring_new(&f, 256, 48, 32, 128, 12416, 24576, 256)) {
+		struct mpdev_request q = req(1, 0, TD_MAGIC, 4, false, 0, true);
+		struct mpdev_completion c;
+
+		wc_send(rp.sock, MPQ_CMD_MPDEV_BACKEND, sizeof(b), &b, sizeof(b), &f.mfd, 1);
+		ok(wc_recv_ret(rp.sock, &v, &sz, 2000) == 1 && v == 0,
+		   "ring: a good geometry after the bad ones is taken (RET 0)");
+		fring_put_req(&f, 0, &q);
+		__atomic_store_n(&f.h->req_head, 1, __ATOMIC_RELEASE);
+		for (int i = 0; i < 300 && !__atomic_load_n(&f.h->cpl_head, __ATOMIC_ACQUIRE); i++)
+			usleep(10000);
+		memcpy(&c, fring_cpl(&f, 0), sizeof(c));
+		ok(f.h->cpl_head == 1 && c.id == 1 && c.data == TESTDEV_MAGIC && !c.flags,
+		   "ring: and serves from it (BAR0 magic)");
+	}
+	stop_remote(&rp);
+	fring_free(&f);
 }
 
 static void test_unprivileged(void)
@@ -1022,18 +1320,21 @@ int main(int argc, char **argv)
 {
 	struct rproc rp;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s PATH/mpdev-remote PATH/mpqemu-run\n", argv[0]);
+	if (argc != 4) {
+		fprintf(stderr, "usage: %s PATH/mpdev-remote PATH/mpqemu-run PATH/fake_mpdev.so\n",
+			argv[0]);
 		return 2;
 	}
 	remote_bin = argv[1];
 	run_bin = argv[2];
+	fake_so = argv[3];
 	signal(SIGPIPE, SIG_IGN);
 	if (!mkdtemp(tmpdir)) {
 		perror("mkdtemp");
 		return 1;
 	}
 	diag("logs in %s", tmpdir);
+	snprintf(fake_conf_path, sizeof(fake_conf_path), "%s/fake_mpdev.conf", tmpdir);
 
 	if (ok(start_remote(&rp, "main", -1, NULL), "remote started")) {
 		test_config(rp.sock);
@@ -1048,6 +1349,7 @@ int main(int argc, char **argv)
 	test_fastpath_fd();
 	test_fastpath_msg();
 	test_fastpath_ring();
+	test_fastpath_ring_refused();
 	test_unprivileged();
 	test_qemu_args();
 	test_mpqemu_run();
