@@ -36,6 +36,8 @@ kg_guest_entry:
  * loop keeps in the command block (L1 hits, noise next to a VM exit).
  */
 kg_guest_cmd:
+	cmpq	$KG_ABI_OP_STRING, KG_B_OP(%rdi)
+	jae	kg_guest_string
 	mov	KG_B_COUNT(%rdi), %r9
 	mov	KG_B_VALUE(%rdi), %r10
 	mov	KG_B_STRIDE(%rdi), %r11
@@ -131,6 +133,74 @@ kg_guest_cmd:
 	shl	$32, %rdx
 	or	%rdx, %rax
 	mov	%rax, KG_B_TSC_END(%rdi)
+	ret
+
+/*
+ * A string command: ONE rep-prefixed instruction does all KG_B_COUNT
+ * iterations, so that KVM emulates them in as few exits as it does for a
+ * real guest (kvm_guest.h says how many).  The routine at KG_B_RDFN runs
+ * it with %rcx = count, %rdx = port (KG_B_ADDR), %rsi = KG_B_SSRC and
+ * %rdi = KG_B_SDST; DF is clear.  KG_B_DONE is the number of iterations
+ * done (count - the %rcx left), KG_B_XOR/SUM are the host's business.
+ */
+kg_guest_string:
+	lfence
+	rdtsc
+	shl	$32, %rdx
+	or	%rdx, %rax
+	mov	%rax, KG_B_TSC_START(%rdi)
+	push	%rdi
+	mov	KG_B_RDFN(%rdi), %rax
+	mov	KG_B_COUNT(%rdi), %rcx
+	mov	KG_B_ADDR(%rdi), %rdx
+	mov	KG_B_SSRC(%rdi), %rsi
+	mov	KG_B_SDST(%rdi), %rdi
+	cld
+	call	*%rax
+	pop	%rdi
+	mov	KG_B_COUNT(%rdi), %rax
+	sub	%rcx, %rax
+	mov	%rax, KG_B_DONE(%rdi)
+	lfence
+	rdtsc
+	shl	$32, %rdx
+	or	%rdx, %rax
+	mov	%rax, KG_B_TSC_END(%rdi)
+	ret
+
+	.globl	kg_guest_rep_insb, kg_guest_rep_insw, kg_guest_rep_insl
+	.globl	kg_guest_rep_outsb, kg_guest_rep_outsw, kg_guest_rep_outsl
+	.globl	kg_guest_rep_movsb, kg_guest_rep_movsw, kg_guest_rep_movsl
+	.globl	kg_guest_rep_movsq
+kg_guest_rep_insb:
+	rep insb
+	ret
+kg_guest_rep_insw:
+	rep insw
+	ret
+kg_guest_rep_insl:
+	rep insl
+	ret
+kg_guest_rep_outsb:
+	rep outsb
+	ret
+kg_guest_rep_outsw:
+	rep outsw
+	ret
+kg_guest_rep_outsl:
+	rep outsl
+	ret
+kg_guest_rep_movsb:
+	rep movsb
+	ret
+kg_guest_rep_movsw:
+	rep movsw
+	ret
+kg_guest_rep_movsl:
+	rep movsl
+	ret
+kg_guest_rep_movsq:
+	rep movsq
 	ret
 
 /*

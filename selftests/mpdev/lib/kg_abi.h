@@ -22,6 +22,8 @@
 #define KG_B_LAT	88	/* guest address of the latency array */
 #define KG_B_MAXVAL	96	/* 0 when values are not recorded */
 #define KG_B_MAXLAT	104	/* 0 when latencies are not recorded */
+#define KG_B_SSRC	112	/* string ops: %rsi (source address) */
+#define KG_B_SDST	120	/* string ops: %rdi (destination address) */
 /* Outputs, written by the guest (the host zeroes them first). */
 #define KG_B_DONE	128
 #define KG_B_XOR	136
@@ -38,6 +40,8 @@
 #define KG_ABI_OP_READ		0
 #define KG_ABI_OP_WRITE		1
 #define KG_ABI_OP_MIXED		2
+/* Ops from here on are one string instruction (KG_B_RDFN runs it). */
+#define KG_ABI_OP_STRING	3
 
 /* Status byte of the OUT to KG_DONE_PORT. */
 #define KG_STATUS_DONE		0
@@ -58,6 +62,10 @@ extern const char kg_guest_mmio_wr1[], kg_guest_mmio_wr2[], kg_guest_mmio_wr4[],
 	kg_guest_mmio_wr8[];
 extern const char kg_guest_pio_rd1[], kg_guest_pio_rd2[], kg_guest_pio_rd4[];
 extern const char kg_guest_pio_wr1[], kg_guest_pio_wr2[], kg_guest_pio_wr4[];
+extern const char kg_guest_rep_insb[], kg_guest_rep_insw[], kg_guest_rep_insl[];
+extern const char kg_guest_rep_outsb[], kg_guest_rep_outsw[], kg_guest_rep_outsl[];
+extern const char kg_guest_rep_movsb[], kg_guest_rep_movsw[], kg_guest_rep_movsl[],
+	kg_guest_rep_movsq[];
 #endif
 
 #endif /* MPDEV_SELFTEST_KG_ABI_H */

@@ -591,6 +591,185 @@ TEST_F(kg, bad_commands)
 	EXPECT_EQ(0, kg_run(self->kg, 0, &cmd, NULL)) TH_LOG("%s", kg_strerror(self->kg, 0));
 }
 
+/* ---- string commands: one instruction, KVM's exits as documented ---- */
+
+static void check_rep_read(struct __test_metadata *_metadata,
+			   struct kvm_guest *kg, struct dev_log *log,
+			   int space, uint64_t addr, uint32_t size,
+			   uint64_t count, uint64_t want_kvm_exits)
+{
+	struct kg_cmd cmd = {
+		.op = KG_OP_REP_READ, .space = space, .addr = addr,
+		.size = size, .count = count,
+	};
+	struct kg_result res;
+	uint64_t i, x = 0, s = 0;
+
+	log->n = 0;
+	kg_set_exit_handler(kg, logging_handler, log);
+	ASSERT_EQ(0, kg_run(kg, 0, &cmd, &res)) TH_LOG("%s", kg_strerror(kg, 0));
+	ASSERT_EQ(count, res.done);
+	ASSERT_EQ(count, res.exits);
+	ASSERT_EQ(count, log->n);
+	EXPECT_EQ(want_kvm_exits, res.kvm_exits)
+		TH_LOG("%s size %u count %llu", space == KG_SPACE_PIO ? "ins" : "movs",
+		       size, (unsigned long long)count);
+	ASSERT_EQ(count * size, res.buf_bytes);
+	ASSERT_EQ(kg_rep_buf(kg, 0, NULL), res.buf);
+	for (i = 0; i < count; i++) {
+		uint64_t a = space == KG_SPACE_PIO ? addr : addr + i * size;
+		uint64_t want = pattern(a, size) & mask_of(size), got = 0;
+
+		memcpy(&got, (const uint8_t *)res.buf + i * size, size);
+		if (i < MAX_LOG) {
+			EXPECT_EQ(a, log->acc[i].addr);
+			EXPECT_FALSE(log->acc[i].is_write);
+			EXPECT_EQ(size, log->acc[i].size);
+		}
+		ASSERT_EQ(want, got) TH_LOG("element %llu", (unsigned long long)i);
+		x ^= want;
+		s += want;
+	}
+	EXPECT_EQ(x, res.xor);
+	EXPECT_EQ(s, res.sum);
+}
+
+/*
+ * rep ins: no in-kernel device claims the port, so each 1 KiB read-ahead
+ * refill is ONE KVM_EXIT_IO with io.count elements (kvm_guest.h).
+ */
+TEST_F(kg, rep_ins_one_exit_per_kib)
+{
+	NEED_KG();
+
+	check_rep_read(_metadata, self->kg, &self->log, KG_SPACE_PIO,
+		       PIO_BASE, 1, 1024, 1);
+	check_rep_read(_metadata, self->kg, &self->log, KG_SPACE_PIO,
+		       PIO_BASE, 1, 3000, 3);
+	/* 256 + 44 elements: a refill is at most 1 KiB */
+	check_rep_read(_metadata, self->kg, &self->log, KG_SPACE_PIO,
+		       PIO_BASE + 4, 4, 300, 2);
+	check_rep_read(_metadata, self->kg, &self->log, KG_SPACE_PIO,
+		       PIO_BASE + 2, 2, 1, 1);
+}
+
+/* rep movs from MMIO nobody claims: every element is its own exit. */
+TEST_F(kg, rep_movs_from_mmio)
+{
+	NEED_KG();
+
+	check_rep_read(_metadata, self->kg, &self->log, KG_SPACE_MMIO,
+		       MMIO_BASE, 8, 16, 16);
+	check_rep_read(_metadata, self->kg, &self->log, KG_SPACE_MMIO,
+		       MMIO_BASE + 0x101, 1, 40, 40);
+}
+
+static void check_rep_write(struct __test_metadata *_metadata,
+			    struct kvm_guest *kg, struct dev_log *log,
+			    int space, uint64_t addr, uint32_t size,
+			    uint64_t count)
+{
+	struct kg_cmd cmd = {
+		.op = KG_OP_REP_WRITE, .space = space, .addr = addr,
+		.size = size, .count = count, .value = 0x8877665544332211ULL,
+		.stride = 0x0102030405060708ULL,
+	};
+	struct kg_result res;
+	uint64_t i;
+
+	log->n = 0;
+	kg_set_exit_handler(kg, logging_handler, log);
+	ASSERT_EQ(0, kg_run(kg, 1, &cmd, &res)) TH_LOG("%s", kg_strerror(kg, 1));
+	ASSERT_EQ(count, res.done);
+	ASSERT_EQ(count, log->n);
+	/* an unclaimed element ends the exit: one each */
+	EXPECT_EQ(count, res.kvm_exits);
+	EXPECT_EQ(count * size, res.buf_bytes);
+	for (i = 0; i < count && i < MAX_LOG; i++) {
+		EXPECT_TRUE(log->acc[i].is_write);
+		EXPECT_EQ(1, log->vcpu_seen[i]);
+		EXPECT_EQ(space == KG_SPACE_PIO ? addr : addr + i * size,
+			  log->acc[i].addr);
+		EXPECT_EQ(size, log->acc[i].size);
+		EXPECT_EQ((cmd.value + i * cmd.stride) & mask_of(size),
+			  log->acc[i].data) TH_LOG("size %u element %llu", size,
+						   (unsigned long long)i);
+	}
+}
+
+TEST_F(kg, rep_outs_and_movs_to_mmio)
+{
+	uint32_t size;
+
+	NEED_KG();
+
+	for (size = 1; size <= 4; size *= 2)
+		check_rep_write(_metadata, self->kg, &self->log, KG_SPACE_PIO,
+				PIO_BASE + 0x10 * size, size, 20);
+	for (size = 1; size <= 8; size *= 2)
+		check_rep_write(_metadata, self->kg, &self->log, KG_SPACE_MMIO,
+				MMIO_BASE + 0x1000 * size, size, 12);
+}
+
+/*
+ * An in-kernel device (a KVM ioeventfd) takes every element of a
+ * rep outsb: 1024 writes and not a single exit to userspace.
+ */
+TEST_F(kg, rep_outs_in_kernel_no_exit)
+{
+	struct kg_cmd cmd = {
+		.op = KG_OP_REP_WRITE, .space = KG_SPACE_PIO,
+		.addr = PIO_BASE + 0x300, .size = 1, .count = 2048,
+	};
+	struct kg_result res;
+	int efd;
+
+	NEED_KG();
+
+	efd = kg_ioeventfd(self->kg, KG_SPACE_PIO, cmd.addr, 1, NULL);
+	ASSERT_LE(0, efd) TH_LOG("%s", strerror(-efd));
+	kg_set_exit_handler(self->kg, logging_handler, &self->log);
+	ASSERT_EQ(0, kg_run(self->kg, 0, &cmd, &res)) TH_LOG("%s", kg_strerror(self->kg, 0));
+	EXPECT_EQ(2048U, res.done);
+	EXPECT_EQ(0U, res.kvm_exits);
+	EXPECT_EQ(0U, self->log.n);
+	EXPECT_EQ(2048U, kg_eventfd_count(efd));
+	EXPECT_EQ(0, kg_ioeventfd_del(self->kg, efd, KG_SPACE_PIO, cmd.addr, 1,
+				      NULL));
+	close(efd);
+}
+
+TEST_F(kg, rep_bad_commands)
+{
+	struct kg_cmd cmd = {
+		.op = KG_OP_REP_READ, .space = KG_SPACE_PIO, .addr = 0x1000,
+		.size = 8, .count = 1,
+	};
+	uint64_t gpa;
+
+	NEED_KG();
+
+	EXPECT_EQ(-EINVAL, kg_run(self->kg, 0, &cmd, NULL));	/* no insq */
+	cmd.size = 1;
+	cmd.flags = KG_F_VALUES;
+	EXPECT_EQ(-EINVAL, kg_run(self->kg, 0, &cmd, NULL));
+	cmd.flags = 0;
+	cmd.count = KG_REP_MAX_BYTES + 1;
+	EXPECT_EQ(-EINVAL, kg_run(self->kg, 0, &cmd, NULL));
+	cmd.space = KG_SPACE_MMIO;
+	cmd.count = 16;
+	cmd.addr = 0x10000;		/* guest RAM */
+	EXPECT_EQ(-EINVAL, kg_run(self->kg, 0, &cmd, NULL));
+	cmd.addr = 0x100000000ULL - 8;	/* runs past 4 GiB */
+	EXPECT_EQ(-EINVAL, kg_run(self->kg, 0, &cmd, NULL));
+	ASSERT_NE(NULL, kg_rep_buf(self->kg, 1, &gpa));
+	EXPECT_EQ(0U, gpa % 4096);
+	EXPECT_EQ(NULL, kg_rep_buf(self->kg, 2, NULL));
+	/* count 0 runs the guest and does nothing */
+	cmd.count = 0;
+	EXPECT_EQ(0, kg_run(self->kg, 0, &cmd, NULL)) TH_LOG("%s", kg_strerror(self->kg, 0));
+}
+
 TEST_F(kg, vm_fd_closed_first)
 {
 	struct kg_cmd cmd = {

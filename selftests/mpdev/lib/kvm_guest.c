@@ -43,6 +43,7 @@
 #define VOFF_STACK_TOP	0x10000ULL	/* stack: 60 KiB below this */
 #define VOFF_VALUES	0x100000ULL
 #define VOFF_LAT	0x180000ULL
+#define VOFF_REPBUF	VOFF_VALUES	/* string buffer: values + latencies */
 
 #define SEL_CODE	0x08
 #define SEL_DATA	0x10
@@ -67,7 +68,7 @@
 /* What the guest sees at each KG_B_* offset. */
 struct kg_block {
 	uint64_t op, wrfn, rdfn, addr, astride, aspan, value, stride, mask;
-	uint64_t count, values, lat, maxval, maxlat, pad[2];
+	uint64_t count, values, lat, maxval, maxlat, ssrc, sdst;
 	uint64_t done, xor, sum, mismatch, firstbad, tsc_start, tsc_end, off;
 };
 
@@ -86,6 +87,8 @@ CHECK_OFF(values, KG_B_VALUES);
 CHECK_OFF(lat, KG_B_LAT);
 CHECK_OFF(maxval, KG_B_MAXVAL);
 CHECK_OFF(maxlat, KG_B_MAXLAT);
+CHECK_OFF(ssrc, KG_B_SSRC);
+CHECK_OFF(sdst, KG_B_SDST);
 CHECK_OFF(done, KG_B_DONE);
 CHECK_OFF(xor, KG_B_XOR);
 CHECK_OFF(sum, KG_B_SUM);
@@ -97,9 +100,13 @@ CHECK_OFF(off, KG_B_OFF);
 _Static_assert(sizeof(struct kg_block) == KG_B_SIZE, "kg_block size");
 _Static_assert(KG_ABI_DONE_PORT == KG_DONE_PORT, "done port");
 _Static_assert(KG_ABI_OP_READ == KG_OP_READ && KG_ABI_OP_WRITE == KG_OP_WRITE &&
-	       KG_ABI_OP_MIXED == KG_OP_MIXED, "ops");
+	       KG_ABI_OP_MIXED == KG_OP_MIXED &&
+	       KG_ABI_OP_STRING == KG_OP_REP_READ &&
+	       KG_OP_REP_WRITE == KG_OP_REP_READ + 1, "ops");
 _Static_assert(KG_MAX_SAMPLES * 8 <= VOFF_LAT - VOFF_VALUES &&
 	       VOFF_LAT + KG_MAX_SAMPLES * 8 <= SZ_2M, "sample arrays");
+_Static_assert(VOFF_REPBUF % PAGE == 0 && VOFF_REPBUF + KG_REP_MAX_BYTES <= SZ_2M,
+	       "string buffer");
 
 /* ---- state --------------------------------------------------------------- */
 
@@ -109,6 +116,7 @@ struct kg_vcpu {
 	struct kg_block *blk;		/* host view of the command block */
 	uint64_t gpa;			/* start of the vCPU's window */
 	bool needs_reset;		/* a command was abandoned midway */
+	uint32_t rep_size;		/* element size of a string command */
 	char err[256];
 };
 
@@ -459,6 +467,15 @@ void kg_close_vm_fd(struct kvm_guest *kg)
 	kg->vm_fd = -1;
 }
 
+void *kg_rep_buf(struct kvm_guest *kg, int vcpu, uint64_t *gpa)
+{
+	if (vcpu < 0 || vcpu >= kg->nr_vcpus)
+		return NULL;
+	if (gpa)
+		*gpa = kg->vcpu[vcpu].gpa + VOFF_REPBUF;
+	return hva(kg, kg->vcpu[vcpu].gpa + VOFF_REPBUF);
+}
+
 void *kg_mem(struct kvm_guest *kg, uint64_t *size)
 {
 	if (size)
@@ -486,6 +503,81 @@ const char *kg_strerror(struct kvm_guest *kg, int vcpu)
 
 /* ---- running ------------------------------------------------------------- */
 
+static uint64_t size_mask(uint32_t size)
+{
+	return size == 8 ? ~0ULL : (1ULL << (8 * size)) - 1;
+}
+
+/* A string command (KG_OP_REP_*): one rep-prefixed instruction. */
+static int fill_block_rep(struct kvm_guest *kg, struct kg_vcpu *v,
+			  const struct kg_cmd *c)
+{
+	static const char *const ins[9] = {
+		[1] = kg_guest_rep_insb, [2] = kg_guest_rep_insw,
+		[4] = kg_guest_rep_insl,
+	};
+	static const char *const outs[9] = {
+		[1] = kg_guest_rep_outsb, [2] = kg_guest_rep_outsw,
+		[4] = kg_guest_rep_outsl,
+	};
+	static const char *const movs[9] = {
+		[1] = kg_guest_rep_movsb, [2] = kg_guest_rep_movsw,
+		[4] = kg_guest_rep_movsl, [8] = kg_guest_rep_movsq,
+	};
+	uint64_t buf = v->gpa + VOFF_REPBUF, bytes, i;
+	bool rd = c->op == KG_OP_REP_READ;
+	struct kg_block *b = v->blk;
+	uint8_t *h = hva(kg, buf);
+	const char *fn;
+
+	fn = c->space == KG_SPACE_PIO ? (rd ? ins : outs)[c->size] :
+	     c->space == KG_SPACE_MMIO ? movs[c->size] : NULL;
+	if (!fn || c->flags || c->addr_stride || c->addr_span ||
+	    c->count > KG_REP_MAX_BYTES / c->size) {
+		set_err(v, "bad string command (space %u size %u count %llu flags %#x)",
+			c->space, c->size, (unsigned long long)c->count, c->flags);
+		return -EINVAL;
+	}
+	bytes = c->count * c->size;
+	if (c->space == KG_SPACE_MMIO && c->count &&
+	    (c->addr < kg->mem_size || c->addr + bytes > NR_PD * 512 * SZ_2M ||
+	     c->addr + bytes < c->addr)) {
+		set_err(v, "MMIO range %#llx+%#llx is not all MMIO below 4 GiB",
+			(unsigned long long)c->addr, (unsigned long long)bytes);
+		return -EINVAL;
+	}
+	if (c->space == KG_SPACE_PIO && c->addr > 0xffff) {
+		set_err(v, "port %#llx", (unsigned long long)c->addr);
+		return -EINVAL;
+	}
+	if (rd) {
+		memset(h, 0, bytes);
+	} else {
+		for (i = 0; i < c->count; i++) {
+			uint64_t val = (c->value + i * c->stride) & size_mask(c->size);
+
+			memcpy(h + i * c->size, &val, c->size);	/* little endian */
+		}
+	}
+	memset(b, 0, sizeof(*b));
+	b->op = c->op;
+	b->rdfn = gva(fn);
+	b->addr = c->addr;		/* %rdx: the port */
+	b->count = c->count;
+	b->mask = size_mask(c->size);
+	v->rep_size = c->size;
+	if (c->space == KG_SPACE_MMIO && rd) {
+		b->ssrc = c->addr;
+		b->sdst = buf;
+	} else if (c->space == KG_SPACE_MMIO) {
+		b->ssrc = buf;
+		b->sdst = c->addr;
+	} else {
+		b->ssrc = b->sdst = buf;
+	}
+	return 0;
+}
+
 static int fill_block(struct kvm_guest *kg, struct kg_vcpu *v,
 		      const struct kg_cmd *c)
 {
@@ -509,6 +601,9 @@ static int fill_block(struct kvm_guest *kg, struct kg_vcpu *v,
 	const char *rd, *wr;
 	uint64_t max;
 
+	if (c->size <= 8 && !c->reserved && !c->max_samples &&
+	    (c->op == KG_OP_REP_READ || c->op == KG_OP_REP_WRITE))
+		return fill_block_rep(kg, v, c);
 	if (c->size > 8 || c->op > KG_OP_MIXED || c->reserved ||
 	    c->max_samples > KG_MAX_SAMPLES ||
 	    (c->flags & ~(KG_F_VALUES | KG_F_LAT))) {
@@ -547,7 +642,7 @@ static int fill_block(struct kvm_guest *kg, struct kg_vcpu *v,
 	b->aspan = c->addr_span ? c->addr_span : ~0ULL;
 	b->value = c->value;
 	b->stride = c->stride;
-	b->mask = c->size == 8 ? ~0ULL : (1ULL << (8 * c->size)) - 1;
+	b->mask = size_mask(c->size);
 	b->count = c->count;
 	b->values = v->gpa + VOFF_VALUES;
 	b->lat = v->gpa + VOFF_LAT;
@@ -563,17 +658,38 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 }
 
 static void fill_result(struct kvm_guest *kg, struct kg_vcpu *v,
-			struct kg_result *r, uint64_t exits)
+			struct kg_result *r, uint64_t exits,
+			uint64_t kvm_exits)
 {
 	struct kg_block *b = v->blk;
 
+	memset(r, 0, sizeof(*r));
+	r->exits = exits;
+	r->kvm_exits = kvm_exits;
+	if (b->op >= KG_OP_REP_READ) {
+		const uint8_t *h = hva(kg, v->gpa + VOFF_REPBUF);
+		uint32_t size = v->rep_size;
+		uint64_t i, n = min_u64(b->done, b->count);
+
+		r->done = b->done;
+		r->tsc_total = b->tsc_end - b->tsc_start;
+		r->buf = h;
+		r->buf_bytes = n * size;
+		for (i = 0; b->op == KG_OP_REP_READ && i < n; i++) {
+			uint64_t val = 0;
+
+			memcpy(&val, h + i * size, size);
+			r->xor ^= val;
+			r->sum += val;
+		}
+		return;
+	}
 	r->done = b->done;
 	r->xor = b->xor;
 	r->sum = b->sum;
 	r->mismatches = b->mismatch;
 	r->first_mismatch = b->firstbad;
 	r->tsc_total = b->tsc_end - b->tsc_start;
-	r->exits = exits;
 	r->values = hva(kg, v->gpa + VOFF_VALUES);
 	r->nr_values = b->op == KG_OP_WRITE ? 0 : min_u64(b->done, b->maxval);
 	r->lat = hva(kg, v->gpa + VOFF_LAT);
@@ -697,7 +813,7 @@ int kg_run(struct kvm_guest *kg, int vcpu, const struct kg_cmd *cmd,
 	   struct kg_result *res)
 {
 	struct kg_vcpu *v;
-	uint64_t exits = 0;
+	uint64_t exits = 0, kvm_exits = 0;
 	int ret;
 
 	if (!kg || vcpu < 0 || vcpu >= kg->nr_vcpus || !cmd)
@@ -745,6 +861,7 @@ int kg_run(struct kvm_guest *kg, int vcpu, const struct kg_cmd *cmd,
 		}
 		if (run->exit_reason == KVM_EXIT_MMIO ||
 		    run->exit_reason == KVM_EXIT_IO) {
+			kvm_exits++;
 			ret = handle_access(kg, vcpu, v, &exits);
 			if (ret)
 				break;
@@ -757,7 +874,7 @@ int kg_run(struct kvm_guest *kg, int vcpu, const struct kg_cmd *cmd,
 	if (ret)
 		v->needs_reset = true;
 	if (res)
-		fill_result(kg, v, res, exits);
+		fill_result(kg, v, res, exits, kvm_exits);
 	return ret;
 }
 

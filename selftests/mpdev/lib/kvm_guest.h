@@ -14,7 +14,8 @@
  *
  *   0x000000 - 0x1fffff  common: GDT+TSS, IDT, page tables, guest code
  *   0x200000 * (1 + v)   vCPU v's 2 MiB window: command block, stack,
- *                        values array, latency array
+ *                        values array, latency array (the upper 1 MiB,
+ *                        values and latencies, is also the string buffer)
  *
  * RAM ends at kg_mem_size() = 2 MiB * (1 + nr_vcpus) (at most 34 MiB); every
  * GPA above it up to 4 GiB is mapped uncached (PCD|PWT) and is MMIO: any
@@ -59,7 +60,63 @@ enum kg_op {
 	 * wrote (kg_result.mismatches): a memory-like device must give 0.
 	 */
 	KG_OP_MIXED = 2,
+	/*
+	 * String commands: ONE rep-prefixed guest instruction makes all
+	 * @count accesses of @size bytes, between the device and the vCPU's
+	 * string buffer (kg_result.buf; page aligned, KG_REP_MAX_BYTES).
+	 *   KG_OP_REP_READ   PIO: rep ins{b,w,l} from port @addr;
+	 *                    MMIO: rep movs{b,w,l,q} from @addr, @addr + size,
+	 *                    ... into the buffer.
+	 *   KG_OP_REP_WRITE  PIO: rep outs to port @addr; MMIO: rep movs from
+	 *                    the buffer to @addr, @addr + size, ...  The
+	 *                    buffer holds value(i) (see @value) beforehand.
+	 * kg_result.done is the number of iterations the instruction did;
+	 * xor and sum are over the elements read (zero-extended).  flags,
+	 * addr_stride and addr_span must be 0.
+	 *
+	 * How KVM splits one such instruction into exits (arch/x86/kvm/
+	 * emulate.c and x86.c, identical in 6.1 and 6.12): string I/O and
+	 * MMIO always go through the instruction emulator, which runs on the
+	 * vCPU thread inside one kvm->srcu read-side section per exit
+	 * (vcpu_run() drops SRCU only while the guest itself runs), so every
+	 * access of one exit delays synchronize_srcu() on the VM
+	 * (KVM_SET_USER_MEMORY_REGION, KVM_IOEVENTFD, bus updates) until
+	 * the last of them is done.
+	 *
+	 *  - rep ins: pio_in_emulated() refills a 1 KiB read-ahead buffer
+	 *    with n = min(RCX, 1024 / size, bytes from RDI to the end of its
+	 *    page) elements in one call, and emulator_pio_in_out() makes n
+	 *    kvm_io_bus_read() calls in a row for it.  The emulator then
+	 *    stores them, RCX -= n, and re-enters the guest when the buffer
+	 *    is used up, with RIP still on the instruction if RCX != 0: one
+	 *    exit per KiB.  With this page-aligned buffer, rep insb of N
+	 *    bytes is ceil(N / 1024) exits of up to 1024 in-kernel reads
+	 *    each (rep insl: 256 reads of 4 bytes per exit).  If an
+	 *    in-kernel device takes the first read of a refill, the others
+	 *    must be in-kernel too: a later one no device claims reads 0
+	 *    (KVM assumes the device was removed meanwhile); if none takes
+	 *    the first, all n go to userspace as ONE KVM_EXIT_IO with
+	 *    io.count = n.
+	 *  - rep outs and rep movs (MMIO either way): one element per
+	 *    emulator iteration, and x86_emulate_insn() restarts within the
+	 *    same exit (EMULATION_RESTART) while RCX & 0x3ff != 0: the guest
+	 *    is re-entered each time RCX reaches a multiple of 1024.  So a
+	 *    count <= 1024 is one exit, 1024 * k is k exits of 1024 accesses.
+	 *    An access no in-kernel device claims ends the exit and goes to
+	 *    userspace by itself (KVM_EXIT_IO count 1, or KVM_EXIT_MMIO);
+	 *    the instruction then goes on from there.
+	 *  - KVM looks at pending signals (and immediate_exit) only between
+	 *    guest entries, never inside one exit's accesses.
+	 * kg_selftest checks what userspace can see of this (exits per KiB of
+	 * rep ins, one exit per unclaimed element otherwise, 2048 outsb into
+	 * an ioeventfd without a single exit to userspace).
+	 */
+	KG_OP_REP_READ = 3,
+	KG_OP_REP_WRITE = 4,
 };
+
+/* Size of each vCPU's string buffer (KG_OP_REP_*): count * size <= this. */
+#define KG_REP_MAX_BYTES	0x100000
 
 /* kg_cmd.flags */
 #define KG_F_VALUES	(1U << 0)	/* store each value read (see max_samples) */
@@ -100,7 +157,11 @@ struct kg_result {
 	uint64_t mismatches;	/* KG_OP_MIXED: reads != the value just written */
 	uint64_t first_mismatch;/* iteration of the first one (if mismatches) */
 	uint64_t tsc_total;	/* guest TSC cycles for the whole loop */
-	uint64_t exits;		/* MMIO/PIO exits passed to the exit handler */
+	/*
+	 * Accesses passed to the exit handler (a PIO exit of io.count n
+	 * counts n).
+	 */
+	uint64_t exits;
 	/*
 	 * Point into guest memory: valid until the next kg_run() on this vCPU
 	 * or kg_destroy().  values[i] is the value read in iteration i;
@@ -111,6 +172,17 @@ struct kg_result {
 	uint64_t nr_values;
 	const uint64_t *lat;
 	uint64_t nr_lat;
+	/*
+	 * KVM_RUN calls that returned with an MMIO/PIO exit for the handler
+	 * (not the done report): a string command's userspace exits.
+	 */
+	uint64_t kvm_exits;
+	/*
+	 * String commands: the vCPU's string buffer in guest memory (valid as
+	 * values above) and the bytes the instruction moved (done * size).
+	 */
+	const void *buf;
+	uint64_t buf_bytes;
 };
 
 /* A guest MMIO or PIO access that exited to userspace. */
@@ -160,6 +232,13 @@ struct kvm_run *kg_vcpu_run(struct kvm_guest *kg, int vcpu);
  * still works; VM ioctls (kg_ioeventfd) fail.  For close-order tests.
  */
 void kg_close_vm_fd(struct kvm_guest *kg);
+
+/*
+ * Host address of @vcpu's string buffer (KG_REP_MAX_BYTES, page aligned)
+ * and its guest-physical address.  kg_run() overwrites it for a string
+ * command (zeroes for KG_OP_REP_READ, value(i) for KG_OP_REP_WRITE).
+ */
+void *kg_rep_buf(struct kvm_guest *kg, int vcpu, uint64_t *gpa);
 
 /* Guest RAM: host address and size of the slot at GPA 0. */
 void *kg_mem(struct kvm_guest *kg, uint64_t *size);
