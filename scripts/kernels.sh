@@ -13,7 +13,7 @@
 #   --build-only     fetch headers and build, no VM (what CI can afford)
 #   --tests "T..."   kselftests to run, from build/selftests (default:
 #                    mpdev_basic mpdev_datapath, plus mpdev_lifetime and
-#                    mpdev_netlink when built)
+#                    mpdev_netlink and mpdev_bounds when built)
 #   --update-doc     after the run, write its table into
 #                    Documentation/mpdev/kernels.rst
 #   --doc-only       only rewrite that table from the last run's results
@@ -417,7 +417,7 @@ fi
 mkdir -p "$OUT"
 if [ -z "$tests" ]; then
 	tests="mpdev_basic mpdev_datapath"
-	for t in mpdev_lifetime mpdev_netlink; do
+	for t in mpdev_lifetime mpdev_netlink mpdev_bounds; do
 		[ -x "build/selftests/$t" ] && tests="$tests $t"
 	done
 fi
