@@ -5,11 +5,13 @@
 #
 # Stages: build (module, userspace, selftests), static checks (checkpatch
 # --strict, sparse), host unit tests, then the kselftests inside the test
-# VM with the freshly built module.  Each stage's output goes to the
-# console and to build/check-<stage>.log.  A stage that prints
-# "N passed, N failed[, N skipped]" contributes those counts; any other
-# stage counts as one test, passed or failed by its exit status.  The last
-# line is the total, and the exit status is non-zero if anything failed.
+# VM with the freshly built module, and the kselftests built as a drop-in
+# of a kernel tree (scripts/ksft-dropin.sh) and run from there.  Each
+# stage's output goes to the console and to build/check-<stage>.log.  A
+# stage that prints "N passed, N failed[, N skipped]" contributes those
+# counts; any other stage counts as one test, passed or failed by its exit
+# status.  The last line is the total, and the exit status is non-zero if
+# anything failed.
 
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -52,12 +54,21 @@ if stage build make all; then
 	stage userspace-unit make -C userspace check
 	stage fuzz make -C userspace fuzz FUZZ_TIME=60
 	stage bench-report scripts/test-bench-report.sh
+	# mpdev_lifetime unloads and reloads the module: last.
 	stage kselftests-vm selftests/vm/vm-run --timeout 1500 -- \
 		selftests/vm/run-kselftests \
 		build/selftests/mpdev_basic \
 		build/selftests/mpdev_datapath \
 		build/selftests/mpdev_netlink \
+		build/selftests/mpdev_bounds \
 		build/selftests/mpdev_lifetime
+	# The kselftests as upstream would build them: dropped into a
+	# linux-source-6.1 tree, built and installed by its own selftests
+	# Makefile, run by its run_kselftest.sh under the VM's busybox sh.
+	if stage ksft-dropin scripts/ksft-dropin.sh; then
+		stage ksft-dropin-vm selftests/vm/vm-run --timeout 600 -- \
+			scripts/ksft-dropin.sh run -s "busybox sh" mpdev_basic
+	fi
 	stage kernels scripts/kernels.sh 6.12 sid
 	# Nested guests boot only under multi-threaded TCG (testing.rst);
 	# the kselftests above need single-threaded TCG.

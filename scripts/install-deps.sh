@@ -55,8 +55,9 @@ done
 
 # Packages, one group per reason, so it is clear why each one is here.
 pkgs_build="build-essential gcc make linux-headers-amd64 kmod sparse"
-# kselftest_harness.h and checkpatch.pl are taken from this tarball.
-pkgs_source="linux-source-6.1 xz-utils"
+# kselftest_harness.h and checkpatch.pl are taken from this tarball; the
+# kselftest drop-in (scripts/ksft-dropin.sh) installs with its rsync.
+pkgs_source="linux-source-6.1 xz-utils rsync"
 # The test VM: QEMU (TCG), busybox initramfs, module decompression.
 pkgs_vm="qemu-system-x86 busybox-static cpio zstd xz-utils gzip coreutils"
 # Userspace: netlink helper library, fuzzing with libFuzzer (clang's

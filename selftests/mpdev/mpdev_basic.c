@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The control device itself: present, opens and closes, answers its version,
- * refuses unknown ioctls and unprivileged openers.
+ * The control device itself: present, opens and closes, reports its
+ * features, refuses unknown ioctls (the old API-version call included) and
+ * unprivileged openers.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -14,7 +16,7 @@
 #include <linux/capability.h>
 #include <linux/mpdev.h>
 
-#include "kselftest_harness.h"
+#include "../kselftest_harness.h"
 
 TEST(module_present)
 {
@@ -40,12 +42,48 @@ TEST(open_close)
 	}
 }
 
-TEST(api_version)
+/* Feature discovery: what this ABI has, and its limits as the header says. */
+TEST(features)
+{
+	const uint64_t all = MPDEV_FEAT_RING_GEOMETRY |
+			     MPDEV_FEAT_REGION_COOKIE |
+			     MPDEV_FEAT_EXIT_DEADLINE | MPDEV_FEAT_INTR_GRACE |
+			     MPDEV_FEAT_STALE_CPL;
+	struct mpdev_features f, again;
+	unsigned int i;
+	int fd = open("/dev/mpdev", O_RDWR);
+
+	ASSERT_LE(0, fd);
+	memset(&f, 0xa5, sizeof(f));
+	ASSERT_EQ(0, ioctl(fd, MPDEV_GET_FEATURES, &f));
+	EXPECT_EQ(all, f.features & all);
+	EXPECT_EQ(MPDEV_REGION_FLAGS_ALL, f.region_flags);
+	EXPECT_EQ(MPDEV_BACKEND_FLAGS_ALL, f.backend_flags);
+	/* The netlink tests add 64 regions to one context. */
+	EXPECT_LE(64U, f.max_regions);
+	EXPECT_EQ(MPDEV_RING_MIN_ENTRIES, f.ring_min_entries);
+	EXPECT_EQ(MPDEV_RING_MAX_ENTRIES, f.ring_max_entries);
+	EXPECT_EQ(MPDEV_RING_DEFAULT_ENTRIES, f.ring_default_entries);
+	EXPECT_EQ(MPDEV_MIN_DEADLINE_NS, f.min_deadline_ns);
+	EXPECT_EQ(MPDEV_MAX_DEADLINE_NS, f.max_deadline_ns);
+	EXPECT_EQ(MPDEV_MAX_SPIN_NS, f.max_spin_ns);
+	for (i = 0; i < sizeof(f.reserved) / sizeof(f.reserved[0]); i++) {
+		EXPECT_EQ(0ULL, f.reserved[i]) TH_LOG("reserved[%u]", i);
+	}
+	/* It changes nothing and says the same each time. */
+	ASSERT_EQ(0, ioctl(fd, MPDEV_GET_FEATURES, &again));
+	EXPECT_EQ(0, memcmp(&f, &again, sizeof(f)));
+	close(fd);
+}
+
+TEST(api_version_is_gone)
 {
 	int fd = open("/dev/mpdev", O_RDWR);
 
 	ASSERT_LE(0, fd);
-	EXPECT_EQ(MPDEV_API_VERSION, ioctl(fd, MPDEV_GET_API_VERSION));
+	/* MPDEV_GET_API_VERSION of the first ABI: _IO(0xB2, 0x00). */
+	EXPECT_EQ(-1, ioctl(fd, _IO(0xB2, 0x00)));
+	EXPECT_EQ(ENOTTY, errno);
 	close(fd);
 }
 

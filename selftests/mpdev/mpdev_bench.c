@@ -410,7 +410,7 @@ struct remote {
 	int ctl;		/* the context (the VMM's fd) */
 	int fd;			/* the backend fd */
 	bool ring_mode;
-	struct mpdev_ring *ring;
+	struct mpdev_ring_map ring;	/* polling: by the kernel's geometry */
 	pthread_t thread;
 	bool started;
 	volatile bool stop;
@@ -431,13 +431,17 @@ static void remote_error(struct remote *r, int err)
 		r->error = err;
 }
 
+/* read() hands out requests of the ring's req_entry_size (at most this). */
+#define REQ_SIZE_MAX	256
+
 static void *remote_blocking(struct remote *r)
 {
-	struct mpdev_request q[32];
+	uint8_t buf[32 * REQ_SIZE_MAX];
+	const size_t rsz = r->ring.info.req_entry_size;
 	struct mpdev_completion c[32];
 
 	while (!r->stop) {
-		ssize_t n = read(r->fd, q, sizeof(q));
+		ssize_t n = read(r->fd, buf, 32 * rsz);
 		unsigned int i, k = 0;
 
 		if (n == 0) {
@@ -450,21 +454,23 @@ static void *remote_blocking(struct remote *r)
 			remote_error(r, errno);
 			break;
 		}
-		if (n % sizeof(q[0]))
+		if (n % rsz)
 			remote_error(r, EPROTO);
-		n /= sizeof(q[0]);
+		n /= rsz;
 		for (i = 0; i < n; i++) {
-			uint64_t v = model_access(&r->m, q[i].flags &
-						  MPDEV_REQ_WRITE, q[i].offset,
-						  q[i].size, q[i].data);
+			struct mpdev_request q;
+			uint64_t v;
 
+			memcpy(&q, buf + i * rsz, sizeof(q));
+			v = model_access(&r->m, q.flags & MPDEV_REQ_WRITE,
+					 q.offset, q.size, q.data);
 			r->nreq++;
-			if (!(q[i].flags & MPDEV_REQ_NEEDS_REPLY))
+			if (!(q.flags & MPDEV_REQ_NEEDS_REPLY))
 				continue;
 			memset(&c[k], 0, sizeof(c[k]));
-			c[k].id = q[i].id;
+			c[k].id = q.id;
 			c[k].data = v;
-			c[k].size = q[i].size;
+			c[k].size = q.size;
 			k++;
 		}
 		if (k && write(r->fd, c, k * sizeof(c[0])) !=
@@ -484,7 +490,8 @@ static void remote_kick(struct remote *r)
 
 static void *remote_polling(struct remote *r)
 {
-	struct mpdev_ring_hdr *h = &r->ring->hdr;
+	struct mpdev_ring_hdr *h = r->ring.hdr;
+	const uint32_t entries = r->ring.info.entries;
 	uint32_t tail = h->req_tail, cpl = h->cpl_head;
 
 	while (!r->stop) {
@@ -506,14 +513,14 @@ static void *remote_polling(struct remote *r)
 				__builtin_ia32_pause();
 			continue;
 		}
-		if (head - tail > MPDEV_RING_ENTRIES) {
+		if (head - tail > entries) {
 			remote_error(r, EPROTO);
 			break;
 		}
 		while (tail != head) {
 			/* One copy: the ring is shared memory. */
 			const struct mpdev_request q =
-				r->ring->req[tail % MPDEV_RING_ENTRIES];
+				*mpdev_ring_req(&r->ring, tail);
 			struct mpdev_completion *c;
 			uint64_t v;
 
@@ -524,10 +531,10 @@ static void *remote_polling(struct remote *r)
 				/* One vCPU, one read in flight: never full. */
 				while (cpl - __atomic_load_n(&h->cpl_tail,
 							     __ATOMIC_ACQUIRE) >=
-				       MPDEV_RING_ENTRIES && !r->stop)
+				       entries && !r->stop)
 					remote_kick(r);
-				c = &r->ring->cpl[cpl % MPDEV_RING_ENTRIES];
-				memset(c, 0, sizeof(*c));
+				c = mpdev_ring_cpl(&r->ring, cpl);
+				memset(c, 0, r->ring.info.cpl_entry_size);
 				c->id = q.id;
 				c->data = v;
 				c->size = q.size;
@@ -576,22 +583,24 @@ static int remote_start(struct remote *r, struct kvm_guest *kg, int space,
 		return r->ctl;
 	ret = mpdev_attach(r->ctl, kg_vm_fd(kg));
 	if (!ret)
-		ret = mpdev_add(r->ctl, 1, space, addr, size, 0);
-	if (!ret)
 		ret = mpdev_set_params(r->ctl, opt.deadline_ns, spin_ns);
 	if (ret)
 		return ret;
+	/* The backend before the region: ADD_REGION needs it. */
 	r->fd = mpdev_backend(r->ctl, MPDEV_BACKEND_CLOEXEC);
 	if (r->fd < 0)
 		return r->fd;
-	if (ring_mode) {
-		r->ring = mmap(NULL, MPDEV_RING_MMAP_SIZE,
-			       PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
-		if (r->ring == MAP_FAILED) {
-			r->ring = NULL;
-			return -errno;
-		}
-	}
+	ret = mpdev_add(r->ctl, 1, space, addr, size, 0);
+	/* The geometry, from the mapping (polling) or on its own. */
+	if (!ret && ring_mode)
+		ret = mpdev_ring_map(r->fd, &r->ring, PROT_READ | PROT_WRITE);
+	else if (!ret)
+		ret = mpdev_get_ring(r->fd, &r->ring.info);
+	if (!ret && (r->ring.info.req_entry_size > REQ_SIZE_MAX ||
+		     r->ring.info.req_entry_size < sizeof(struct mpdev_request)))
+		ret = -EPROTO;
+	if (ret)
+		return ret;
 	if (pthread_create(&r->thread, NULL, remote_main, r))
 		return -EAGAIN;
 	r->started = true;
@@ -641,9 +650,7 @@ static void remote_stop(struct remote *r)
 		pthread_join(r->thread, NULL);
 	}
 	r->started = false;
-	if (r->ring)
-		munmap(r->ring, MPDEV_RING_MMAP_SIZE);
-	r->ring = NULL;
+	mpdev_ring_unmap(&r->ring);
 	if (r->fd >= 0)
 		close(r->fd);
 	r->fd = -1;
@@ -947,7 +954,7 @@ static void stats_of(struct kvm_guest *kg, struct cell *c)
 
 static void setup_space(struct bench *b, struct space_run *s, int space)
 {
-	int row, op, ret;
+	int row, op, ret, fd = -1;
 
 	memset(s, 0, sizeof(*s));
 	s->space = space;
@@ -992,14 +999,14 @@ static void setup_space(struct bench *b, struct space_run *s, int space)
 	ret = s->diag_ctl < 0 ? s->diag_ctl :
 	      mpdev_attach(s->diag_ctl, kg_vm_fd(b->kg));
 	if (!ret)
+		ret = fd = mpdev_backend(s->diag_ctl, MPDEV_BACKEND_CLOEXEC);
+	if (ret >= 0)
 		ret = mpdev_add(s->diag_ctl, 1, space, s->rows[ROW_DIAG].addr,
 				s->rows[ROW_DIAG].size, 0);
-	if (!ret)
-		ret = mpdev_backend(s->diag_ctl, MPDEV_BACKEND_CLOEXEC);
 	if (ret < 0)
 		die("%s mpdev diagnostic context: %s", space_key[space],
 		    strerror(-ret));
-	close(ret);
+	close(fd);
 }
 
 /* Checks that every row took the route it claims. */
@@ -1485,7 +1492,8 @@ static void usage(const char *prog)
 		"  --json PATH     results as JSON (default $MPDEV_OUT/bench-rawkvm.json)\n"
 		"  --poll-spin-us  mpdev spin budget of the polling row, default %d\n"
 		"  --block-spin-us mpdev spin budget of the blocking row, default %d\n"
-		"  --deadline-ms   mpdev request deadline, default %d\n"
+		"                  (each at most MPDEV_MAX_SPIN_NS, 1000 us)\n"
+		"  --deadline-ms   mpdev deadline of an exit, default %d (1..60000)\n"
 		"  --blocking-cpu  CPU of the classic child and the mpdev blocking remote:\n"
 		"                  %d = the vCPU's, %d = the polling remote's; default %d\n"
 		"  --remote-no-pause  the polling remote spins without PAUSE\n"
@@ -1582,8 +1590,10 @@ static void parse_args(int argc, char **argv)
 	    opt.rounds > opt.iters || opt.iters / opt.rounds + 1 > KG_MAX_SAMPLES ||
 	    opt.warmup > KG_MAX_SAMPLES)
 		usage(argv[0]);
-	if (opt.poll_spin_ns > opt.deadline_ns ||
-	    opt.block_spin_ns > opt.deadline_ns)
+	if (opt.poll_spin_ns > MPDEV_MAX_SPIN_NS ||
+	    opt.block_spin_ns > MPDEV_MAX_SPIN_NS ||
+	    opt.deadline_ns < MPDEV_MIN_DEADLINE_NS ||
+	    opt.deadline_ns > MPDEV_MAX_DEADLINE_NS)
 		usage(argv[0]);
 }
 

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
+#include "../kselftest_harness.h"
 #include "lib/kvm_guest.h"
 #include "mpdev_util.h"
 
@@ -31,12 +31,15 @@
 #define LONG_NS		(20ULL * 1000 * 1000 * 1000)
 /* Slack for a software-emulated test VM: absolute times there are slow. */
 #define SLACK_NS	(1500ULL * 1000 * 1000)
+/* Region 0's cookie: every request of it must carry this. */
+#define DP_COOKIE	0xc00c1e0123456789ULL
 
 FIXTURE(dp) {
 	struct kvm_guest *kg;
 	int ctl;
 	int backend;
 	uint64_t base;
+	struct mpdev_ring_info ring;	/* as CREATE_BACKEND reported it */
 	struct tr tr;
 	bool tr_on;
 };
@@ -57,17 +60,21 @@ FIXTURE_SETUP(dp)
 
 	if (!kg_kvm_usable(&why))
 		SKIP(return, "no usable KVM: %s", why);
+	self->backend = -1;
 	self->kg = kg_create(2);
 	ASSERT_NE(NULL, self->kg);
 	self->ctl = mpdev_open();
 	ASSERT_LE(0, self->ctl);
 	ASSERT_EQ(0, mpdev_attach(self->ctl, kg_vm_fd(self->kg)));
 	self->base = variant->space == KG_SPACE_MMIO ? MMIO_BASE : PIO_BASE;
-	ASSERT_EQ(0, mpdev_add(self->ctl, 0, variant->space, self->base,
-			       REGION_SIZE, 0));
 	ASSERT_EQ(0, mpdev_set_params(self->ctl, LONG_NS, 20000));
-	self->backend = mpdev_backend(self->ctl, MPDEV_BACKEND_CLOEXEC);
+	/* The backend first: regions need it (ENOTCONN otherwise). */
+	self->backend = mpdev_backend_ring(self->ctl, MPDEV_BACKEND_CLOEXEC, 0,
+					   &self->ring);
 	ASSERT_LE(0, self->backend);
+	ASSERT_EQ(MPDEV_RING_DEFAULT_ENTRIES, self->ring.entries);
+	ASSERT_EQ(0, mpdev_add_cookie(self->ctl, 0, variant->space,
+				      self->base, REGION_SIZE, 0, DP_COOKIE));
 }
 
 FIXTURE_TEARDOWN(dp)
@@ -120,6 +127,7 @@ static struct mpdev_info info_of(int ctl)
 /* Write then read back at every size and many offsets. */
 TEST_F(dp, roundtrip_all_sizes)
 {
+	struct mpdev_info info;
 	unsigned int size;
 	uint64_t total = 0;
 
@@ -145,14 +153,23 @@ TEST_F(dp, roundtrip_all_sizes)
 	ASSERT_TRUE(tr_wait_requests(&self->tr, total, 2000));
 	EXPECT_EQ(total, self->tr.nreq);
 	EXPECT_EQ(total / 2, self->tr.nwrites);
-	{
-		struct mpdev_info info = info_of(self->ctl);
-
-		EXPECT_EQ(MPDEV_STATE_OK, info.state);
-		EXPECT_EQ(total / 2, info.counters.reads);
-		EXPECT_EQ(total / 2, info.counters.writes);
-		EXPECT_EQ(0, info.counters.timeouts);
-	}
+	info = info_of(self->ctl);
+	EXPECT_EQ(MPDEV_STATE_OK, info.state);
+	EXPECT_EQ(total / 2, info.counters.reads);
+	EXPECT_EQ(total / 2, info.counters.writes);
+	EXPECT_EQ(0, info.counters.timeouts);
+	EXPECT_EQ(0, info.counters.malformed);
+	EXPECT_EQ(0, info.counters.failed_accesses);
+	EXPECT_EQ(0, info.counters.stale_completions);
+	EXPECT_EQ(0, info.counters.interrupted);
+	EXPECT_EQ(0, info.counters.bus_lost);
+	EXPECT_EQ(self->ring.entries, info.ring_entries);
+	/* Only vCPU 0 waited for answers. */
+	EXPECT_EQ(1, info.nr_slots);
+	EXPECT_LT(0, info.footprint_bytes);
+	EXPECT_EQ(1, info.nr_regions);
+	EXPECT_EQ(1, info.vm_attached);
+	EXPECT_EQ(1, info.backend_attached);
 }
 
 /* What the device holds is what the guest reads, at every size. */
@@ -187,9 +204,12 @@ TEST_F(dp, reads_return_device_data)
 				       (unsigned long)off);
 		}
 	}
-	/* The request carries the vCPU's id. */
+	/* The request carries the vCPU's id and the region's cookie. */
 	EXPECT_EQ(1, self->tr.log[0].vcpu);
 	EXPECT_EQ(0, self->tr.log[0].region);
+	EXPECT_EQ(DP_COOKIE, self->tr.log[0].cookie);
+	EXPECT_EQ(0, self->tr.log[0].reserved0);
+	EXPECT_EQ(0, self->tr.log[0].reserved1);
 }
 
 struct exit_count {
@@ -291,13 +311,14 @@ static void run_async(struct runner *r, struct kvm_guest *kg, int vcpu,
 /* A full ring holds the vCPU back (bounded) until the remote catches up. */
 TEST_F(dp, queue_full_waits_for_room)
 {
+	const uint64_t n = self->ring.entries + 44;
 	struct runner r;
 	struct mpdev_info info;
 	uint64_t i;
 
 	ASSERT_EQ(0, mpdev_set_params(self->ctl, 5000ULL * 1000 * 1000, 0));
 	run_async(&r, self->kg, 0, cmd(KG_OP_WRITE, variant->space,
-				       self->base + 8, 2, 300, 0, 1));
+				       self->base + 8, 2, n, 0, 1));
 	usleep(300 * 1000);
 	info = info_of(self->ctl);
 	EXPECT_EQ(1, info.counters.queue_full_waits);
@@ -305,10 +326,11 @@ TEST_F(dp, queue_full_waits_for_room)
 	ASSERT_EQ(0, start_remote(self, variant));
 	pthread_join(r.thread, NULL);
 	ASSERT_EQ(0, r.ret);
-	EXPECT_EQ(300, r.res.done);
-	ASSERT_TRUE(tr_wait_requests(&self->tr, 300, 2000));
-	for (i = 0; i < 300; i++)
+	EXPECT_EQ(n, r.res.done);
+	ASSERT_TRUE(tr_wait_requests(&self->tr, n, 2000));
+	for (i = 0; i < n; i++) {
 		ASSERT_EQ(i & 0xffff, self->tr.log[i].data);
+	}
 	EXPECT_EQ(MPDEV_STATE_OK, info_of(self->ctl).state);
 }
 
@@ -360,6 +382,8 @@ TEST_F(dp, two_vcpus_reads_in_flight_out_of_order)
 	EXPECT_EQ(0x22, r[1].values[0]);
 	EXPECT_LE(2, self->tr.max_outstanding);
 	EXPECT_EQ(MPDEV_STATE_OK, info_of(self->ctl).state);
+	/* A slot per vCPU that waited. */
+	EXPECT_EQ(2, info_of(self->ctl).nr_slots);
 }
 
 /*
@@ -423,19 +447,24 @@ TEST_F_TIMEOUT(dp, stress_two_vcpus_integrity, 240)
 	       (unsigned long)((now_ns() - t0) / 1000000));
 }
 
-/* Spin budget 0 sleeps at once: the ring remote must kick, and does. */
+/*
+ * Spin budget 0 sleeps at once: the ring remote must kick, and does.  The
+ * largest spin budget (MPDEV_MAX_SPIN_NS) with quicker answers takes the
+ * spinning path.
+ */
 TEST_F(dp, sleep_path_and_spin_path)
 {
-	uint64_t spins[] = { 0, 50ULL * 1000 * 1000 };
+	uint64_t spins[] = { 0, MPDEV_MAX_SPIN_NS };
+	uint32_t delays[] = { 2000, 100 };
 	unsigned int k;
 
 	ASSERT_EQ(0, start_remote(self, variant));
-	self->tr.b.delay_us = 2000;
 	for (k = 0; k < 2; k++) {
 		struct kg_cmd c = cmd(KG_OP_MIXED, variant->space, self->base,
 				      2, 20, 0x4242 + k, 1);
 		struct kg_result res;
 
+		self->tr.b.delay_us = delays[k];
 		ASSERT_EQ(0, mpdev_set_params(self->ctl, LONG_NS,
 					      spins[k]));
 		ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
@@ -537,10 +566,11 @@ TEST_F(dp, remote_killed_mid_read)
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
-		struct mpdev_request q;
+		ssize_t n = self->ring.req_entry_size;
+		char q[4096];
 
 		/* Take the request, then die without answering. */
-		if (read(self->backend, &q, sizeof(q)) != sizeof(q))
+		if (n > (ssize_t)sizeof(q) || read(self->backend, q, n) != n)
 			_exit(1);
 		kill(getpid(), SIGKILL);
 		_exit(2);
@@ -557,6 +587,25 @@ TEST_F(dp, remote_killed_mid_read)
 	expect_failed(_metadata, self->ctl, MPDEV_FAIL_BACKEND_CLOSED);
 }
 
+/* Waits up to @ms for the context to fail; returns its info. */
+static struct mpdev_info wait_failed(int ctl, int ms)
+{
+	uint64_t end = now_ns() + ms * 1000000ULL;
+	struct mpdev_info info = info_of(ctl);
+
+	while (info.state != MPDEV_STATE_FAILED && now_ns() < end) {
+		usleep(1000);
+		info = info_of(ctl);
+	}
+	return info;
+}
+
+/*
+ * The remote answers the one read with a malformed completion that it
+ * publishes alone, in place of the valid answer (mpdev_util.h): the vCPU
+ * can only ever see the bad one, so it reads all-ones every time, never
+ * the device's 0x12.
+ */
 static void malformed_case(struct __test_metadata *_metadata,
 			   FIXTURE_DATA(dp) *self,
 			   const FIXTURE_VARIANT(dp) *variant, int bad)
@@ -575,6 +624,8 @@ static void malformed_case(struct __test_metadata *_metadata,
 	EXPECT_EQ(MPDEV_STATE_FAILED, info.state);
 	EXPECT_EQ(MPDEV_FAIL_MALFORMED, info.fail_reason);
 	EXPECT_EQ(1, info.counters.malformed);
+	EXPECT_EQ(0, info.counters.stale_completions);
+	EXPECT_EQ(1, self->tr.nreq);
 	EXPECT_TRUE(tr_wait_eof(&self->tr, 2000));
 }
 
@@ -608,25 +659,63 @@ TEST_F(dp, malformed_completion_index)
 	malformed_case(_metadata, self, variant, TR_BAD_CPL_INDEX);
 }
 
+/*
+ * A second answer to a request that was already answered.  Both go out in
+ * one write() or one cpl_head store, so the kernel sees them together; the
+ * vCPU may get the first (valid) one, and the context fails either way.
+ */
+TEST_F(dp, malformed_duplicate_answer)
+{
+	struct kg_cmd c = cmd(KG_OP_READ, variant->space, self->base, 4, 1, 0,
+			      0);
+	struct kg_result res;
+	struct mpdev_info info;
+
+	ASSERT_EQ(0, start_remote(self, variant));
+	self->tr.mem[0][0] = 0x12;
+	self->tr.b.bad = TR_BAD_DUPLICATE;
+	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+	EXPECT_TRUE(res.xor == 0x12 || res.xor == 0xffffffffULL)
+		TH_LOG("read %#lx", (unsigned long)res.xor);
+	/* The vCPU can be back before the duplicate is looked at. */
+	info = wait_failed(self->ctl, 2000);
+	EXPECT_EQ(MPDEV_STATE_FAILED, info.state);
+	EXPECT_EQ(MPDEV_FAIL_MALFORMED, info.fail_reason);
+	EXPECT_EQ(1, info.counters.malformed);
+	EXPECT_EQ(0, info.counters.stale_completions);
+	EXPECT_TRUE(tr_wait_eof(&self->tr, 2000));
+}
+
 TEST_F(dp, malformed_request_tail)
 {
 	struct kg_cmd c = cmd(KG_OP_WRITE, variant->space, self->base, 4, 1, 1,
 			      0);
 	struct kg_result res;
+	int i;
 
 	if (variant->mode != TR_RING)
 		SKIP(return, "ring indices are a ring-mode matter");
 	ASSERT_EQ(0, start_remote(self, variant));
 	self->tr.b.bad = TR_BAD_REQ_TAIL;
-	/* The first write is consumed with a forged tail; the next sees it. */
+	/*
+	 * The remote forges req_tail in the very store that hands the first
+	 * write back (never before it arrives); the second write sees it.
+	 */
 	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
 	ASSERT_TRUE(tr_wait_requests(&self->tr, 1, 1000));
-	usleep(20000);
+	for (i = 0; self->tr.b.bad && i < 1000; i++)
+		usleep(1000);
+	ASSERT_EQ(TR_BAD_NONE, self->tr.b.bad);
 	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
 	expect_failed(_metadata, self->ctl, MPDEV_FAIL_MALFORMED);
+	EXPECT_EQ(1, info_of(self->ctl).counters.malformed);
+	EXPECT_EQ(1, self->tr.nreq);
 }
 
-/* Removing a region under a waiting read answers it; nothing fails. */
+/*
+ * Removing a region under a waiting read answers it with all-ones; nothing
+ * fails, and the remote's late answer to it is stale: ignored and counted.
+ */
 TEST_F(dp, remove_region_with_read_in_flight)
 {
 	struct kg_cmd c = cmd(KG_OP_READ, variant->space, self->base + 4, 4, 1,
@@ -634,14 +723,16 @@ TEST_F(dp, remove_region_with_read_in_flight)
 	struct kg_result res;
 	struct runner r;
 	struct mpdev_info info;
-	uint64_t t0;
+	uint64_t id, t0;
 
 	ASSERT_EQ(0, mpdev_set_params(self->ctl, 10ULL * 1000 * 1000 * 1000,
 				      0));
 	ASSERT_EQ(0, start_remote(self, variant));
-	self->tr.b.stall = true;
+	self->tr.mem[0][4] = 0x5a;
+	self->tr.b.hold = true;
 	run_async(&r, self->kg, 0, c);
-	ASSERT_TRUE(tr_wait_requests(&self->tr, 1, 2000));
+	ASSERT_TRUE(tr_wait_held(&self->tr, 1, 2000));
+	ASSERT_EQ(1, tr_held_ids(&self->tr, &id, 1));
 	t0 = now_ns();
 	ASSERT_EQ(0, mpdev_del(self->ctl, 0));
 	pthread_join(r.thread, NULL);
@@ -649,12 +740,12 @@ TEST_F(dp, remove_region_with_read_in_flight)
 	EXPECT_EQ(0xffffffffULL, r.res.xor);
 	EXPECT_GT(5ULL * 1000 * 1000 * 1000, now_ns() - t0);
 	/* The late answer to the aborted read is not an error. */
-	self->tr.b.stall = false;
-	ASSERT_TRUE(tr_wait_requests(&self->tr, 1, 100));
-	usleep(50000);
+	self->tr.b.hold = false;
+	EXPECT_EQ(0, tr_release(&self->tr, id));
 	info = info_of(self->ctl);
 	EXPECT_EQ(MPDEV_STATE_OK, info.state);
 	EXPECT_EQ(0, info.counters.malformed);
+	EXPECT_EQ(1, info.counters.stale_completions);
 	EXPECT_EQ(0, info.nr_regions);
 	/* Re-added, the region serves again. */
 	ASSERT_EQ(0, mpdev_add(self->ctl, 0, variant->space, self->base,
@@ -663,7 +754,127 @@ TEST_F(dp, remove_region_with_read_in_flight)
 	ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
 	EXPECT_EQ(0, res.mismatches);
 	EXPECT_EQ(0, res.exits);
+	info = info_of(self->ctl);
+	EXPECT_EQ(MPDEV_STATE_OK, info.state);
+	EXPECT_EQ(1, info.counters.stale_completions);
+	EXPECT_EQ(0, self->tr.error);
+}
+
+struct del_exits {
+	uint64_t n, first, last;
+	bool gap;
+};
+
+/* Counts the writes that exit once the region is gone; stops after 20. */
+static int del_exit(struct kvm_guest *kg, int vcpu, struct kg_access *acc,
+		    void *opaque)
+{
+	struct del_exits *e = opaque;
+
+	(void)kg;
+	(void)vcpu;
+	if (!acc->is_write)
+		return -EPROTO;
+	if (e->n && acc->data != e->last + 1)
+		e->gap = true;
+	if (!e->n)
+		e->first = acc->data;
+	e->last = acc->data;
+	return ++e->n < 20 ? 0 : -ECANCELED;
+}
+
+/*
+ * DEL_REGION does not wait for vCPUs, but once it returns the remote gets
+ * no new request of the region: every request it ever gets was queued
+ * (req_head) before the call returned.  A vCPU streams posted writes
+ * 0, 1, 2... into the region meanwhile; those after the removal exit to
+ * the VMM, and at most the one in flight during the call is lost.
+ */
+TEST_F_TIMEOUT(dp, del_region_no_request_after_return, 120)
+{
+	struct kg_cmd c = cmd(KG_OP_WRITE, variant->space, self->base + 8, 4,
+			      100000000, 0, 1);
+	struct mpdev_ring_map map;
+	struct del_exits e = { 0 };
+	struct runner r;
+	uint32_t head;
+	uint64_t i;
+
+	ASSERT_EQ(0, start_remote(self, variant));
+	/* A view of req_head, whatever the remote's mode. */
+	ASSERT_EQ(0, mpdev_ring_map(self->tr.fd, &map, PROT_READ));
+	kg_set_exit_handler(self->kg, del_exit, &e);
+	run_async(&r, self->kg, 0, c);
+	ASSERT_TRUE(tr_wait_requests(&self->tr, 200, 20000));
+	ASSERT_EQ(0, mpdev_del(self->ctl, 0));
+	head = __atomic_load_n(&map.hdr->req_head, __ATOMIC_ACQUIRE);
+	pthread_join(r.thread, NULL);
+	mpdev_ring_unmap(&map);
+	EXPECT_EQ(-ECANCELED, r.ret) TH_LOG("%s", kg_strerror(self->kg, 0));
+	EXPECT_EQ(20, e.n);
+	EXPECT_FALSE(e.gap);
+	/* Everything queued before the return arrives, nothing after it. */
+	ASSERT_TRUE(tr_wait_requests(&self->tr, head, 5000));
+	usleep(100 * 1000);
+	EXPECT_EQ(head, self->tr.nreq);
+	ASSERT_LE(self->tr.nreq, self->tr.caplog);
+	for (i = 0; i < self->tr.nreq; i++) {
+		ASSERT_EQ(i, self->tr.log[i].data) TH_LOG("request %lu",
+							  (unsigned long)i);
+		ASSERT_EQ(0, self->tr.log[i].region);
+	}
+	/* The writes after the removal went to the VMM, at most one lost. */
+	EXPECT_LE(self->tr.nreq, e.first);
+	EXPECT_GE(self->tr.nreq + 1, e.first);
+	TH_LOG("%lu writes served, the VMM took them from %lu",
+	       (unsigned long)self->tr.nreq, (unsigned long)e.first);
 	EXPECT_EQ(MPDEV_STATE_OK, info_of(self->ctl).state);
+}
+
+/*
+ * A 16-entry ring (the smallest) wraps around many times under two vCPUs
+ * doing writes and reads at once: the remote finds every entry by the
+ * geometry the kernel reported.
+ */
+TEST_F_TIMEOUT(dp, small_ring_wraps, 120)
+{
+	const uint64_t base2 = self->base + 2 * REGION_SIZE;
+	struct mpdev_ring_info ri;
+	struct mpdev_info info;
+	struct runner r[2];
+	struct tr tr2;
+	int ctl2, b2, v;
+
+	ctl2 = mpdev_open();
+	ASSERT_LE(0, ctl2);
+	ASSERT_EQ(0, mpdev_attach(ctl2, kg_vm_fd(self->kg)));
+	ASSERT_EQ(0, mpdev_set_params(ctl2, LONG_NS, 20000));
+	b2 = mpdev_backend_ring(ctl2, 0, MPDEV_RING_MIN_ENTRIES, &ri);
+	ASSERT_LE(0, b2);
+	EXPECT_EQ(MPDEV_RING_MIN_ENTRIES, ri.entries);
+	ASSERT_EQ(0, mpdev_add(ctl2, 3, variant->space, base2, REGION_SIZE,
+			       0));
+	ASSERT_EQ(0, tr_start(&tr2, b2, variant->mode, 0));
+	EXPECT_EQ(MPDEV_RING_MIN_ENTRIES, tr2.entries);
+	for (v = 0; v < 2; v++)
+		run_async(&r[v], self->kg, v,
+			  cmd(KG_OP_MIXED, variant->space, base2 + 8 * v, 4,
+			      300, v << 20, 1));
+	for (v = 0; v < 2; v++) {
+		pthread_join(r[v].thread, NULL);
+		EXPECT_EQ(0, r[v].ret);
+		EXPECT_EQ(300, r[v].res.done);
+		EXPECT_EQ(0, r[v].res.mismatches);
+	}
+	EXPECT_TRUE(tr_wait_requests(&tr2, 4 * 300, 2000));
+	EXPECT_EQ(4 * 300, tr2.nreq);
+	EXPECT_EQ(0, tr2.error);
+	info = info_of(ctl2);
+	EXPECT_EQ(MPDEV_STATE_OK, info.state);
+	EXPECT_EQ(MPDEV_RING_MIN_ENTRIES, info.ring_entries);
+	EXPECT_EQ(2 * 300, info.counters.reads);
+	tr_stop(&tr2, true);
+	close(ctl2);
 }
 
 /* After the region is removed, the guest's access is KVM's business again. */
@@ -764,6 +975,7 @@ FIXTURE_SETUP(abi)
 {
 	const char *why;
 
+	self->ctl = -1;
 	if (!kg_kvm_usable(&why))
 		SKIP(return, "no usable KVM: %s", why);
 	self->kg = kg_create(1);
@@ -783,7 +995,7 @@ FIXTURE_TEARDOWN(abi)
 TEST_F(abi, attach_checks_the_fd)
 {
 	struct mpdev_attach_vm a = { .vm_fd = kg_vm_fd(self->kg), .flags = 1 };
-	int null = open("/dev/null", O_RDWR);
+	int null = open("/dev/null", O_RDWR), b;
 
 	EXPECT_EQ(-EBADF, mpdev_attach(self->ctl, 999));
 	EXPECT_EQ(-EINVAL, mpdev_attach(self->ctl, null));
@@ -791,19 +1003,34 @@ TEST_F(abi, attach_checks_the_fd)
 	EXPECT_EQ(-EINVAL, mpdev_attach(self->ctl, kg_vcpu_fd(self->kg, 0)));
 	EXPECT_EQ(-1, ioctl(self->ctl, MPDEV_ATTACH_VM, &a));
 	EXPECT_EQ(EINVAL, errno);
+	a.flags = 0;
+	a.reserved[1] = 1;
+	EXPECT_EQ(-1, ioctl(self->ctl, MPDEV_ATTACH_VM, &a));
+	EXPECT_EQ(EINVAL, errno);
 	EXPECT_EQ(-ENOTCONN, mpdev_add(self->ctl, 0, MPDEV_SPACE_MMIO,
 				       MMIO_BASE, 64, 0));
 	EXPECT_EQ(0, mpdev_attach(self->ctl, kg_vm_fd(self->kg)));
 	EXPECT_EQ(-EBUSY, mpdev_attach(self->ctl, kg_vm_fd(self->kg)));
+	/* A VM but no backend yet: still not connected. */
+	EXPECT_EQ(-ENOTCONN, mpdev_add(self->ctl, 0, MPDEV_SPACE_MMIO,
+				       MMIO_BASE, 64, 0));
+	b = mpdev_backend(self->ctl, 0);
+	ASSERT_LE(0, b);
+	EXPECT_EQ(0, mpdev_add(self->ctl, 0, MPDEV_SPACE_MMIO, MMIO_BASE, 64,
+			       0));
+	close(b);
 	close(null);
 }
 
 TEST_F(abi, region_rules)
 {
+	struct mpdev_region r = { .addr = MMIO_BASE, .size = 64 };
 	uint64_t one = 1;
-	int efd;
+	int efd, b;
 
 	ASSERT_EQ(0, mpdev_attach(self->ctl, kg_vm_fd(self->kg)));
+	b = mpdev_backend(self->ctl, 0);
+	ASSERT_LE(0, b);
 	EXPECT_EQ(-EINVAL, mpdev_add(self->ctl, 0, MPDEV_SPACE_MMIO,
 				     MMIO_BASE, 0, 0));
 	EXPECT_EQ(-EINVAL, mpdev_add(self->ctl, 0, 7, MMIO_BASE, 64, 0));
@@ -813,8 +1040,12 @@ TEST_F(abi, region_rules)
 				     0x20, 0));
 	EXPECT_EQ(-EINVAL, mpdev_add(self->ctl, 0, MPDEV_SPACE_MMIO, ~0ULL - 8,
 				     64, 0));
-	EXPECT_EQ(0, mpdev_add(self->ctl, 0, MPDEV_SPACE_MMIO, MMIO_BASE,
-			       0x1000, 0));
+	r.reserved[1] = 1;
+	EXPECT_EQ(-1, ioctl(self->ctl, MPDEV_ADD_REGION, &r));
+	EXPECT_EQ(EINVAL, errno);
+	/* Any cookie will do. */
+	EXPECT_EQ(0, mpdev_add_cookie(self->ctl, 0, MPDEV_SPACE_MMIO, MMIO_BASE,
+				      0x1000, 0, ~0ULL));
 	/* Same id, overlapping range, range inside: all refused. */
 	EXPECT_EQ(-EEXIST, mpdev_add(self->ctl, 0, MPDEV_SPACE_MMIO,
 				     MMIO_BASE + 0x10000, 64, 0));
@@ -834,34 +1065,112 @@ TEST_F(abi, region_rules)
 	EXPECT_EQ(0, mpdev_add(self->ctl, 2, MPDEV_SPACE_MMIO,
 			       MMIO_BASE + 0x3000, 0x1000, 0));
 	EXPECT_EQ(-ENOENT, mpdev_del(self->ctl, 9));
-	{
-		struct mpdev_region r = { .id = 0, .size = 1 };
-
-		EXPECT_EQ(-1, ioctl(self->ctl, MPDEV_DEL_REGION, &r));
-		EXPECT_EQ(EINVAL, errno);
-	}
+	/* DEL_REGION looks at the id only; the rest must be 0. */
+	memset(&r, 0, sizeof(r));
+	r.size = 1;
+	EXPECT_EQ(-1, ioctl(self->ctl, MPDEV_DEL_REGION, &r));
+	EXPECT_EQ(EINVAL, errno);
+	r.size = 0;
+	r.cookie = 1;
+	EXPECT_EQ(-1, ioctl(self->ctl, MPDEV_DEL_REGION, &r));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(3, info_of(self->ctl).nr_regions);
 	EXPECT_EQ(0, mpdev_del(self->ctl, 0));
 	EXPECT_EQ(0, mpdev_del(self->ctl, 1));
 	EXPECT_EQ(0, mpdev_del(self->ctl, 2));
+	EXPECT_EQ(0, info_of(self->ctl).nr_regions);
 	kg_ioeventfd_del(self->kg, efd, KG_SPACE_MMIO, MMIO_BASE + 0x2000, 4,
 			 &one);
 	close(efd);
+	close(b);
 }
 
 TEST_F(abi, params_rules)
 {
 	struct mpdev_params p;
 
-	ASSERT_EQ(0, ioctl(self->ctl, MPDEV_GET_PARAMS, &p));
+	ASSERT_EQ(0, mpdev_get_params(self->ctl, &p));
 	EXPECT_EQ(2000000000ULL, p.deadline_ns);
 	EXPECT_EQ(50000ULL, p.spin_ns);
-	EXPECT_EQ(-EINVAL, mpdev_set_params(self->ctl, 999999, 0));
-	EXPECT_EQ(-EINVAL, mpdev_set_params(self->ctl, 61000000000ULL, 0));
-	EXPECT_EQ(-EINVAL, mpdev_set_params(self->ctl, 2000000, 3000000));
-	EXPECT_EQ(0, mpdev_set_params(self->ctl, 3000000, 0));
-	ASSERT_EQ(0, ioctl(self->ctl, MPDEV_GET_PARAMS, &p));
+	EXPECT_EQ(10000000ULL, p.intr_ns);
+	EXPECT_EQ(0ULL, p.reserved[0] | p.reserved[1] | p.reserved[2]);
+	/* Deadline in [1 ms, 60 s]. */
+	EXPECT_EQ(-EINVAL, mpdev_set_params(self->ctl, MPDEV_MIN_DEADLINE_NS - 1,
+					    0, 0));
+	EXPECT_EQ(-EINVAL, mpdev_set_params(self->ctl,
+					    MPDEV_MAX_DEADLINE_NS + 1, 0, 0));
+	/* Spinning at most 1 ms, whatever the deadline. */
+	EXPECT_EQ(-EINVAL, mpdev_set_params(self->ctl, 10000000ULL,
+					    MPDEV_MAX_SPIN_NS + 1, 0));
+	EXPECT_EQ(-EINVAL, mpdev_set_params(self->ctl, MPDEV_MAX_DEADLINE_NS,
+					    MPDEV_MAX_DEADLINE_NS, 0));
+	/* The signal grace period within the deadline. */
+	EXPECT_EQ(-EINVAL, mpdev_set_params(self->ctl, 3000000ULL, 0,
+					    3000001ULL));
+	p.deadline_ns = 3000000ULL;
+	p.spin_ns = 0;
+	p.intr_ns = 0;
+	p.reserved[2] = 1;
+	EXPECT_EQ(-1, ioctl(self->ctl, MPDEV_SET_PARAMS, &p));
+	EXPECT_EQ(EINVAL, errno);
+	/* Refused calls changed nothing. */
+	ASSERT_EQ(0, mpdev_get_params(self->ctl, &p));
+	EXPECT_EQ(2000000000ULL, p.deadline_ns);
+	EXPECT_EQ(50000ULL, p.spin_ns);
+	EXPECT_EQ(10000000ULL, p.intr_ns);
+	/* The limits themselves are fine. */
+	EXPECT_EQ(0, mpdev_set_params(self->ctl, MPDEV_MIN_DEADLINE_NS,
+				      MPDEV_MAX_SPIN_NS, MPDEV_MIN_DEADLINE_NS));
+	EXPECT_EQ(0, mpdev_set_params(self->ctl, MPDEV_MAX_DEADLINE_NS, 0, 0));
+	EXPECT_EQ(0, mpdev_set_params(self->ctl, 3000000, 0, 1000000));
+	ASSERT_EQ(0, mpdev_get_params(self->ctl, &p));
 	EXPECT_EQ(3000000ULL, p.deadline_ns);
 	EXPECT_EQ(0ULL, p.spin_ns);
+	EXPECT_EQ(1000000ULL, p.intr_ns);
+	/* The three-argument form keeps intr_ns... */
+	EXPECT_EQ(0, mpdev_set_params(self->ctl, 5000000, 1000));
+	ASSERT_EQ(0, mpdev_get_params(self->ctl, &p));
+	EXPECT_EQ(5000000ULL, p.deadline_ns);
+	EXPECT_EQ(1000ULL, p.spin_ns);
+	EXPECT_EQ(1000000ULL, p.intr_ns);
+	/* ... unless it would exceed the new deadline. */
+	EXPECT_EQ(0, mpdev_set_params(self->ctl, MPDEV_MIN_DEADLINE_NS, 0));
+	ASSERT_EQ(0, mpdev_get_params(self->ctl, &p));
+	EXPECT_EQ(MPDEV_MIN_DEADLINE_NS, p.intr_ns);
+}
+
+/* The shared ring's geometry: consistent, page-sized, and what is mapped. */
+static void check_geometry(struct __test_metadata *_metadata, int b,
+			   const struct mpdev_ring_info *ri, uint32_t entries)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct mpdev_ring_info again;
+	struct mpdev_ring_map m;
+
+	EXPECT_EQ(entries, ri->entries);
+	EXPECT_LE(sizeof(struct mpdev_request), ri->req_entry_size);
+	EXPECT_LE(sizeof(struct mpdev_completion), ri->cpl_entry_size);
+	EXPECT_EQ(0U, ri->flags);
+	EXPECT_EQ(0ULL, ri->reserved[0] | ri->reserved[1] | ri->reserved[2]);
+	EXPECT_EQ(0ULL, ri->mmap_size % page);
+	/* Header, requests and completions apart and inside the mapping. */
+	EXPECT_LE(sizeof(struct mpdev_ring_hdr), ri->req_offset);
+	EXPECT_LE(sizeof(struct mpdev_ring_hdr), ri->cpl_offset);
+	EXPECT_TRUE(ri->req_offset + (uint64_t)entries * ri->req_entry_size <=
+		    ri->cpl_offset ||
+		    ri->cpl_offset + (uint64_t)entries * ri->cpl_entry_size <=
+		    ri->req_offset);
+	EXPECT_GE(ri->mmap_size,
+		  ri->req_offset + (uint64_t)entries * ri->req_entry_size);
+	EXPECT_GE(ri->mmap_size,
+		  ri->cpl_offset + (uint64_t)entries * ri->cpl_entry_size);
+	ASSERT_EQ(0, mpdev_get_ring(b, &again));
+	EXPECT_EQ(0, memcmp(ri, &again, sizeof(again)));
+	ASSERT_EQ(0, mpdev_ring_map(b, &m, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(entries, m.hdr->entries);
+	EXPECT_EQ(0U, m.hdr->req_head);
+	EXPECT_EQ(0U, m.hdr->cpl_tail);
+	mpdev_ring_unmap(&m);
 }
 
 /* The backend fd serves requests and nothing else. */
@@ -869,13 +1178,22 @@ TEST_F(abi, backend_cannot_configure)
 {
 	struct mpdev_region r = { .addr = MMIO_BASE, .size = 64 };
 	struct mpdev_attach_vm a = { .vm_fd = kg_vm_fd(self->kg) };
+	struct mpdev_features fc, fb;
+	struct mpdev_ring_info ri;
 	struct mpdev_info info;
-	char small[8];
+	long page = sysconf(_SC_PAGESIZE);
+	char small[8], q[4096];
+	size_t sz;
 	void *m;
 	int b;
 
 	ASSERT_EQ(0, mpdev_attach(self->ctl, kg_vm_fd(self->kg)));
-	b = mpdev_backend(self->ctl, MPDEV_BACKEND_NONBLOCK);
+	info = info_of(self->ctl);
+	EXPECT_EQ(0, info.backend_attached);
+	EXPECT_EQ(0, info.ring_entries);
+	EXPECT_EQ(0, info.nr_slots);
+	EXPECT_LT(0, info.footprint_bytes);
+	b = mpdev_backend_ring(self->ctl, MPDEV_BACKEND_NONBLOCK, 0, &ri);
 	ASSERT_LE(0, b);
 	EXPECT_EQ(-EBUSY, mpdev_backend(self->ctl, 0));
 	EXPECT_EQ(-1, ioctl(b, MPDEV_ADD_REGION, &r));
@@ -886,34 +1204,110 @@ TEST_F(abi, backend_cannot_configure)
 	EXPECT_EQ(EPERM, errno);
 	EXPECT_EQ(-1, ioctl(b, _IO(MPDEV_IOC_MAGIC, 0x3f)));
 	EXPECT_EQ(ENOTTY, errno);
+	/* Feature discovery works on both fds and says the same. */
+	ASSERT_EQ(0, mpdev_features(self->ctl, &fc));
+	ASSERT_EQ(0, mpdev_features(b, &fb));
+	EXPECT_EQ(0, memcmp(&fc, &fb, sizeof(fc)));
+	/* The control fd has no ring. */
+	EXPECT_EQ(-ENOTTY, mpdev_get_ring(self->ctl, &ri));
 	/* Non-blocking read with nothing queued; too-small buffers. */
-	{
-		struct mpdev_request q;
-
-		EXPECT_EQ(-1, read(b, &q, sizeof(q)));
-		EXPECT_EQ(EAGAIN, errno);
-	}
+	EXPECT_EQ(-1, read(b, q, sizeof(q)));
+	EXPECT_EQ(EAGAIN, errno);
 	EXPECT_EQ(-1, read(b, small, sizeof(small)));
 	EXPECT_EQ(EINVAL, errno);
-	/* Only the whole ring, shared, never executable. */
-	EXPECT_TRUE(mmap(NULL, MPDEV_RING_MMAP_SIZE, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE, b, 0) == MAP_FAILED);
-	EXPECT_TRUE(mmap(NULL, MPDEV_RING_MMAP_SIZE * 2, PROT_READ | PROT_WRITE,
-			 MAP_SHARED, b, 0) == MAP_FAILED);
-	EXPECT_TRUE(mmap(NULL, MPDEV_RING_MMAP_SIZE, PROT_READ | PROT_EXEC,
-			 MAP_SHARED, b, 0) == MAP_FAILED);
-	m = mmap(NULL, MPDEV_RING_MMAP_SIZE, PROT_READ | PROT_WRITE,
-		 MAP_SHARED, b, 0);
+	/* A zero-length write is no answer and no failure. */
+	EXPECT_EQ(0, write(b, small, 0));
+	EXPECT_EQ(MPDEV_STATE_OK, info_of(self->ctl).state);
+	EXPECT_EQ(0, info_of(self->ctl).counters.malformed);
+	/* The ring, as reported, is what can be mapped. */
+	ASSERT_EQ(0, mpdev_get_ring(b, &ri));
+	check_geometry(_metadata, b, &ri, MPDEV_RING_DEFAULT_ENTRIES);
+	sz = ri.mmap_size;
+	/* Only the whole ring, at offset 0, shared, never executable. */
+	EXPECT_TRUE(mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE, b,
+			 0) == MAP_FAILED);
+	EXPECT_TRUE(mmap(NULL, sz * 2, PROT_READ | PROT_WRITE, MAP_SHARED, b,
+			 0) == MAP_FAILED);
+	EXPECT_TRUE(mmap(NULL, sz - page, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 b, 0) == MAP_FAILED);
+	EXPECT_TRUE(mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, b,
+			 page) == MAP_FAILED);
+	EXPECT_TRUE(mmap(NULL, sz, PROT_READ | PROT_EXEC, MAP_SHARED, b,
+			 0) == MAP_FAILED);
+	m = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, b, 0);
 	ASSERT_TRUE(m != MAP_FAILED);
-	EXPECT_EQ(MPDEV_RING_ENTRIES, ((struct mpdev_ring *)m)->hdr.entries);
-	munmap(m, MPDEV_RING_MMAP_SIZE);
+	EXPECT_EQ(ri.entries, ((struct mpdev_ring_hdr *)m)->entries);
+	munmap(m, sz);
 	/* The backend is open: info says so; closing it fails the context. */
-	ASSERT_EQ(0, mpdev_info(self->ctl, &info));
+	info = info_of(self->ctl);
 	EXPECT_EQ(1, info.backend_attached);
+	EXPECT_EQ(ri.entries, info.ring_entries);
 	close(b);
-	ASSERT_EQ(0, mpdev_info(self->ctl, &info));
+	info = info_of(self->ctl);
 	EXPECT_EQ(0, info.backend_attached);
 	EXPECT_EQ(MPDEV_FAIL_BACKEND_CLOSED, info.fail_reason);
+}
+
+/* CREATE_BACKEND's arguments: checked, and a refusal leaves no backend. */
+TEST_F(abi, backend_args_rules)
+{
+	uint32_t bad_entries[] = { 1, 8, MPDEV_RING_MIN_ENTRIES - 1, 100,
+				   MPDEV_RING_MAX_ENTRIES + 1,
+				   2 * MPDEV_RING_MAX_ENTRIES, ~0U };
+	struct mpdev_backend_args args;
+	unsigned int i;
+
+	ASSERT_EQ(0, mpdev_attach(self->ctl, kg_vm_fd(self->kg)));
+	for (i = 0; i < sizeof(bad_entries) / sizeof(bad_entries[0]); i++) {
+		EXPECT_EQ(-EINVAL, mpdev_backend_ring(self->ctl, 0,
+						      bad_entries[i], NULL))
+			TH_LOG("ring_entries %u", bad_entries[i]);
+	}
+	EXPECT_EQ(-EINVAL, mpdev_backend(self->ctl, 1U << 7));
+	memset(&args, 0, sizeof(args));
+	args.reserved[1] = 1;
+	EXPECT_EQ(-1, ioctl(self->ctl, MPDEV_CREATE_BACKEND, &args));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(0, info_of(self->ctl).backend_attached);
+	EXPECT_EQ(MPDEV_STATE_OK, info_of(self->ctl).state);
+	EXPECT_EQ(-ENOTCONN, mpdev_add(self->ctl, 0, MPDEV_SPACE_MMIO,
+				       MMIO_BASE, 64, 0));
+}
+
+/* Each ring size a remote may ask for: its geometry, and it serves. */
+TEST_F_TIMEOUT(abi, ring_sizes, 180)
+{
+	uint32_t sizes[] = { 0, MPDEV_RING_MIN_ENTRIES, 64,
+			     MPDEV_RING_MAX_ENTRIES };
+	unsigned int i;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint32_t want = sizes[i] ? sizes[i] : MPDEV_RING_DEFAULT_ENTRIES;
+		/* Past the end of both rings (two requests per iteration). */
+		struct kg_cmd c = cmd(KG_OP_MIXED, KG_SPACE_MMIO, MMIO_BASE, 4,
+				      want + 20, 5, 1);
+		struct mpdev_ring_info ri;
+		struct kg_result res;
+		struct tr tr;
+		int ctl = mpdev_open(), b;
+
+		ASSERT_LE(0, ctl);
+		ASSERT_EQ(0, mpdev_attach(ctl, kg_vm_fd(self->kg)));
+		b = mpdev_backend_ring(ctl, 0, sizes[i], &ri);
+		ASSERT_LE(0, b) TH_LOG("ring_entries %u", sizes[i]);
+		check_geometry(_metadata, b, &ri, want);
+		EXPECT_EQ(want, info_of(ctl).ring_entries);
+		ASSERT_EQ(0, mpdev_add(ctl, 0, MPDEV_SPACE_MMIO, MMIO_BASE,
+				       64, 0));
+		ASSERT_EQ(0, tr_start(&tr, b, i % 2 ? TR_RING : TR_BLOCKING,
+				      0));
+		ASSERT_EQ(0, kg_run(self->kg, 0, &c, &res));
+		EXPECT_EQ(0, res.mismatches) TH_LOG("%u entries", want);
+		EXPECT_EQ(0, res.exits);
+		EXPECT_EQ(MPDEV_STATE_OK, info_of(ctl).state);
+		tr_stop(&tr, true);
+		close(ctl);
+	}
 }
 
 TEST_HARNESS_MAIN

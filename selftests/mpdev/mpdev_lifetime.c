@@ -10,7 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
+#include "../kselftest_harness.h"
 #include "lib/kvm_guest.h"
 #include "mpdev_util.h"
 
@@ -61,9 +61,9 @@ TEST(rmmod_refused_while_in_use_then_succeeds)
 	ctl = mpdev_open();
 	ASSERT_LE(0, ctl);
 	ASSERT_EQ(0, mpdev_attach(ctl, kg_vm_fd(kg)));
-	ASSERT_EQ(0, mpdev_add(ctl, 0, MPDEV_SPACE_MMIO, 0xd0000000, 64, 0));
 	backend = mpdev_backend(ctl, 0);
 	ASSERT_LE(0, backend);
+	ASSERT_EQ(0, mpdev_add(ctl, 0, MPDEV_SPACE_MMIO, 0xd0000000, 64, 0));
 
 	/* Control fd open: refused. */
 	EXPECT_EQ(-EWOULDBLOCK, unload());

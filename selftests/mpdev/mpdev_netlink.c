@@ -24,7 +24,7 @@
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
 
-#include "kselftest_harness.h"
+#include "../kselftest_harness.h"
 #include "lib/kvm_guest.h"
 #include "mpdev_util.h"
 
@@ -416,11 +416,26 @@ out:
 
 /* ---- decoded replies ----------------------------------------------------- */
 
-#define NR_STATS	6	/* MPDEV_A_STATS_READS .. _FAILED_ACCESSES */
-enum { S_READS, S_WRITES, S_QFULL, S_TIMEOUTS, S_MALFORMED, S_FAILED };
+/* The u64 counters of a stats nest, in the order of enum S_*. */
+static const uint16_t stat_attr[] = {
+	MPDEV_A_STATS_READS, MPDEV_A_STATS_WRITES,
+	MPDEV_A_STATS_QUEUE_FULL_WAITS, MPDEV_A_STATS_TIMEOUTS,
+	MPDEV_A_STATS_MALFORMED, MPDEV_A_STATS_FAILED_ACCESSES,
+	MPDEV_A_STATS_STALE, MPDEV_A_STATS_INTERRUPTED,
+	MPDEV_A_STATS_BUS_LOST,
+};
+#define NR_STATS	(int)(sizeof(stat_attr) / sizeof(stat_attr[0]))
+enum { S_READS, S_WRITES, S_QFULL, S_TIMEOUTS, S_MALFORMED, S_FAILED,
+       S_STALE, S_INTR, S_BUS_LOST };
+/*
+ * Counters the header calls "context only": a region's nest may leave
+ * them out (or send 0, which the tests check where it matters).
+ */
+#define CTX_ONLY_STAT(i)	((i) == S_STALE || (i) == S_BUS_LOST)
 
 struct t_stats {
 	bool present;
+	bool has_hist;		/* a READ_LATENCY nest came with it */
 	uint64_t c[NR_STATS];
 	uint64_t lat[MPDEV_GENL_LAT_BUCKETS];
 	uint64_t lat_sum;
@@ -429,17 +444,18 @@ struct t_stats {
 
 struct t_region {
 	uint32_t id, space, flags;
-	uint64_t base, size;
+	uint64_t base, size, cookie;
 	struct t_stats st;
 	int times;		/* how often it came back */
 };
 
 struct t_ctx {
 	uint32_t id, owner, state, reason, nr_regions;
+	uint32_t ring_entries, nr_slots;
 	uint8_t vm, backend;
 	bool has_vm_name;
 	char vm_name[64];
-	uint64_t deadline, spin;
+	uint64_t deadline, spin, intr, footprint;
 	struct t_stats st;
 	unsigned int nreg;
 	struct t_region reg[MAX_REGIONS];
@@ -456,8 +472,12 @@ struct t_dump {
 	bool bad;		/* malformed or unexpected content */
 };
 
+/*
+ * A stats nest: every counter, and the read latency histogram that only
+ * the context's nest has (@region: a region's, which must not have one).
+ */
 static void parse_stats(const struct nlattr *nest, struct t_stats *st,
-			bool *bad)
+			bool region, bool *bad)
 {
 	const struct nlattr *tb[MPDEV_A_STATS_MAX + 1], *b;
 	size_t left;
@@ -475,11 +495,15 @@ static void parse_stats(const struct nlattr *nest, struct t_stats *st,
 		return;
 	}
 	for (i = 0; i < NR_STATS; i++)
-		st->c[i] = GET_U64(tb[MPDEV_A_STATS_READS + i], bad);
-	if (!tb[MPDEV_A_STATS_READ_LATENCY]) {
+		if (!region || !CTX_ONLY_STAT(i) || tb[stat_attr[i]])
+			st->c[i] = GET_U64(tb[stat_attr[i]], bad);
+	st->has_hist = !!tb[MPDEV_A_STATS_READ_LATENCY];
+	if (st->has_hist == region) {
 		*bad = true;
 		return;
 	}
+	if (region)
+		return;
 	for_each_nested(b, tb[MPDEV_A_STATS_READ_LATENCY], left) {
 		const struct nlattr *bt[MPDEV_A_BUCKET_MAX + 1];
 		uint32_t log2;
@@ -527,7 +551,8 @@ static struct t_region *parse_region(const struct nlattr *nest,
 	tmp.base = GET_U64(tb[MPDEV_A_REGION_BASE], bad);
 	tmp.size = GET_U64(tb[MPDEV_A_REGION_SIZE], bad);
 	tmp.flags = GET_U32(tb[MPDEV_A_REGION_FLAGS], bad);
-	parse_stats(tb[MPDEV_A_REGION_STATS], &tmp.st, bad);
+	tmp.cookie = GET_U64(tb[MPDEV_A_REGION_COOKIE], bad);
+	parse_stats(tb[MPDEV_A_REGION_STATS], &tmp.st, true, bad);
 	if (c->nreg && tmp.id <= c->last_id)
 		c->ordered = false;
 	c->last_id = tmp.id;
@@ -573,14 +598,18 @@ static void parse_ctx_msg(const struct nlmsghdr *nh, struct t_dump *d,
 	tmp.reason = GET_U32(tb[MPDEV_A_FAIL_REASON], &bad);
 	tmp.deadline = GET_U64(tb[MPDEV_A_DEADLINE_NS], &bad);
 	tmp.spin = GET_U64(tb[MPDEV_A_SPIN_NS], &bad);
+	tmp.intr = GET_U64(tb[MPDEV_A_INTR_NS], &bad);
 	tmp.nr_regions = GET_U32(tb[MPDEV_A_NR_REGIONS], &bad);
+	tmp.ring_entries = GET_U32(tb[MPDEV_A_RING_ENTRIES], &bad);
+	tmp.nr_slots = GET_U32(tb[MPDEV_A_NR_SLOTS], &bad);
+	tmp.footprint = GET_U64(tb[MPDEV_A_FOOTPRINT], &bad);
 	if (tb[MPDEV_A_VM_NAME]) {
 		tmp.has_vm_name = true;
 		snprintf(tmp.vm_name, sizeof(tmp.vm_name), "%.*s",
 			 (int)(tb[MPDEV_A_VM_NAME]->nla_len - NLA_HDRLEN),
 			 (const char *)payload(tb[MPDEV_A_VM_NAME]));
 	}
-	parse_stats(tb[MPDEV_A_STATS], &tmp.st, &bad);
+	parse_stats(tb[MPDEV_A_STATS], &tmp.st, false, &bad);
 	/* Stats only where asked for. */
 	if (tmp.st.present != (want_cmd == MPDEV_CMD_STATS_GET))
 		bad = true;
@@ -912,6 +941,7 @@ TEST_F(nl, dump_matches_setup)
 {
 	const struct t_ctx *c1, *c2;
 	const struct t_region *r;
+	struct mpdev_info info[2];
 	uint32_t id1, id2;
 	char vm_name[64];
 
@@ -920,21 +950,26 @@ TEST_F(nl, dump_matches_setup)
 	id1 = open_ctx(self, 0);
 	ASSERT_NE(0, id1);
 	ASSERT_EQ(0, mpdev_attach(self->ctl[0], kg_vm_fd(self->kg)));
-	ASSERT_EQ(0, mpdev_add(self->ctl[0], 3, MPDEV_SPACE_MMIO, MMIO_BASE,
-			       0x1000, 0));
+	ASSERT_EQ(0, mpdev_set_params(self->ctl[0], 300000000ULL, 1234,
+				      4000000ULL));
+	self->backend = mpdev_backend_ring(self->ctl[0],
+					   MPDEV_BACKEND_CLOEXEC, 64, NULL);
+	ASSERT_LE(0, self->backend);
+	ASSERT_EQ(0, mpdev_add_cookie(self->ctl[0], 3, MPDEV_SPACE_MMIO,
+				      MMIO_BASE, 0x1000, 0,
+				      0x8000000000000003ULL));
 	ASSERT_EQ(0, mpdev_add(self->ctl[0], 1, MPDEV_SPACE_MMIO,
 			       MMIO_BASE + 0x2000, 0x100,
 			       MPDEV_REGION_NONPOSTED));
-	ASSERT_EQ(0, mpdev_add(self->ctl[0], 7, MPDEV_SPACE_PIO, PIO_BASE,
-			       0x20, 0));
-	ASSERT_EQ(0, mpdev_set_params(self->ctl[0], 300000000ULL, 1234));
-	self->backend = mpdev_backend(self->ctl[0], MPDEV_BACKEND_CLOEXEC);
-	ASSERT_LE(0, self->backend);
+	ASSERT_EQ(0, mpdev_add_cookie(self->ctl[0], 7, MPDEV_SPACE_PIO,
+				      PIO_BASE, 0x20, 0, 7));
 	id2 = open_ctx(self, 1);
 	ASSERT_LT(id1, id2);
 
 	ASSERT_EQ(0, get(&self->s, &self->f, MPDEV_CMD_CTX_GET, true, 0,
 			 self->d, RX_BUF));
+	ASSERT_EQ(0, mpdev_info(self->ctl[0], &info[0]));
+	ASSERT_EQ(0, mpdev_info(self->ctl[1], &info[1]));
 	EXPECT_FALSE(self->d->bad);
 	c1 = find_ctx(self->d, id1);
 	c2 = find_ctx(self->d, id2);
@@ -951,6 +986,11 @@ TEST_F(nl, dump_matches_setup)
 	EXPECT_EQ(MPDEV_FAIL_NONE, c1->reason);
 	EXPECT_EQ(300000000ULL, c1->deadline);
 	EXPECT_EQ(1234ULL, c1->spin);
+	EXPECT_EQ(4000000ULL, c1->intr);
+	EXPECT_EQ(64, c1->ring_entries);
+	EXPECT_EQ(0, c1->nr_slots);
+	EXPECT_LT(0, c1->footprint);
+	EXPECT_EQ(info[0].footprint_bytes, c1->footprint);
 	EXPECT_EQ(3, c1->nr_regions);
 	EXPECT_EQ(3, c1->nreg);
 	EXPECT_TRUE(c1->ordered);
@@ -961,6 +1001,7 @@ TEST_F(nl, dump_matches_setup)
 	EXPECT_EQ(MMIO_BASE, r->base);
 	EXPECT_EQ(0x1000, r->size);
 	EXPECT_EQ(0, r->flags);
+	EXPECT_EQ(0x8000000000000003ULL, r->cookie);
 	EXPECT_EQ(1, r->times);
 	r = find_region(c1, 1);
 	ASSERT_NE(NULL, r);
@@ -968,11 +1009,13 @@ TEST_F(nl, dump_matches_setup)
 	EXPECT_EQ(MMIO_BASE + 0x2000, r->base);
 	EXPECT_EQ(0x100, r->size);
 	EXPECT_EQ(MPDEV_REGION_NONPOSTED, r->flags);
+	EXPECT_EQ(0, r->cookie);
 	r = find_region(c1, 7);
 	ASSERT_NE(NULL, r);
 	EXPECT_EQ(MPDEV_SPACE_PIO, r->space);
 	EXPECT_EQ(PIO_BASE, r->base);
 	EXPECT_EQ(0x20, r->size);
+	EXPECT_EQ(7, r->cookie);
 
 	EXPECT_EQ((uint32_t)getpid(), c2->owner);
 	EXPECT_EQ(0, c2->vm);
@@ -980,6 +1023,11 @@ TEST_F(nl, dump_matches_setup)
 	EXPECT_EQ(0, c2->backend);
 	EXPECT_EQ(MPDEV_STATE_OK, c2->state);
 	EXPECT_EQ(2000000000ULL, c2->deadline);
+	EXPECT_EQ(50000ULL, c2->spin);
+	EXPECT_EQ(10000000ULL, c2->intr);
+	EXPECT_EQ(0, c2->ring_entries);
+	EXPECT_EQ(0, c2->nr_slots);
+	EXPECT_EQ(info[1].footprint_bytes, c2->footprint);
 	EXPECT_EQ(0, c2->nr_regions);
 	EXPECT_EQ(0, c2->nreg);
 
@@ -1037,6 +1085,7 @@ TEST_F(nl, dump_matches_setup)
 TEST_F_TIMEOUT(nl, dump_resumes_across_messages, 300)
 {
 	struct nlsock small = { .fd = -1 };
+	int backends[3] = { -1, -1, -1 };
 	uint32_t ids[3];
 	unsigned int k, i;
 	int ret;
@@ -1047,13 +1096,19 @@ TEST_F_TIMEOUT(nl, dump_resumes_across_messages, 300)
 		ids[k] = open_ctx(self, k);
 		ASSERT_NE(0, ids[k]);
 		ASSERT_EQ(0, mpdev_attach(self->ctl[k], kg_vm_fd(self->kg)));
+		backends[k] = mpdev_backend(self->ctl[k], MPDEV_BACKEND_CLOEXEC);
+		ASSERT_LE(0, backends[k]);
 		/* Ids added out of order: replies sort them. */
-		for (i = 0; i < 64; i++)
-			ASSERT_EQ(0, mpdev_add(self->ctl[k], 100 + (i * 37) % 64,
-					       MPDEV_SPACE_MMIO,
-					       0xc0000000ULL + k * 0x100000 +
-					       i * 0x1000, 0x100 + i, 0))
+		for (i = 0; i < 64; i++) {
+			ASSERT_EQ(0, mpdev_add_cookie(self->ctl[k],
+						      100 + (i * 37) % 64,
+						      MPDEV_SPACE_MMIO,
+						      0xc0000000ULL +
+						      k * 0x100000 +
+						      i * 0x1000, 0x100 + i, 0,
+						      (uint64_t)k << 32 | i))
 				TH_LOG("ctx %u region %u", k, i);
+		}
 	}
 	/*
 	 * The kernel sizes dump buffers by the largest recv() the socket has
@@ -1086,8 +1141,11 @@ TEST_F_TIMEOUT(nl, dump_resumes_across_messages, 300)
 			EXPECT_EQ(0x100 + n, r->size);
 			EXPECT_EQ(0xc0000000ULL + k * 0x100000, r->base &
 				  ~0xfffffULL);
+			EXPECT_EQ((uint64_t)k << 32 | n, r->cookie);
 			EXPECT_TRUE(r->st.present);
+			EXPECT_FALSE(r->st.has_hist);
 		}
+		EXPECT_TRUE(c->st.has_hist);
 	}
 	/* The same with a large buffer: one message per context. */
 	ASSERT_EQ(0, get(&self->s, &self->f, MPDEV_CMD_CTX_GET, true, ids[1],
@@ -1100,6 +1158,8 @@ TEST_F_TIMEOUT(nl, dump_resumes_across_messages, 300)
 			 ids[2], self->d, RX_BUF));
 	ASSERT_EQ(1, self->d->msgs);
 	EXPECT_EQ(64, self->d->ctx[0].nreg);
+	for (k = 0; k < 3; k++)
+		close(backends[k]);
 }
 
 static void expect_zero_stats(struct __test_metadata *_metadata,
@@ -1108,9 +1168,21 @@ static void expect_zero_stats(struct __test_metadata *_metadata,
 	int i;
 
 	ASSERT_TRUE(st->present);
-	for (i = 0; i < NR_STATS; i++)
+	for (i = 0; i < NR_STATS; i++) {
 		EXPECT_EQ(0, st->c[i]) TH_LOG("counter %d", i);
+	}
 	EXPECT_EQ(0, st->lat_sum);
+}
+
+/* Opens ctl[@k] on self->kg's VM with a backend (self->backend). */
+static uint32_t open_ctx_backend(FIXTURE_DATA(nl) *self, int k)
+{
+	uint32_t id = open_ctx(self, k);
+
+	if (!id || mpdev_attach(self->ctl[k], kg_vm_fd(self->kg)))
+		return 0;
+	self->backend = mpdev_backend(self->ctl[k], MPDEV_BACKEND_CLOEXEC);
+	return self->backend < 0 ? 0 : id;
 }
 
 /* Per-context and per-region counters are the guest's accesses exactly. */
@@ -1124,15 +1196,12 @@ TEST_F_TIMEOUT(nl, counters_match_guest_accesses, 120)
 
 	self->kg = kg_create(1);
 	ASSERT_NE(NULL, self->kg);
-	id = open_ctx(self, 0);
+	id = open_ctx_backend(self, 0);
 	ASSERT_NE(0, id);
-	ASSERT_EQ(0, mpdev_attach(self->ctl[0], kg_vm_fd(self->kg)));
 	ASSERT_EQ(0, mpdev_add(self->ctl[0], 0, MPDEV_SPACE_MMIO, MMIO_BASE,
 			       256, 0));
 	ASSERT_EQ(0, mpdev_add(self->ctl[0], 1, MPDEV_SPACE_PIO, PIO_BASE, 16,
 			       0));
-	self->backend = mpdev_backend(self->ctl[0], MPDEV_BACKEND_CLOEXEC);
-	ASSERT_LE(0, self->backend);
 	ASSERT_EQ(0, tr_start(&self->tr, self->backend, TR_BLOCKING, 1000));
 	self->tr_on = true;
 
@@ -1163,17 +1232,17 @@ TEST_F_TIMEOUT(nl, counters_match_guest_accesses, 120)
 	EXPECT_EQ(25 + 6, r0->st.c[S_WRITES]);
 	EXPECT_EQ(10, r1->st.c[S_READS]);
 	EXPECT_EQ(7, r1->st.c[S_WRITES]);
-	for (b = S_QFULL; b <= S_FAILED; b++) {
-		EXPECT_EQ(0, c->st.c[b]);
-		EXPECT_EQ(0, r0->st.c[b]);
-		EXPECT_EQ(0, r1->st.c[b]);
+	for (b = S_QFULL; b < NR_STATS; b++) {
+		EXPECT_EQ(0, c->st.c[b]) TH_LOG("counter %d", b);
+		EXPECT_EQ(0, r0->st.c[b]) TH_LOG("counter %d", b);
+		EXPECT_EQ(0, r1->st.c[b]) TH_LOG("counter %d", b);
 	}
-	/* One latency sample per read, on the context and on its region. */
+	/* One latency sample per read, in the context's histogram only. */
 	EXPECT_EQ(c->st.c[S_READS], c->st.lat_sum);
-	EXPECT_EQ(r0->st.c[S_READS], r0->st.lat_sum);
-	EXPECT_EQ(r1->st.c[S_READS], r1->st.lat_sum);
-	for (b = 0; b < MPDEV_GENL_LAT_BUCKETS; b++)
-		EXPECT_EQ(c->st.lat[b], r0->st.lat[b] + r1->st.lat[b]);
+	EXPECT_FALSE(r0->st.has_hist);
+	EXPECT_FALSE(r1->st.has_hist);
+	/* vCPU 0 waited for answers: one slot. */
+	EXPECT_EQ(1, c->nr_slots);
 	/* A round trip through a remote thread takes more than 256 ns. */
 	EXPECT_LE(8, c->st.lowest);
 	EXPECT_GT(31, c->st.highest);
@@ -1184,6 +1253,8 @@ TEST_F_TIMEOUT(nl, counters_match_guest_accesses, 120)
 	ASSERT_EQ(0, mpdev_info(self->ctl[0], &info));
 	EXPECT_EQ(c->st.c[S_READS], info.counters.reads);
 	EXPECT_EQ(c->st.c[S_WRITES], info.counters.writes);
+	EXPECT_EQ(info.nr_slots, c->nr_slots);
+	EXPECT_EQ(info.ring_entries, c->ring_entries);
 
 	/* A dump says the same as the get. */
 	ASSERT_EQ(0, get(&self->s, &self->f, MPDEV_CMD_STATS_GET, true, id,
@@ -1209,6 +1280,7 @@ TEST_F_TIMEOUT(nl, counters_match_guest_accesses, 120)
 	c = &self->d->ctx[0];
 	EXPECT_EQ(5, c->st.c[S_READS]);
 	EXPECT_EQ(5, c->st.lat_sum);
+	EXPECT_FALSE(find_region(c, 1)->st.has_hist);
 	EXPECT_EQ(0, c->st.c[S_WRITES]);
 	EXPECT_EQ(0, find_region(c, 0)->st.c[S_READS]);
 	EXPECT_EQ(5, find_region(c, 1)->st.c[S_READS]);
@@ -1228,6 +1300,7 @@ TEST_F_TIMEOUT(nl, counters_on_failure, 120)
 	const uint64_t deadline = 140ULL * 1000 * 1000;
 	const struct t_ctx *c;
 	const struct t_region *r;
+	struct mpdev_ring_info ri;
 	struct mpdev_info info;
 	uint32_t id;
 
@@ -1236,23 +1309,26 @@ TEST_F_TIMEOUT(nl, counters_on_failure, 120)
 	id = open_ctx(self, 0);
 	ASSERT_NE(0, id);
 	ASSERT_EQ(0, mpdev_attach(self->ctl[0], kg_vm_fd(self->kg)));
-	ASSERT_EQ(0, mpdev_add(self->ctl[0], 5, MPDEV_SPACE_MMIO, MMIO_BASE,
-			       256, 0));
 	ASSERT_EQ(0, mpdev_set_params(self->ctl[0], 5ULL * 1000 * 1000 * 1000,
 				      0));
-	self->backend = mpdev_backend(self->ctl[0], MPDEV_BACKEND_CLOEXEC);
+	self->backend = mpdev_backend_ring(self->ctl[0], MPDEV_BACKEND_CLOEXEC,
+					   0, &ri);
 	ASSERT_LE(0, self->backend);
+	ASSERT_EQ(0, mpdev_add(self->ctl[0], 5, MPDEV_SPACE_MMIO, MMIO_BASE,
+			       256, 0));
 
-	/* Nobody serves: the 257th posted write waits for room. */
+	/* Nobody serves: the write after a full ring waits for room. */
 	{
 		struct kg_cmd k = cmd(KG_OP_WRITE, KG_SPACE_MMIO, MMIO_BASE,
-				      4, MPDEV_RING_ENTRIES + 1);
+				      4, ri.entries + 1);
 		struct kg_result res;
 		pid_t pid = fork();
 
 		ASSERT_LE(0, pid);
 		if (pid == 0) {
-			struct mpdev_request q[MPDEV_RING_ENTRIES + 1];
+			size_t len = (ri.entries + 1) *
+				     (size_t)ri.req_entry_size;
+			struct mpdev_request *q = malloc(len);
 			uint64_t end = now_ns() + 4000000000ULL;
 
 			/* Serve once the vCPU waits for room, from afar. */
@@ -1262,7 +1338,7 @@ TEST_F_TIMEOUT(nl, counters_on_failure, 120)
 				usleep(1000);
 			} while (!info.counters.queue_full_waits &&
 				 now_ns() < end);
-			if (read(self->backend, q, sizeof(q)) <= 0)
+			if (!q || read(self->backend, q, len) <= 0)
 				_exit(2);
 			_exit(0);
 		}
@@ -1284,7 +1360,7 @@ TEST_F_TIMEOUT(nl, counters_on_failure, 120)
 	ASSERT_NE(NULL, r);
 	EXPECT_EQ(MPDEV_STATE_FAILED, c->state);
 	EXPECT_EQ(MPDEV_FAIL_TIMEOUT, c->reason);
-	EXPECT_EQ(MPDEV_RING_ENTRIES + 1, c->st.c[S_WRITES]);
+	EXPECT_EQ(ri.entries + 1, c->st.c[S_WRITES]);
 	EXPECT_EQ(1, c->st.c[S_QFULL]);
 	EXPECT_EQ(1, r->st.c[S_QFULL]);
 	EXPECT_EQ(4, c->st.c[S_READS]);
@@ -1294,10 +1370,12 @@ TEST_F_TIMEOUT(nl, counters_on_failure, 120)
 	EXPECT_EQ(3, c->st.c[S_FAILED]);
 	EXPECT_EQ(3, r->st.c[S_FAILED]);
 	EXPECT_EQ(0, c->st.c[S_MALFORMED]);
+	EXPECT_EQ(0, c->st.c[S_STALE]);
+	EXPECT_EQ(0, c->st.c[S_INTR]);
+	EXPECT_EQ(0, c->st.c[S_BUS_LOST]);
 	/* Only the read that waited has a latency: the deadline, and more. */
 	EXPECT_EQ(1, c->st.lat_sum);
-	EXPECT_EQ(1, r->st.lat_sum);
-	EXPECT_EQ(c->st.lowest, r->st.lowest);
+	EXPECT_FALSE(r->st.has_hist);
 	EXPECT_LE(27, c->st.lowest);
 	EXPECT_GE(28, c->st.lowest);
 	ASSERT_EQ(0, mpdev_info(self->ctl[0], &info));
@@ -1332,10 +1410,10 @@ TEST_F_TIMEOUT(nl, events_lifecycle_and_remote_kill, 60)
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
-		struct mpdev_request q;
+		char q[4096];
 
 		/* Blocks: nothing is ever queued. */
-		ssize_t n = read(self->backend, &q, sizeof(q));
+		ssize_t n = read(self->backend, q, sizeof(q));
 
 		_exit(n < 0 ? 1 : 2);
 	}
@@ -1375,11 +1453,11 @@ TEST_F_TIMEOUT(nl, events_deadline_and_malformed, 60)
 		id = open_ctx(self, k);
 		ASSERT_NE(0, id);
 		ASSERT_EQ(0, mpdev_attach(self->ctl[k], kg_vm_fd(self->kg)));
-		ASSERT_EQ(0, mpdev_add(self->ctl[k], 0, MPDEV_SPACE_MMIO,
-				       MMIO_BASE, 64, 0));
 		ASSERT_EQ(0, mpdev_set_params(self->ctl[k], 50000000ULL, 0));
 		self->backend = mpdev_backend(self->ctl[k], 0);
 		ASSERT_LE(0, self->backend);
+		ASSERT_EQ(0, mpdev_add(self->ctl[k], 0, MPDEV_SPACE_MMIO,
+				       MMIO_BASE, 64, 0));
 		ASSERT_EQ(0, tr_start(&self->tr, self->backend, TR_BLOCKING,
 				      100));
 		self->tr_on = true;
@@ -1415,6 +1493,99 @@ TEST_F_TIMEOUT(nl, events_deadline_and_malformed, 60)
 		EXPECT_EVENT(&ev, &self->f, MPDEV_EVENT_CTX_DESTROYED, id, 0);
 	}
 	EXPECT_EQ(0, next_event(&ev, &self->f, 300, &e));
+	nls_close(&ev);
+}
+
+/*
+ * MPDEV_A_OWNER_PID is the owner's pid in the requester's pid namespace
+ * (0 if the owner is not visible there); an event carries it as the
+ * opener sees it.  A child in a new pid namespace (pid 1 there) opens a
+ * context: we see its pid, it sees 1 for its own and 0 for ours.
+ */
+TEST_F_TIMEOUT(nl, owner_pid_in_requesters_pidns, 60)
+{
+	struct nlsock ev = { .fd = -1 };
+	int to_child[2], to_parent[2];
+	uint32_t mine, theirs = 0;
+	struct t_event e;
+	pid_t mid, inner = 0;
+	char x = 'g';
+
+	ASSERT_EQ(0, nls_open(&ev));
+	ASSERT_EQ(0, join_events(&ev, &self->f));
+	mine = open_ctx(self, 0);
+	ASSERT_NE(0, mine);
+	EXPECT_EVENT(&ev, &self->f, MPDEV_EVENT_CTX_CREATED, mine, 0);
+	ASSERT_EQ(0, pipe(to_child));
+	ASSERT_EQ(0, pipe(to_parent));
+	mid = fork();
+	ASSERT_LE(0, mid);
+	if (mid == 0) {
+		pid_t pid;
+
+		close(self->ctl[0]);
+		CHILD_CHECK(2, !unshare(CLONE_NEWPID));
+		pid = fork();
+		CHILD_CHECK(3, pid >= 0);
+		if (pid == 0) {
+			struct nlsock s = { .fd = -1 };
+			struct t_dump *d = calloc(1, sizeof(*d));
+			struct fam f;
+			uint32_t id;
+			int ctl;
+
+			close(to_child[1]);
+			close(to_parent[0]);
+			CHILD_CHECK(4, d && getpid() == 1);
+			CHILD_CHECK(5, !nls_open(&s) && !resolve(&s, &f));
+			/* Ours: its owner is not visible here. */
+			CHILD_CHECK(6, !get(&s, &f, MPDEV_CMD_CTX_GET, false,
+					    mine, d, RX_BUF) && d->n == 1 &&
+				    d->ctx[0].owner == 0);
+			id = max_ctx_id(&s, &f);
+			ctl = mpdev_open();
+			CHILD_CHECK(7, ctl >= 0);
+			CHILD_CHECK(8, max_ctx_id(&s, &f) > id);
+			id = max_ctx_id(&s, &f);
+			/* Its own, as it sees itself. */
+			CHILD_CHECK(9, !get(&s, &f, MPDEV_CMD_CTX_GET, false,
+					    id, d, RX_BUF) && d->n == 1 &&
+				    d->ctx[0].owner == 1);
+			CHILD_CHECK(10, write(to_parent[1], &id, sizeof(id)) ==
+				    sizeof(id));
+			CHILD_CHECK(11, read(to_child[0], &x, 1) == 1);
+			close(ctl);
+			_exit(0);
+		}
+		/* Its pid as the test sees it, then its status. */
+		CHILD_CHECK(12, write(to_parent[1], &pid, sizeof(pid)) ==
+			    sizeof(pid));
+		_exit(child_status(pid));
+	}
+	close(to_child[0]);
+	close(to_parent[1]);
+	if (read(to_parent[0], &inner, sizeof(inner)) != sizeof(inner) ||
+	    read(to_parent[0], &theirs, sizeof(theirs)) != sizeof(theirs)) {
+		EXPECT_EQ(0, child_status(mid));
+		ASSERT_TRUE(false) TH_LOG("the child gave up early");
+	}
+	ASSERT_EQ(0, get(&self->s, &self->f, MPDEV_CMD_CTX_GET, false,
+			 theirs, self->d, RX_BUF));
+	EXPECT_EQ((uint32_t)inner, self->d->ctx[0].owner);
+	ASSERT_EQ(0, get(&self->s, &self->f, MPDEV_CMD_CTX_GET, false,
+			 mine, self->d, RX_BUF));
+	EXPECT_EQ((uint32_t)getpid(), self->d->ctx[0].owner);
+	/* The event says what the opener saw: pid 1. */
+	ASSERT_EQ(1, next_event(&ev, &self->f, 5000, &e));
+	EXPECT_EQ(MPDEV_EVENT_CTX_CREATED, e.type);
+	EXPECT_EQ(theirs, e.ctx);
+	EXPECT_EQ(1, e.owner);
+	ASSERT_EQ(1, write(to_child[1], &x, 1));
+	EXPECT_EQ(0, child_status(mid));
+	ASSERT_EQ(1, next_event(&ev, &self->f, 5000, &e));
+	EXPECT_EQ(MPDEV_EVENT_CTX_DESTROYED, e.type);
+	EXPECT_EQ(theirs, e.ctx);
+	EXPECT_EQ(1, e.owner);
 	nls_close(&ev);
 }
 
@@ -1752,13 +1923,10 @@ TEST_F_TIMEOUT(nl, malformed_reset_resets_nothing, 60)
 
 	self->kg = kg_create(1);
 	ASSERT_NE(NULL, self->kg);
-	id = open_ctx(self, 0);
+	id = open_ctx_backend(self, 0);
 	ASSERT_NE(0, id);
-	ASSERT_EQ(0, mpdev_attach(self->ctl[0], kg_vm_fd(self->kg)));
 	ASSERT_EQ(0, mpdev_add(self->ctl[0], 0, MPDEV_SPACE_MMIO, MMIO_BASE,
 			       64, 0));
-	self->backend = mpdev_backend(self->ctl[0], 0);
-	ASSERT_LE(0, self->backend);
 	ASSERT_EQ(0, tr_start(&self->tr, self->backend, TR_BLOCKING, 100));
 	self->tr_on = true;
 	ASSERT_EQ(0, run(self, KG_OP_READ, KG_SPACE_MMIO, MMIO_BASE, 4, 9));
@@ -1850,17 +2018,14 @@ TEST_F_TIMEOUT(nl, mpdevctl_tool, 120)
 	ASSERT_NE(NULL, out);
 	self->kg = kg_create(1);
 	ASSERT_NE(NULL, self->kg);
-	id = open_ctx(self, 0);
+	/* CLOEXEC: the tool must not hold the remote's end. */
+	id = open_ctx_backend(self, 0);
 	ASSERT_NE(0, id);
 	snprintf(ids, sizeof(ids), "%u", id);
-	ASSERT_EQ(0, mpdev_attach(self->ctl[0], kg_vm_fd(self->kg)));
 	ASSERT_EQ(0, mpdev_add(self->ctl[0], 2, MPDEV_SPACE_MMIO, MMIO_BASE,
 			       0x100, MPDEV_REGION_NONPOSTED));
 	ASSERT_EQ(0, mpdev_add(self->ctl[0], 4, MPDEV_SPACE_PIO, PIO_BASE,
 			       0x10, 0));
-	/* CLOEXEC: the tool must not hold the remote's end. */
-	self->backend = mpdev_backend(self->ctl[0], MPDEV_BACKEND_CLOEXEC);
-	ASSERT_LE(0, self->backend);
 	ASSERT_EQ(0, tr_start(&self->tr, self->backend, TR_BLOCKING, 100));
 	self->tr_on = true;
 	ASSERT_EQ(0, run(self, KG_OP_READ, KG_SPACE_PIO, PIO_BASE, 2, 7));
@@ -1880,8 +2045,10 @@ TEST_F_TIMEOUT(nl, mpdevctl_tool, 120)
 		 "[{\"id\":%u,\"owner_pid\":%d,\"vm_attached\":true,\"vm\":\"kvm-%d\",\"backend_attached\":true,\"state\":\"ok\",\"fail_reason\":null,",
 		 id, getpid(), getpid());
 	EXPECT_EQ(0, strncmp(out, want, strlen(want))) TH_LOG("%s", out);
-	EXPECT_NE(NULL, strstr(out, "{\"id\":2,\"space\":\"mmio\",\"base\":3489660928,\"size\":256,\"nonposted\":true}"));
-	EXPECT_NE(NULL, strstr(out, "{\"id\":4,\"space\":\"pio\",\"base\":24576,\"size\":16,\"nonposted\":false}"));
+	EXPECT_NE(NULL, strstr(out, "\"intr_ns\":10000000,\"ring_entries\":256,\"nr_slots\":1,\"footprint_bytes\":"))
+		TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "{\"id\":2,\"space\":\"mmio\",\"base\":3489660928,\"size\":256,\"nonposted\":true,\"cookie\":0}"));
+	EXPECT_NE(NULL, strstr(out, "{\"id\":4,\"space\":\"pio\",\"base\":24576,\"size\":16,\"nonposted\":false,\"cookie\":0}"));
 
 	/* stats: the guest's 7 reads, then --reset, then 0. */
 	ASSERT_EQ(0, mpdevctl(0, out, OUT_MAX,

@@ -14,10 +14,15 @@
 #   KG_DIR      this directory (with a trailing /)
 #   KG_SRCS     kvm_guest.c guest.S;  KG_HDRS  the headers they depend on
 #   KG_OBJS     $(KG_OUT)/kvm_guest.o $(KG_OUT)/guest.o (rules included)
-#   KG_CFLAGS   -Wall -Wextra -O2, -I for the library and the UAPI, and
-#               -isystem $(KSFT_INC): 6.1's kselftest_harness.h itself is not
-#               -Wextra clean (write unsigned literals, e.g. ASSERT_EQ(8U, n),
-#               when comparing with unsigned values: its macros compare as is)
+#   KG_CFLAGS   $(KG_WARN) -O2, -I for the library, $(KG_UAPI_CFLAGS)
+#               and -isystem $(KSFT_INC): 6.1's kselftest_harness.h itself is
+#               not -Wextra clean (write unsigned literals, e.g. ASSERT_EQ(8U,
+#               n), when comparing with unsigned values: its macros compare
+#               as is)
+#   KG_WARN     -Wall -Wextra unless the includer set it first
+#   KG_UAPI_CFLAGS  where linux/mpdev.h comes from; the includer may set it
+#               first (selftests/mpdev/Makefile does), else -I this
+#               repository's include/uapi (which holds nothing else)
 #   KG_LDFLAGS  -static;  KG_LDLIBS  -pthread
 #   KG_SELFTEST $(KG_OUT)/kg_selftest, the library's own kselftest
 #
@@ -54,7 +59,9 @@ CC ?= gcc
 KG_SRCS := $(KG_DIR)kvm_guest.c $(KG_DIR)guest.S
 KG_HDRS := $(KG_DIR)kvm_guest.h $(KG_DIR)kg_abi.h
 KG_OBJS := $(KG_OUT)/kvm_guest.o $(KG_OUT)/guest.o
-KG_CFLAGS := -Wall -Wextra -O2 -g -D_GNU_SOURCE -I$(KG_DIR) -I$(KG_UAPI_INC) \
+KG_UAPI_CFLAGS ?= -I$(KG_UAPI_INC)
+KG_WARN ?= -Wall -Wextra
+KG_CFLAGS := $(KG_WARN) -O2 -g -D_GNU_SOURCE -I$(KG_DIR) $(KG_UAPI_CFLAGS) \
 	     -isystem $(KSFT_INC)
 KG_LDFLAGS := -static
 KG_LDLIBS := -pthread
