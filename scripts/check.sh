@@ -57,6 +57,7 @@ if stage build make all; then
 	# mpdev_lifetime unloads and reloads the module: last.
 	stage kselftests-vm selftests/vm/vm-run --timeout 1500 -- \
 		selftests/vm/run-kselftests \
+		build/selftests/kg_selftest \
 		build/selftests/mpdev_basic \
 		build/selftests/mpdev_datapath \
 		build/selftests/mpdev_netlink \
