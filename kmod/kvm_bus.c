@@ -37,6 +37,10 @@
  * If a kernel ever exports kvm_io_bus_register_dev() to all modules
  * (MPDEV_HAVE_KVM_IO_BUS_REGISTER_DEV), KVM's own functions are used.
  *
+ * The three vCPU fields the data path reads (vcpu_idx, vcpu_id and the
+ * exit counter) are one-line inlines in mpdev.h, next to the prototypes of
+ * this file, because they are read on every access.
+ *
  * From KVM we need only kvm_get_kvm()/kvm_put_kvm(); the VM file is
  * recognised with file_is_kvm() where it is exported to all modules.
  * No symbol lookups, no kernel patch.  The upstream path that retires this
@@ -107,28 +111,6 @@ void mpdev_kvm_put(struct kvm *kvm)
 const char *mpdev_kvm_name(struct kvm *kvm)
 {
 	return kvm->stats_id;
-}
-
-unsigned int mpdev_vcpu_index(struct kvm_vcpu *vcpu)
-{
-	return vcpu->vcpu_idx;
-}
-
-u32 mpdev_vcpu_id(struct kvm_vcpu *vcpu)
-{
-	return vcpu->vcpu_id;
-}
-
-/*
- * Changes whenever the vCPU has been back in the guest: x86 counts every
- * VM exit in vcpu->stat.exits (vcpu_enter_guest(), 6.1 to 7.2).  Read and
- * written only on the vCPU's own thread.  All accesses that KVM emulates
- * for one exit (a "rep ins" read-ahead, up to 1024 iterations of a string
- * MMIO instruction) see the same value.
- */
-u64 mpdev_vcpu_exit_seq(struct kvm_vcpu *vcpu)
-{
-	return vcpu->stat.exits;
 }
 
 static enum kvm_bus mpdev_bus_idx(const struct mpdev_iodev *r)

@@ -328,6 +328,16 @@ static void mpdev_fail(struct mpdev_ctx *ctx, int reason)
 		mpdev_genl_event(ctx, event[reason], reason);
 }
 
+/* The slot of vcpu index @idx, or NULL.  Slots live as long as the context. */
+static struct mpdev_slot *mpdev_slot_find(struct mpdev_ctx *ctx,
+					  unsigned long idx)
+{
+	if (idx < MPDEV_SLOT_CACHE)
+		/* Address dependency: pairs with the release in _get(). */
+		return READ_ONCE(ctx->slot_cache[idx]);
+	return xa_load(&ctx->slots, idx);
+}
+
 /*
  * Applies one completion, copied out of remote-controlled memory by the
  * caller.  Returns false if it is malformed.  Called with cpl_lock held.
@@ -342,7 +352,7 @@ static bool mpdev_complete_one(struct mpdev_ctx *ctx,
 	if (c->flags & ~MPDEV_CPL_ERROR || c->reserved0 || c->reserved1 ||
 	    c->reserved2)
 		return false;
-	slot = xa_load(&ctx->slots, c->id & MPDEV_ID_SLOT_MASK);
+	slot = mpdev_slot_find(ctx, c->id & MPDEV_ID_SLOT_MASK);
 	if (!slot)
 		return false;		/* no vCPU ever waited there */
 	/* Pairs with the release in mpdev_enqueue(): state, then fields. */
@@ -440,7 +450,7 @@ static struct mpdev_slot *mpdev_slot_get(struct mpdev_ctx *ctx,
 	unsigned long idx = mpdev_vcpu_index(vcpu);
 	struct mpdev_slot *slot;
 
-	slot = xa_load(&ctx->slots, idx);
+	slot = mpdev_slot_find(ctx, idx);
 	if (likely(slot))
 		return slot;
 	slot = kzalloc(sizeof(*slot), GFP_KERNEL_ACCOUNT);
@@ -452,6 +462,9 @@ static struct mpdev_slot *mpdev_slot_get(struct mpdev_ctx *ctx,
 		kfree(slot);
 		return NULL;
 	}
+	if (idx < MPDEV_SLOT_CACHE)
+		/* Initialised before found (xa_insert() orders the xarray). */
+		smp_store_release(&ctx->slot_cache[idx], slot);
 	atomic_inc(&ctx->nr_slots);
 	return slot;
 }
@@ -590,6 +603,9 @@ static int mpdev_enqueue(struct mpdev_ctx *ctx, struct mpdev_iodev *r,
 		struct mpdev_request *e;
 		u32 head, tail, used;
 
+		/* Lockless first: a failed context answers without the lock. */
+		if (mpdev_failed(ctx) || READ_ONCE(r->dead))
+			return MPDEV_WAIT_STOP;
 		spin_lock(&ctx->req_lock);
 		/* Both are written under req_lock: see the top of the file. */
 		if (ctx->fail_reason || r->dead) {

@@ -12,6 +12,7 @@
 #define MPDEV_H
 
 #include <linux/kref.h>
+#include <linux/kvm_host.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/percpu.h>
@@ -25,6 +26,7 @@
 
 #define MPDEV_MAX_REGIONS	64
 #define MPDEV_LAT_BUCKETS	32
+#define MPDEV_SLOT_CACHE	8
 
 enum mpdev_counter {
 	MPDEV_C_READS,
@@ -62,6 +64,7 @@ struct mpdev_retire {
 };
 
 struct mpdev_ctx;
+struct mpdev_slot;
 
 /* One region: a kvm_io_device on the VM's MMIO or PIO bus. */
 struct mpdev_iodev {
@@ -115,6 +118,8 @@ struct mpdev_ctx {
 
 	/* vCPU slots by vcpu index, created on a vCPU's first wait. */
 	struct xarray slots;
+	/* The first slots again, found without walking the xarray. */
+	struct mpdev_slot *slot_cache[MPDEV_SLOT_CACHE];
 	atomic_t nr_slots;
 
 	spinlock_t req_lock;	/* request producers, see mpdev.c */
@@ -158,12 +163,35 @@ void mpdev_genl_event(struct mpdev_ctx *ctx, enum mpdev_event ev,
 struct kvm *mpdev_kvm_get_from_file(struct file *file);
 void mpdev_kvm_put(struct kvm *kvm);
 const char *mpdev_kvm_name(struct kvm *kvm);
-unsigned int mpdev_vcpu_index(struct kvm_vcpu *vcpu);
-u32 mpdev_vcpu_id(struct kvm_vcpu *vcpu);
-u64 mpdev_vcpu_exit_seq(struct kvm_vcpu *vcpu);
 int mpdev_bus_add(struct kvm *kvm, struct mpdev_iodev *r);
 void mpdev_bus_del(struct kvm *kvm, struct mpdev_iodev *r);
 bool mpdev_bus_conflict(struct kvm *kvm, struct mpdev_iodev *r);
 void mpdev_bus_quiesce(struct kvm *kvm);
+
+/*
+ * The vCPU fields the data path reads, inline because they are read on
+ * every access; like kvm_bus.c, they depend on KVM's internals.
+ */
+static inline unsigned int mpdev_vcpu_index(struct kvm_vcpu *vcpu)
+{
+	return vcpu->vcpu_idx;
+}
+
+static inline u32 mpdev_vcpu_id(struct kvm_vcpu *vcpu)
+{
+	return vcpu->vcpu_id;
+}
+
+/*
+ * Changes whenever the vCPU has been back in the guest: x86 counts every
+ * VM exit in vcpu->stat.exits (vcpu_enter_guest(), 6.1 to 7.2).  Read and
+ * written only on the vCPU's own thread.  All accesses that KVM emulates
+ * for one exit (a "rep ins" read-ahead, up to 1024 iterations of a string
+ * MMIO instruction) see the same value.
+ */
+static inline u64 mpdev_vcpu_exit_seq(struct kvm_vcpu *vcpu)
+{
+	return vcpu->stat.exits;
+}
 
 #endif /* MPDEV_H */
