@@ -102,6 +102,7 @@ struct mpdev_slot {
 	/* The vCPU's waiting budget: only its own thread touches these. */
 	u64 exit_seq;		/* mpdev_vcpu_exit_seq() it belongs to */
 	u64 exit_used_ns;	/* time waited in that exit so far */
+	u64 exit_intr_end;	/* a signal's grace in that exit ends here */
 };
 
 /* One access's wait: budget, deadline and signal grace. */
@@ -488,12 +489,14 @@ static bool mpdev_wait_start(struct mpdev_ctx *ctx, struct kvm_vcpu *vcpu,
 	if (slot->exit_seq != seq) {
 		slot->exit_seq = seq;
 		slot->exit_used_ns = 0;
+		slot->exit_intr_end = U64_MAX;
 	}
 	budget = READ_ONCE(ctx->deadline_ns);
 	budget = slot->exit_used_ns < budget ? budget - slot->exit_used_ns : 0;
 	w->start = ktime_get_ns();
 	w->deadline = w->start + budget;
-	w->intr_end = U64_MAX;
+	/* One grace per exit: a "rep ins" does not get one per access. */
+	w->intr_end = slot->exit_intr_end;
 	return true;
 }
 
@@ -506,15 +509,18 @@ static void mpdev_wait_end(struct mpdev_wait *w, u64 now)
 
 /*
  * What a pending signal does to a wait: a fatal one ends it now (true); a
- * non-fatal one leaves it intr_ns more, counted from when it is first seen.
+ * non-fatal one leaves the rest of the exit intr_ns more, counted from when
+ * it is first seen.
  */
 static bool mpdev_wait_signal(struct mpdev_ctx *ctx, struct mpdev_wait *w,
 			      u64 now)
 {
 	if (fatal_signal_pending(current))
 		return true;
-	if (w->intr_end == U64_MAX)
+	if (w->intr_end == U64_MAX) {
 		w->intr_end = min(w->deadline, now + READ_ONCE(ctx->intr_ns));
+		w->slot->exit_intr_end = w->intr_end;
+	}
 	return false;
 }
 
@@ -774,6 +780,9 @@ static int mpdev_access(struct kvm_vcpu *vcpu, struct kvm_io_device *dev,
 	/* A posted write starts its budget only if it has to wait. */
 	if (reply && !mpdev_wait_start(ctx, vcpu, &w)) {
 		why = MPDEV_WAIT_STOP;
+	} else if (reply && w.start >= w.intr_end) {
+		/* A signal's grace ended earlier in this exit: not queued. */
+		why = MPDEV_WAIT_INTR;
 	} else {
 		why = mpdev_enqueue(ctx, r, vcpu, &w, offset, data, len,
 				    (write ? MPDEV_REQ_WRITE : 0) |
