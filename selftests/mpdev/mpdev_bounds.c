@@ -26,6 +26,7 @@
  *   3   spin.params_capped, spin.region_removed_while_spinning,
  *       spin.context_fails_while_spinning,
  *       spin.nonfatal_signal_ends_wait_after_intr_ns,
+ *       spin.nonfatal_signal_during_rep_insb_one_grace,
  *       spin.fatal_signal_ends_wait_at_once
  *   4   malformed.found_asleep_at_deadline_no_warning,
  *       malformed.found_after_answer_no_warning
@@ -1131,6 +1132,177 @@ TEST_F_TIMEOUT(spin, nonfatal_signal_ends_wait_after_intr_ns, 90)
 	ASSERT_EQ(0, kg_run(self->e.kg, 0, &c, &res)) TH_LOG("%s", kg_strerror(self->e.kg, 0));
 	EXPECT_EQ(fill_of(4), res.xor);
 	EXPECT_EQ(MPDEV_STATE_OK, ctl_info(self->e.ctl).state);
+}
+
+/*
+ * The same kick during ONE "rep insb" of 1024 bytes from a PIO region:
+ * one KVM exit of 1024 in-kernel reads (lib/kvm_guest.h, KG_OP_REP_*),
+ * deadline 10 s, intr_ns 200 ms, spin 0, a remote that takes every
+ * request and never answers.  SIGUSR1 goes to the vCPU thread once the
+ * remote has the first read; it stays pending for the rest of the exit
+ * (KVM delivers it only when KVM_RUN returns).
+ *
+ * Old kernel (a grace per access): every read in turn is queued, waits
+ * intr_ns and completes with all-ones; 1024 x 200 ms is more than the
+ * deadline, so the exit lasts the 10 s of the deadline (the remote getting
+ * one request per 200 ms, about 8 by the bound below) and the context
+ * then fails with MPDEV_FAIL_TIMEOUT.  New (a grace per exit): the read
+ * the signal found waiting gets intr_ns, the other 1023 complete with
+ * all-ones at once without being queued (interrupted, failed_accesses);
+ * KVM_RUN is back within intr_ns + SLACK_NS, the context stays OK, and the
+ * next exit is served normally.
+ *
+ * Requests the remote got (its backlog in the ring included): this kernel
+ * queues exactly one, the read the signal interrupted (logged).  The check
+ * is <= 2 rather than == 1 so that it tests the property, the reads after
+ * the grace are not handed to the remote (a grace per access hands on one
+ * per intr_ns, about 8 by the bound), not the exact point at which the
+ * kernel looks at the grace.
+ *
+ * The scenario needs the vCPU to be still waiting in the exit's first read
+ * when the signal is sent (a stalled remote and a 10 s deadline make
+ * anything else a VM starved for seconds); a run where it was not is
+ * tried again, up to 3 times.
+ */
+#define SIG_REP_DEADLINE_NS	(10 * SEC)
+#define SIG_REP_INTR_NS		(200 * MS)
+#define SIG_REP_COUNT		1024ULL
+
+static volatile sig_atomic_t sigusr1_seen;
+
+static void on_sigusr1_count(int sig)
+{
+	(void)sig;
+	sigusr1_seen++;
+}
+
+/* Stops the remote; the requests it got plus those still queued for it. */
+static uint64_t rm_stop_and_drain(struct env *e)
+{
+	struct mpdev_request q;
+	uint64_t n;
+
+	rm_stop(e);
+	n = e->rm.nreq;
+	while (e->be >= 0 && read_req(e->be, &q, 0))
+		n++;
+	return n;
+}
+
+/* 1 = valid run, 0 = the vCPU was not waiting in the first read: again. */
+static int signal_rep_insb_once(struct __test_metadata *_metadata,
+				struct env *e)
+{
+	const uint64_t intr = SIG_REP_INTR_NS, bound = intr + SLACK_NS;
+	struct kg_cmd c = cmd_of(KG_OP_REP_READ, KG_SPACE_PIO, PIO_BASE, 1,
+				 SIG_REP_COUNT);
+	struct mpdev_info info;
+	struct kg_result res;
+	uint64_t t, seen, i, ones = 0;
+	const uint8_t *p;
+	struct runner *r;
+
+	ENV_UP(e, NULL, 1, SIG_REP_DEADLINE_NS, 0, intr, 0);
+	ASSERT_EQ(0, ctl_add(e->ctl, 1, KG_SPACE_PIO, PIO_BASE, PIO_SIZE, 0, 0));
+	ASSERT_EQ(0, rm_start(e));
+	e->rm.stall = true;
+	sigusr1_seen = 0;
+	r = run_async(e, 0, 0, &c);
+	ASSERT_NE(NULL, r);
+	/* The vCPU is inside the exit once the remote has its first read. */
+	ASSERT_TRUE(wait_count(&e->rm.nreq, 1, 10 * SEC));
+	usleep(50 * 1000);	/* asleep in that read's wait by now */
+	info = ctl_info(e->ctl);
+	if (__atomic_load_n(&r->done, __ATOMIC_ACQUIRE) || e->rm.nreq != 1 ||
+	    info.state != MPDEV_STATE_OK || info.counters.interrupted) {
+		TH_LOG("the vCPU was not waiting in the first read when the signal was due (done %d, requests %llu, state %u): trying again",
+		       r->done, (unsigned long long)e->rm.nreq, info.state);
+		return 0;
+	}
+	t = t_now();
+	ASSERT_EQ(0, pthread_kill(r->thr, SIGUSR1));
+	if (!runner_join_by(r, t + bound)) {
+		uint64_t now = t_now();
+
+		/* the old behaviour; look, then unblock before failing */
+		seen = rm_stop_and_drain(e);
+		info = ctl_info(e->ctl);
+		env_unblock(e);
+		env_join_all(e);
+		EXPECT_TRUE(false)
+			TH_LOG("KVM_RUN still inside the rep insb %llu ms after SIGUSR1 (bound %llu ms, intr_ns %llu ms, deadline %llu ms); the remote got %llu requests, interrupted %llu, state %u: a signal grace per access",
+			       ms_of(now - t), ms_of(bound), ms_of(intr),
+			       ms_of(SIG_REP_DEADLINE_NS),
+			       (unsigned long long)seen,
+			       (unsigned long long)info.counters.interrupted,
+			       info.state);
+		return 1;
+	}
+	if (r->t1 <= t) {
+		TH_LOG("the rep insb ended before the signal: trying again");
+		return 0;
+	}
+	seen = rm_stop_and_drain(e);
+	info = ctl_info(e->ctl);
+	TH_LOG("rep insb of %llu bytes: KVM_RUN back %llu ms after SIGUSR1 (bound %llu ms, intr_ns %llu ms, deadline %llu ms); the remote got %llu requests; reads %llu interrupted %llu failed_accesses %llu timeouts %llu",
+	       (unsigned long long)SIG_REP_COUNT, ms_of(r->t1 - t), ms_of(bound),
+	       ms_of(intr), ms_of(SIG_REP_DEADLINE_NS), (unsigned long long)seen,
+	       (unsigned long long)info.counters.reads,
+	       (unsigned long long)info.counters.interrupted,
+	       (unsigned long long)info.counters.failed_accesses,
+	       (unsigned long long)info.counters.timeouts);
+	ASSERT_EQ(0, r->ret) TH_LOG("%s", kg_strerror(e->kg, 0));
+	EXPECT_EQ(1, sigusr1_seen);
+	EXPECT_GT(bound, r->t1 - t);
+	/* the read the signal found waiting had its grace */
+	EXPECT_LE(intr, r->t1 - t);
+	EXPECT_EQ(MPDEV_STATE_OK, info.state);
+	EXPECT_EQ(0ULL, info.counters.timeouts);
+	EXPECT_LE(1ULL, info.counters.interrupted);
+	EXPECT_LE(1ULL, seen);
+	EXPECT_GE(2ULL, seen)
+		TH_LOG("the remote was handed reads after the signal's grace ended");
+	EXPECT_EQ(SIG_REP_COUNT, info.counters.reads);
+	/* every read the remote did not get was failed without it */
+	EXPECT_LE(SIG_REP_COUNT - seen, info.counters.failed_accesses);
+	EXPECT_GE(SIG_REP_COUNT, info.counters.failed_accesses);
+	/* no answer came: the guest got all-ones for every byte */
+	EXPECT_EQ(SIG_REP_COUNT, r->res.done);
+	ASSERT_EQ(SIG_REP_COUNT, r->res.buf_bytes);
+	p = r->res.buf;
+	for (i = 0; i < SIG_REP_COUNT; i++)
+		ones += p[i] == 0xff;
+	EXPECT_EQ(SIG_REP_COUNT, ones);
+
+	/* The grace was that exit's: the next one is served normally. */
+	ASSERT_EQ(0, rm_start(e));
+	c.count = 16;
+	ASSERT_EQ(0, kg_run(e->kg, 0, &c, &res)) TH_LOG("%s", kg_strerror(e->kg, 0));
+	ASSERT_EQ(16ULL, res.buf_bytes);
+	p = res.buf;
+	for (i = 0, ones = 0; i < 16; i++)
+		ones += p[i] == FILL;
+	EXPECT_EQ(16ULL, ones) TH_LOG("the next exit did not get the remote's answers");
+	EXPECT_EQ(MPDEV_STATE_OK, ctl_info(e->ctl).state);
+	EXPECT_EQ(info.counters.interrupted,
+		  ctl_info(e->ctl).counters.interrupted);
+	return 1;
+}
+
+TEST_F_TIMEOUT(spin, nonfatal_signal_during_rep_insb_one_grace, 120)
+{
+	struct sigaction sa;
+	int attempt, valid = 0;
+
+	NEED();
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigusr1_count;
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	for (attempt = 0; attempt < 3 && !valid; attempt++) {
+		valid = signal_rep_insb_once(_metadata, &self->e);
+		env_down(&self->e);
+	}
+	EXPECT_TRUE(valid) TH_LOG("could not build the scenario in 3 tries");
 }
 
 /*
