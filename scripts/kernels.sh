@@ -312,7 +312,7 @@ build_one() {
 		in_chroot nice make -C "$kd" M="$sdir" MPDEV_INCLUDE="$sdir/include" \
 			modules >"$log" 2>&1
 		rc=$?
-		cp -p "$CHROOT$sdir"/*.ko "$CHROOT$sdir"/.mpdev.o.cmd "$dir/" 2>/dev/null
+		cp -p "$CHROOT$sdir"/*.ko "$CHROOT$sdir"/.core.o.cmd "$dir/" 2>/dev/null
 		rm -rf "${CHROOT:?}$sdir"
 		symvers=$CHROOT$kd/Module.symvers
 	else
@@ -323,7 +323,7 @@ build_one() {
 	# The compiler that built it, from the object's .comment section.
 	b_cc=$(readelf -p .comment "$dir/mpdev.ko" 2>/dev/null |
 		sed -n 's/.*GCC: (\([^)]*\)) \([0-9.]*\).*/gcc \2 (\1)/p' | head -n1)
-	b_flags=$(grep -o -- '-DMPDEV_[A-Z0-9_]*' "$dir/.mpdev.o.cmd" 2>/dev/null |
+	b_flags=$(grep -o -- '-DMPDEV_[A-Z0-9_]*' "$dir/.core.o.cmd" 2>/dev/null |
 		sed 's/^-DMPDEV_//' | sort -u | tr '\n' ' ')
 	b_flags=${b_flags% }
 	b_kvmsyms=
