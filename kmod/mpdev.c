@@ -530,7 +530,7 @@ static unsigned int mpdev_wait_state(const struct mpdev_wait *w)
 	return w->intr_end == U64_MAX ? TASK_INTERRUPTIBLE : TASK_KILLABLE;
 }
 
-enum mpdev_wait_end {
+enum mpdev_wait_result {
 	MPDEV_WAIT_GO,		/* keep waiting */
 	MPDEV_WAIT_STOP,	/* region dead, context failed, fatal signal */
 	MPDEV_WAIT_INTR,	/* a non-fatal signal's grace is over */
