@@ -81,6 +81,7 @@ if stage build make all; then
 		stage e2e-mpdev env MPDEV_VM_TCG_THREAD=multi \
 			selftests/vm/vm-run --timeout 900 -- \
 			selftests/e2e/run-mpdev.sh
+		stage e2e-qemu-remote env MPDEV_VM_TCG_THREAD=multi selftests/vm/vm-run --timeout 600 -- selftests/e2e/run-qemu-remote.sh
 	fi
 fi
 
