@@ -194,19 +194,23 @@ retry:
 	return best;
 }
 
+/* Frees what mpdev_ring_alloc() set up, also half of it; no ring after. */
 static void mpdev_ring_free(struct mpdev_ctx *ctx)
 {
 	unsigned int i;
 
-	if (!ctx->ring_pages)
-		return;
 	if (ctx->ring)
 		vunmap(ctx->ring);
 	/* A mapping of the remote's holds its own page references. */
-	for (i = 0; i < ctx->ring_nr_pages; i++)
+	for (i = 0; ctx->ring_pages && i < ctx->ring_nr_pages; i++)
 		if (ctx->ring_pages[i])
 			put_page(ctx->ring_pages[i]);
 	kvfree(ctx->ring_pages);
+	ctx->ring = NULL;
+	ctx->ring_pages = NULL;
+	ctx->ring_nr_pages = 0;
+	ctx->ring_mask = 0;
+	memset(&ctx->ring_info, 0, sizeof(ctx->ring_info));
 }
 
 static void mpdev_ctx_free(struct kref *ref)
@@ -1249,7 +1253,7 @@ static int mpdev_ring_alloc(struct mpdev_ctx *ctx, u32 entries)
 	ctx->ring_pages = kvcalloc(nr, sizeof(*ctx->ring_pages),
 				   GFP_KERNEL_ACCOUNT);
 	if (!ctx->ring_pages)
-		return -ENOMEM;
+		goto err;
 	ctx->ring_nr_pages = nr;
 	for (i = 0; i < nr; i++) {
 		ctx->ring_pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
@@ -1264,8 +1268,6 @@ static int mpdev_ring_alloc(struct mpdev_ctx *ctx, u32 entries)
 	return 0;
 err:
 	mpdev_ring_free(ctx);
-	ctx->ring_pages = NULL;
-	ctx->ring_nr_pages = 0;
 	return -ENOMEM;
 }
 
@@ -1316,10 +1318,6 @@ static int mpdev_create_backend(struct mpdev_ctx *ctx, void __user *argp)
 
 err_ring:
 	mpdev_ring_free(ctx);
-	ctx->ring = NULL;
-	ctx->ring_pages = NULL;
-	ctx->ring_nr_pages = 0;
-	memset(&ctx->ring_info, 0, sizeof(ctx->ring_info));
 	return ret;
 }
 
