@@ -74,6 +74,7 @@
 
 #include "../kselftest_harness.h"
 #include "lib/kvm_guest.h"
+#include "mpdev_util.h"
 
 #define US		1000ULL
 #define MS		1000000ULL
@@ -89,14 +90,6 @@
 #define FILL		0x42ULL
 /* /proc/sys/kernel/tainted: TAINT_WARN */
 #define TAINT_WARN_BIT	9
-
-static uint64_t t_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * SEC + ts.tv_nsec;
-}
 
 static unsigned long long ms_of(uint64_t ns)
 {
@@ -122,7 +115,7 @@ static uint64_t fill_of(unsigned int size)
 static void sleep_until(uint64_t t, volatile bool *stop)
 {
 	for (;;) {
-		uint64_t now = t_now(), d;
+		uint64_t now = now_ns(), d;
 		struct timespec ts;
 
 		if (now >= t || (stop && *stop))
@@ -136,70 +129,13 @@ static void sleep_until(uint64_t t, volatile bool *stop)
 
 /* ---- control fd ---------------------------------------------------------- */
 
-static int neg_errno(int r)
-{
-	return r < 0 ? -errno : r;
-}
-
-static int ctl_open(void)
-{
-	return neg_errno(open("/dev/mpdev", O_RDWR | O_CLOEXEC));
-}
-
-static int ctl_attach(int ctl, int vm_fd)
-{
-	struct mpdev_attach_vm a = { .vm_fd = vm_fd };
-
-	return neg_errno(ioctl(ctl, MPDEV_ATTACH_VM, &a));
-}
-
-static int ctl_params(int ctl, uint64_t deadline_ns, uint64_t spin_ns,
-		      uint64_t intr_ns)
-{
-	struct mpdev_params p = {
-		.deadline_ns = deadline_ns, .spin_ns = spin_ns,
-		.intr_ns = intr_ns,
-	};
-
-	return neg_errno(ioctl(ctl, MPDEV_SET_PARAMS, &p));
-}
-
-/* The backend fd or -errno; @ring (may be NULL) gets the geometry. */
-static int ctl_backend(int ctl, uint32_t flags, uint32_t entries,
-		       struct mpdev_ring_info *ring)
-{
-	struct mpdev_backend_args a = { .flags = flags, .ring_entries = entries };
-	int fd = neg_errno(ioctl(ctl, MPDEV_CREATE_BACKEND, &a));
-
-	if (fd >= 0 && ring)
-		*ring = a.ring;
-	return fd;
-}
-
-static int ctl_add(int ctl, uint32_t id, int space, uint64_t addr,
-		   uint64_t size, uint16_t flags, uint64_t cookie)
-{
-	struct mpdev_region r = {
-		.addr = addr, .size = size, .cookie = cookie, .id = id,
-		.space = space, .flags = flags,
-	};
-
-	return neg_errno(ioctl(ctl, MPDEV_ADD_REGION, &r));
-}
-
-static int ctl_del(int ctl, uint32_t id)
-{
-	struct mpdev_region r = { .id = id };
-
-	return neg_errno(ioctl(ctl, MPDEV_DEL_REGION, &r));
-}
-
+/* MPDEV_GET_INFO as a value; a poisoned one if the call failed. */
 static struct mpdev_info ctl_info(int ctl)
 {
 	struct mpdev_info info;
 
 	memset(&info, 0xaa, sizeof(info));
-	if (ioctl(ctl, MPDEV_GET_INFO, &info))
+	if (mpdev_info(ctl, &info))
 		memset(&info, 0xee, sizeof(info));
 	return info;
 }
@@ -250,7 +186,7 @@ static void *rm_main(void *arg)
 		}
 		if (len != (ssize_t)sizeof(q))
 			continue;
-		t = t_now();
+		t = now_ns();
 		pthread_mutex_lock(&rm->lock);
 		n = rm->nreq;
 		if (n < RM_LOG) {
@@ -273,7 +209,7 @@ static void *rm_main(void *arg)
 			}
 		}
 		if (rm->consume_ns)
-			sleep_until(t_now() + rm->consume_ns, &rm->stop);
+			sleep_until(now_ns() + rm->consume_ns, &rm->stop);
 	}
 	return NULL;
 }
@@ -281,10 +217,10 @@ static void *rm_main(void *arg)
 /* Waits up to @ns for *@v >= @n. */
 static bool wait_count(volatile uint64_t *v, uint64_t n, uint64_t ns)
 {
-	uint64_t end = t_now() + ns;
+	uint64_t end = now_ns() + ns;
 
 	while (__atomic_load_n(v, __ATOMIC_ACQUIRE) < n) {
-		if (t_now() >= end)
+		if (now_ns() >= end)
 			return false;
 		usleep(500);
 	}
@@ -309,9 +245,9 @@ static void *runner_main(void *arg)
 {
 	struct runner *r = arg;
 
-	r->t0 = t_now();
+	r->t0 = now_ns();
 	r->ret = kg_run(r->kg, r->vcpu, &r->cmd, &r->res);
-	r->t1 = t_now();
+	r->t1 = now_ns();
 	__atomic_store_n(&r->done, true, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -335,18 +271,18 @@ static void *bg_main(void *arg)
 {
 	struct bg *b = arg;
 
-	b->t0 = t_now();
+	b->t0 = now_ns();
 	if (b->kind == BG_MEMSLOT) {
 		struct kvm_userspace_memory_region m = {
 			.slot = b->id, .guest_phys_addr = b->gpa,
 			.memory_size = b->size, .userspace_addr = (uintptr_t)b->mem,
 		};
 
-		b->ret = neg_errno(ioctl(b->fd, KVM_SET_USER_MEMORY_REGION, &m));
+		b->ret = ioctl(b->fd, KVM_SET_USER_MEMORY_REGION, &m) ? -errno : 0;
 	} else {
-		b->ret = ctl_del(b->fd, b->id);
+		b->ret = mpdev_del(b->fd, b->id);
 	}
-	b->t1 = t_now();
+	b->t1 = now_ns();
 	__atomic_store_n(&b->done, true, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -358,7 +294,7 @@ static void *bg_main(void *arg)
 static bool join_by(pthread_t t, bool *joined, uint64_t deadline)
 {
 	struct timespec real;
-	uint64_t left, now = t_now();
+	uint64_t left, now = now_ns();
 
 	if (*joined)
 		return true;
@@ -382,7 +318,7 @@ struct env {
 	bool own_kg;			/* env_down() destroys it */
 	int ctl, be;
 	struct mpdev_ring_info ring;
-	void *map;			/* the ring, if mapped */
+	struct mpdev_ring_map map;	/* the ring, if mapped */
 	struct rm rm;
 	bool rm_on;
 	struct runner run[ENV_RUNNERS];
@@ -414,19 +350,19 @@ static const char *env_up(struct env *e, struct kvm_guest *kg, int nr_vcpus,
 		snprintf(why, sizeof(why), "kg_create: %s", strerror(errno));
 		return why;
 	}
-	e->ctl = ctl_open();
+	e->ctl = mpdev_open();
 	if (e->ctl < 0) {
 		snprintf(why, sizeof(why), "open /dev/mpdev: %s", strerror(-e->ctl));
 		return why;
 	}
-	r = ctl_attach(e->ctl, kg_vm_fd(e->kg));
+	r = mpdev_attach(e->ctl, kg_vm_fd(e->kg));
 	if (!r)
-		r = ctl_params(e->ctl, deadline_ns, spin_ns, intr_ns);
+		r = mpdev_set_params4(e->ctl, deadline_ns, spin_ns, intr_ns);
 	if (r) {
 		snprintf(why, sizeof(why), "attach/params: %s", strerror(-r));
 		return why;
 	}
-	e->be = ctl_backend(e->ctl, MPDEV_BACKEND_CLOEXEC, ring_entries,
+	e->be = mpdev_backend_ring(e->ctl, MPDEV_BACKEND_CLOEXEC, ring_entries,
 			    &e->ring);
 	if (e->be < 0) {
 		snprintf(why, sizeof(why), "backend: %s", strerror(-e->be));
@@ -466,7 +402,7 @@ static struct runner *run_async(struct env *e, int idx, int vcpu,
 	r->kg = e->kg;
 	r->vcpu = vcpu;
 	r->cmd = *c;
-	r->t0 = t_now();	/* the thread sets it again */
+	r->t0 = now_ns();	/* the thread sets it again */
 	if (pthread_create(&r->thr, NULL, runner_main, r))
 		return NULL;
 	r->started = true;
@@ -490,7 +426,7 @@ static struct bg *bg_async(struct env *e, int idx, int kind, int fd,
 	b->gpa = gpa;
 	b->size = size;
 	b->mem = mem;
-	b->t0 = t_now();	/* the thread sets it again */
+	b->t0 = now_ns();	/* the thread sets it again */
 	if (pthread_create(&b->thr, NULL, bg_main, b))
 		return NULL;
 	b->started = true;
@@ -506,9 +442,7 @@ static struct bg *bg_async(struct env *e, int idx, int kind, int fd,
 static void env_unblock(struct env *e)
 {
 	rm_stop(e);
-	if (e->map && e->map != MAP_FAILED)
-		munmap(e->map, e->ring.mmap_size);
-	e->map = NULL;
+	mpdev_ring_unmap(&e->map);
 	if (e->be >= 0)
 		close(e->be);
 	e->be = -1;
@@ -746,7 +680,7 @@ static int exit_budget_once(struct __test_metadata *_metadata,
 	ENV_UP(e, NULL, 1, d, 0, 10 * MS, rd ? 0 : 16);
 	if (!rd)
 		ASSERT_EQ(16U, e->ring.entries);
-	ASSERT_EQ(0, ctl_add(e->ctl, 1, variant->space, base,
+	ASSERT_EQ(0, mpdev_add_cookie(e->ctl, 1, variant->space, base,
 			     variant->space == KG_SPACE_PIO ? PIO_SIZE : MMIO_SIZE,
 			     0, 0));
 	ASSERT_EQ(0, rm_start(e));
@@ -771,7 +705,7 @@ static int exit_budget_once(struct __test_metadata *_metadata,
 	vcpu_ok = runner_join_by(r, r->t0 + bound);
 	slot_ok = join_by(b->thr, &b->joined, b->t0 + bound);
 	if (!vcpu_ok || !slot_ok) {
-		uint64_t now = t_now();
+		uint64_t now = now_ns();
 
 		/* the old behaviour; unblock before failing */
 		env_unblock(e);
@@ -882,7 +816,7 @@ static void del_while_blocked(struct __test_metadata *_metadata,
 	ASSERT_NE(NULL, b);
 	ok = join_by(b->thr, &b->joined, b->t0 + SLACK_NS);
 	if (!ok) {
-		uint64_t now = t_now();
+		uint64_t now = now_ns();
 
 		env_unblock(blocked);
 		env_join_all(blocked);
@@ -900,18 +834,18 @@ static void del_while_blocked(struct __test_metadata *_metadata,
 	EXPECT_GT(SLACK_NS, b->t1 - b->t0);
 
 	/* For the record: adding a region in the same situation. */
-	t_add = t_now();
-	EXPECT_EQ(0, ctl_add(del_env->ctl, 9, KG_SPACE_PIO, PIO_BASE + 0x100,
+	t_add = now_ns();
+	EXPECT_EQ(0, mpdev_add_cookie(del_env->ctl, 9, KG_SPACE_PIO, PIO_BASE + 0x100,
 			     4, 0, 0));
-	TH_LOG("%s: ADD_REGION took %llu us", what, us_of(t_now() - t_add));
+	TH_LOG("%s: ADD_REGION took %llu us", what, us_of(now_ns() - t_add));
 
 	/* The blocked read was left alone ... */
 	EXPECT_FALSE(r->done);
 	EXPECT_EQ(MPDEV_STATE_OK, ctl_info(blocked->ctl).state);
 	EXPECT_EQ(MPDEV_STATE_OK, ctl_info(del_env->ctl).state);
 	/* ... and its own region's removal ends it at once, all-ones. */
-	EXPECT_EQ(0, ctl_del(blocked->ctl, blocked_id));
-	if (!runner_join_by(r, t_now() + SLACK_NS)) {
+	EXPECT_EQ(0, mpdev_del(blocked->ctl, blocked_id));
+	if (!runner_join_by(r, now_ns() + SLACK_NS)) {
 		env_unblock(blocked);
 		env_join_all(blocked);
 		ASSERT_TRUE(false) TH_LOG("removing its own region did not end the read");
@@ -925,9 +859,9 @@ TEST_F_TIMEOUT(removal, del_region_while_vcpu_blocked_on_other_region, 90)
 {
 	NEED();
 	ENV_UP(&self->e, NULL, 1, RM_DEADLINE_NS, 0, 10 * MS, 0);
-	ASSERT_EQ(0, ctl_add(self->e.ctl, 1, KG_SPACE_MMIO, MMIO_BASE + 0x10000,
+	ASSERT_EQ(0, mpdev_add_cookie(self->e.ctl, 1, KG_SPACE_MMIO, MMIO_BASE + 0x10000,
 			     0x1000, 0, 0));
-	ASSERT_EQ(0, ctl_add(self->e.ctl, 2, KG_SPACE_MMIO, MMIO_BASE + 0x20000,
+	ASSERT_EQ(0, mpdev_add_cookie(self->e.ctl, 2, KG_SPACE_MMIO, MMIO_BASE + 0x20000,
 			     0x1000, 0, 0));
 	del_while_blocked(_metadata, &self->e, 1, &self->e, 2, "same context");
 }
@@ -938,9 +872,9 @@ TEST_F_TIMEOUT(removal, del_region_while_vcpu_blocked_on_other_context, 90)
 	ENV_UP(&self->e, NULL, 1, RM_DEADLINE_NS, 0, 10 * MS, 0);
 	/* a second context on the same VM */
 	ENV_UP(&self->e2, self->e.kg, 1, RM_DEADLINE_NS, 0, 10 * MS, 0);
-	ASSERT_EQ(0, ctl_add(self->e.ctl, 1, KG_SPACE_MMIO, MMIO_BASE + 0x10000,
+	ASSERT_EQ(0, mpdev_add_cookie(self->e.ctl, 1, KG_SPACE_MMIO, MMIO_BASE + 0x10000,
 			     0x1000, 0, 0));
-	ASSERT_EQ(0, ctl_add(self->e2.ctl, 2, KG_SPACE_MMIO, MMIO_BASE + 0x20000,
+	ASSERT_EQ(0, mpdev_add_cookie(self->e2.ctl, 2, KG_SPACE_MMIO, MMIO_BASE + 0x20000,
 			     0x1000, 0, 0));
 	del_while_blocked(_metadata, &self->e, 1, &self->e2, 2, "other context");
 }
@@ -960,19 +894,19 @@ TEST_F(spin, params_capped)
 
 	NEED();
 	ENV_UP(&self->e, NULL, 1, 2 * SEC, 0, 10 * MS, 0);
-	ASSERT_EQ(0, ctl_params(self->e.ctl, 2 * SEC, MPDEV_MAX_SPIN_NS, 10 * MS));
-	EXPECT_EQ(-EINVAL, ctl_params(self->e.ctl, 2 * SEC,
+	ASSERT_EQ(0, mpdev_set_params4(self->e.ctl, 2 * SEC, MPDEV_MAX_SPIN_NS, 10 * MS));
+	EXPECT_EQ(-EINVAL, mpdev_set_params4(self->e.ctl, 2 * SEC,
 				      MPDEV_MAX_SPIN_NS + 1, 10 * MS));
-	EXPECT_EQ(-EINVAL, ctl_params(self->e.ctl, 2 * SEC, 2 * SEC, 10 * MS));
-	EXPECT_EQ(-EINVAL, ctl_params(self->e.ctl, 60 * SEC, 30 * SEC, 10 * MS));
-	EXPECT_EQ(-EINVAL, ctl_params(self->e.ctl, 2 * SEC, 0, 2 * SEC + 1));
-	EXPECT_EQ(0, ctl_params(self->e.ctl, 2 * SEC, 0, 2 * SEC));
+	EXPECT_EQ(-EINVAL, mpdev_set_params4(self->e.ctl, 2 * SEC, 2 * SEC, 10 * MS));
+	EXPECT_EQ(-EINVAL, mpdev_set_params4(self->e.ctl, 60 * SEC, 30 * SEC, 10 * MS));
+	EXPECT_EQ(-EINVAL, mpdev_set_params4(self->e.ctl, 2 * SEC, 0, 2 * SEC + 1));
+	EXPECT_EQ(0, mpdev_set_params4(self->e.ctl, 2 * SEC, 0, 2 * SEC));
 	ASSERT_EQ(0, ioctl(self->e.ctl, MPDEV_GET_PARAMS, &p));
 	EXPECT_EQ(2 * SEC, p.deadline_ns);
 	EXPECT_EQ(0ULL, p.spin_ns);
 	EXPECT_EQ(2 * SEC, p.intr_ns);
 	/* the refused calls changed nothing */
-	EXPECT_EQ(-EINVAL, ctl_params(self->e.ctl, 2 * SEC, MPDEV_MAX_SPIN_NS * 2, 0));
+	EXPECT_EQ(-EINVAL, mpdev_set_params4(self->e.ctl, 2 * SEC, MPDEV_MAX_SPIN_NS * 2, 0));
 	ASSERT_EQ(0, ioctl(self->e.ctl, MPDEV_GET_PARAMS, &p));
 	EXPECT_EQ(0ULL, p.spin_ns);
 	EXPECT_EQ(2 * SEC, p.intr_ns);
@@ -1001,19 +935,19 @@ TEST_F_TIMEOUT(spin, region_removed_while_spinning, 120)
 		struct runner *r;
 		uint64_t t;
 
-		ASSERT_EQ(0, ctl_add(self->e.ctl, 1, KG_SPACE_MMIO, MMIO_BASE,
+		ASSERT_EQ(0, mpdev_add_cookie(self->e.ctl, 1, KG_SPACE_MMIO, MMIO_BASE,
 				     0x1000, 0, 0));
 		r = run_async(&self->e, 0, 0, &c);
 		ASSERT_NE(NULL, r);
 		ASSERT_TRUE(wait_count(&self->e.rm.nreq, i + 1, 10 * SEC));
-		ASSERT_EQ(0, ctl_del(self->e.ctl, 1));
-		t = t_now();
+		ASSERT_EQ(0, mpdev_del(self->e.ctl, 1));
+		t = now_ns();
 		if (!runner_join_by(r, t + SLACK_NS)) {
 			env_unblock(&self->e);
 			env_join_all(&self->e);
 			ASSERT_TRUE(false)
 				TH_LOG("round %d: the read went on %llu ms after its region was removed",
-				       i, ms_of(t_now() - t));
+				       i, ms_of(now_ns() - t));
 		}
 		EXPECT_EQ(0, r->ret);
 		EXPECT_EQ(0xffffffffULL, r->res.xor);
@@ -1038,7 +972,7 @@ TEST_F_TIMEOUT(spin, context_fails_while_spinning, 120)
 		uint64_t t;
 
 		ENV_UP(&self->e, NULL, 1, 30 * SEC, MPDEV_MAX_SPIN_NS, 10 * MS, 0);
-		ASSERT_EQ(0, ctl_add(self->e.ctl, 1, KG_SPACE_MMIO, MMIO_BASE,
+		ASSERT_EQ(0, mpdev_add_cookie(self->e.ctl, 1, KG_SPACE_MMIO, MMIO_BASE,
 				     0x1000, 0, 0));
 		r = run_async(&self->e, 0, 0, &c);
 		ASSERT_NE(NULL, r);
@@ -1046,13 +980,13 @@ TEST_F_TIMEOUT(spin, context_fails_while_spinning, 120)
 		/* an id of a slot that does not exist: malformed */
 		EXPECT_EQ(-1, answer(self->e.be, q.id | 0xfff0, q.size, 1));
 		EXPECT_EQ(EINVAL, errno);
-		t = t_now();
+		t = now_ns();
 		if (!runner_join_by(r, t + SLACK_NS)) {
 			env_unblock(&self->e);
 			env_join_all(&self->e);
 			ASSERT_TRUE(false)
 				TH_LOG("round %d: the read went on %llu ms after the context failed",
-				       i, ms_of(t_now() - t));
+				       i, ms_of(now_ns() - t));
 		}
 		EXPECT_EQ(0, r->ret);
 		EXPECT_EQ(0xffffffffULL, r->res.xor);
@@ -1092,7 +1026,7 @@ TEST_F_TIMEOUT(spin, nonfatal_signal_ends_wait_after_intr_ns, 90)
 	sa.sa_handler = on_sigusr1;
 	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
 	ENV_UP(&self->e, NULL, 1, 30 * SEC, 0, SIG_INTR_NS, 0);
-	ASSERT_EQ(0, ctl_add(self->e.ctl, 1, KG_SPACE_MMIO, MMIO_BASE, 0x1000,
+	ASSERT_EQ(0, mpdev_add_cookie(self->e.ctl, 1, KG_SPACE_MMIO, MMIO_BASE, 0x1000,
 			     0, 0));
 	ASSERT_EQ(0, rm_start(&self->e));
 	self->e.rm.stall = true;
@@ -1101,10 +1035,10 @@ TEST_F_TIMEOUT(spin, nonfatal_signal_ends_wait_after_intr_ns, 90)
 	ASSERT_TRUE(wait_count(&self->e.rm.nreq, 1, 10 * SEC));
 	usleep(50 * 1000);
 	ASSERT_FALSE(r->done);
-	t = t_now();
+	t = now_ns();
 	ASSERT_EQ(0, pthread_kill(r->thr, SIGUSR1));
 	if (!runner_join_by(r, t + SIG_INTR_NS + SLACK_NS)) {
-		uint64_t now = t_now();
+		uint64_t now = now_ns();
 
 		env_unblock(&self->e);
 		env_join_all(&self->e);
@@ -1203,7 +1137,7 @@ static int signal_rep_insb_once(struct __test_metadata *_metadata,
 	struct runner *r;
 
 	ENV_UP(e, NULL, 1, SIG_REP_DEADLINE_NS, 0, intr, 0);
-	ASSERT_EQ(0, ctl_add(e->ctl, 1, KG_SPACE_PIO, PIO_BASE, PIO_SIZE, 0, 0));
+	ASSERT_EQ(0, mpdev_add_cookie(e->ctl, 1, KG_SPACE_PIO, PIO_BASE, PIO_SIZE, 0, 0));
 	ASSERT_EQ(0, rm_start(e));
 	e->rm.stall = true;
 	sigusr1_seen = 0;
@@ -1219,10 +1153,10 @@ static int signal_rep_insb_once(struct __test_metadata *_metadata,
 		       r->done, (unsigned long long)e->rm.nreq, info.state);
 		return 0;
 	}
-	t = t_now();
+	t = now_ns();
 	ASSERT_EQ(0, pthread_kill(r->thr, SIGUSR1));
 	if (!runner_join_by(r, t + bound)) {
-		uint64_t now = t_now();
+		uint64_t now = now_ns();
 
 		/* the old behaviour; look, then unblock before failing */
 		seen = rm_stop_and_drain(e);
@@ -1328,7 +1262,7 @@ TEST_F_TIMEOUT(spin, fatal_signal_ends_wait_at_once, 90)
 
 		close(pfd[0]);
 		if (env_up(&e, NULL, 1, 30 * SEC, MPDEV_MAX_SPIN_NS, 10 * MS, 0) ||
-		    ctl_add(e.ctl, 1, KG_SPACE_PIO, PIO_BASE, PIO_SIZE, 0, 0) ||
+		    mpdev_add_cookie(e.ctl, 1, KG_SPACE_PIO, PIO_BASE, PIO_SIZE, 0, 0) ||
 		    rm_start(&e))
 			_exit(2);
 		e.rm.stall = true;
@@ -1355,10 +1289,10 @@ TEST_F_TIMEOUT(spin, fatal_signal_ends_wait_at_once, 90)
 		waitpid(pid, &status, 0);
 		TH_LOG("child setup failed: status %#x", status);
 	}
-	t = t_now();
+	t = now_ns();
 	ASSERT_EQ(0, kill(pid, SIGKILL));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	t = t_now() - t;
+	t = now_ns() - t;
 	close(pfd[0]);
 	TH_LOG("SIGKILL to exit of the whole VMM: %llu ms (deadline 30 s)", ms_of(t));
 	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
@@ -1390,50 +1324,39 @@ TEST_F_TIMEOUT(spin, fatal_signal_ends_wait_at_once, 90)
 
 BOUNDS_FIXTURE(malformed)
 
-struct ring_view {
-	struct mpdev_ring_hdr *hdr;
-	uint8_t *base;
-	struct mpdev_ring_info info;
-};
-
-static bool ring_map(struct env *e, struct ring_view *v)
+/* Maps the ring by the geometry the kernel reports (mpdev_util). */
+static bool ring_map(struct env *e, struct mpdev_ring_map **v)
 {
-	e->map = mmap(NULL, e->ring.mmap_size, PROT_READ | PROT_WRITE,
-		      MAP_SHARED, e->be, 0);
-	if (e->map == MAP_FAILED) {
-		e->map = NULL;
+	if (mpdev_ring_map(e->be, &e->map, PROT_READ | PROT_WRITE))
 		return false;
-	}
-	v->base = e->map;
-	v->hdr = e->map;
-	v->info = e->ring;
+	*v = &e->map;
 	return true;
 }
 
 /* Takes the next request from the ring, waiting up to @ms. */
-static bool ring_take(struct ring_view *v, struct mpdev_request *q, int ms)
+static bool ring_take(struct mpdev_ring_map *v, struct mpdev_request *q,
+		      int ms)
 {
-	uint64_t end = t_now() + ms * MS;
+	uint64_t end = now_ns() + ms * MS;
 	uint32_t tail = v->hdr->req_tail;
 
 	while (__atomic_load_n(&v->hdr->req_head, __ATOMIC_ACQUIRE) == tail) {
-		if (t_now() >= end)
+		if (now_ns() >= end)
 			return false;
 		usleep(200);
 	}
-	memcpy(q, v->base + v->info.req_offset +
-	       (tail % v->info.entries) * v->info.req_entry_size, sizeof(*q));
+	memcpy(q, mpdev_ring_req(v, tail), sizeof(*q));
 	__atomic_store_n(&v->hdr->req_tail, tail + 1, __ATOMIC_RELEASE);
 	return true;
 }
 
 /* Publishes one completion (release), without a kick. */
-static void ring_post(struct ring_view *v, const struct mpdev_completion *c)
+static void ring_post(struct mpdev_ring_map *v,
+		      const struct mpdev_completion *c)
 {
 	uint32_t head = v->hdr->cpl_head;
 
-	memcpy(v->base + v->info.cpl_offset +
-	       (head % v->info.entries) * v->info.cpl_entry_size, c, sizeof(*c));
+	memcpy(mpdev_ring_cpl(v, head), c, sizeof(*c));
 	__atomic_store_n(&v->hdr->cpl_head, head + 1, __ATOMIC_RELEASE);
 }
 
@@ -1444,7 +1367,7 @@ static void malformed_case(struct __test_metadata *_metadata,
 	struct mpdev_completion bad;
 	struct mpdev_request q;
 	struct mpdev_info info;
-	struct ring_view v;
+	struct mpdev_ring_map *v;
 	struct runner *r;
 	long taint0, taint1;
 	uint64_t t, end;
@@ -1452,24 +1375,24 @@ static void malformed_case(struct __test_metadata *_metadata,
 	taint0 = tainted();
 	ENV_UP(e, NULL, 1, after_answer ? 30 * SEC : MF_DEADLINE_NS, 0,
 	       10 * MS, 0);
-	ASSERT_EQ(0, ctl_add(e->ctl, 1, KG_SPACE_MMIO, MMIO_BASE, 0x1000, 0, 0));
+	ASSERT_EQ(0, mpdev_add_cookie(e->ctl, 1, KG_SPACE_MMIO, MMIO_BASE, 0x1000, 0, 0));
 	ASSERT_TRUE(ring_map(e, &v));
 	r = run_async(e, 0, 0, &c);
 	ASSERT_NE(NULL, r);
-	ASSERT_TRUE(ring_take(&v, &q, 10000));
+	ASSERT_TRUE(ring_take(v, &q, 10000));
 	/* the vCPU is about to sleep once it asks for kicks */
-	end = t_now() + 10 * SEC;
-	while (!__atomic_load_n(&v.hdr->kick_needed, __ATOMIC_ACQUIRE) &&
-	       t_now() < end)
+	end = now_ns() + 10 * SEC;
+	while (!__atomic_load_n(&v->hdr->kick_needed, __ATOMIC_ACQUIRE) &&
+	       now_ns() < end)
 		usleep(100);
-	ASSERT_NE(0U, v.hdr->kick_needed);
+	ASSERT_NE(0U, v->hdr->kick_needed);
 	usleep(10 * 1000);
 	memset(&bad, 0, sizeof(bad));
 	bad.id = q.id;
 	bad.size = q.size;
 	bad.reserved1 = 0xdead;		/* malformed: reserved bits */
-	ring_post(&v, &bad);		/* in one store of cpl_head; no kick */
-	t = t_now();
+	ring_post(v, &bad);		/* in one store of cpl_head; no kick */
+	t = now_ns();
 	if (after_answer)
 		/* wakes the vCPU; it may also see the bad entry first (EINVAL) */
 		(void)answer(e->be, q.id, q.size, 0x1234);
@@ -1544,15 +1467,15 @@ TEST_F_TIMEOUT(stale, late_answers_ignored_duplicate_refused, 60)
 	NEED();
 	ENV_UP(&self->e, NULL, 1, 30 * SEC, 0, 10 * MS, 0);
 	for (id = 1; id <= 4; id++)
-		ASSERT_EQ(0, ctl_add(self->e.ctl, id, KG_SPACE_MMIO,
+		ASSERT_EQ(0, mpdev_add_cookie(self->e.ctl, id, KG_SPACE_MMIO,
 				     MMIO_BASE + id * 0x1000ULL, 0x1000, 0, 0));
 
 	/* A: aborted by removing its region */
 	r = stale_read(&self->e, 1);
 	ASSERT_NE(NULL, r);
 	ASSERT_TRUE(read_req(self->e.be, &qa, 10000));
-	ASSERT_EQ(0, ctl_del(self->e.ctl, 1));
-	ASSERT_TRUE(runner_join_by(r, t_now() + SLACK_NS));
+	ASSERT_EQ(0, mpdev_del(self->e.ctl, 1));
+	ASSERT_TRUE(runner_join_by(r, now_ns() + SLACK_NS));
 	EXPECT_EQ(0xffffffffULL, r->res.xor);
 
 	/* B: answered */
@@ -1561,15 +1484,15 @@ TEST_F_TIMEOUT(stale, late_answers_ignored_duplicate_refused, 60)
 	ASSERT_TRUE(read_req(self->e.be, &qb, 10000));
 	ASSERT_EQ((ssize_t)sizeof(struct mpdev_completion),
 		  answer(self->e.be, qb.id, 4, 0xb0b0));
-	ASSERT_TRUE(runner_join_by(r, t_now() + SLACK_NS));
+	ASSERT_TRUE(runner_join_by(r, now_ns() + SLACK_NS));
 	EXPECT_EQ(0xb0b0ULL, r->res.xor);
 
 	/* C: aborted */
 	r = stale_read(&self->e, 3);
 	ASSERT_NE(NULL, r);
 	ASSERT_TRUE(read_req(self->e.be, &qc, 10000));
-	ASSERT_EQ(0, ctl_del(self->e.ctl, 3));
-	ASSERT_TRUE(runner_join_by(r, t_now() + SLACK_NS));
+	ASSERT_EQ(0, mpdev_del(self->e.ctl, 3));
+	ASSERT_TRUE(runner_join_by(r, now_ns() + SLACK_NS));
 	EXPECT_EQ(0xffffffffULL, r->res.xor);
 
 	/* one slot, ids in order */
@@ -1604,7 +1527,7 @@ TEST_F_TIMEOUT(stale, late_answers_ignored_duplicate_refused, 60)
 	ASSERT_TRUE(read_req(self->e.be, &qe, 10000));
 	ASSERT_EQ((ssize_t)sizeof(struct mpdev_completion),
 		  answer(self->e.be, qe.id, 4, 0xe0e0));
-	ASSERT_TRUE(runner_join_by(r, t_now() + SLACK_NS));
+	ASSERT_TRUE(runner_join_by(r, now_ns() + SLACK_NS));
 	EXPECT_EQ(0xe0e0ULL, r->res.xor);
 	EXPECT_EQ(MPDEV_STATE_OK, ctl_info(self->e.ctl).state);
 	/* ... then answered again: a duplicate of the newest id */
@@ -1956,13 +1879,13 @@ TEST_F_TIMEOUT(bus, kvm_dropped_bus_is_reported, 180)
 
 	/* mpdev, all in the parent: context, backend, one region */
 	env_init(&self->e);
-	self->e.ctl = ctl_open();
+	self->e.ctl = mpdev_open();
 	ASSERT_LE(0, self->e.ctl);
-	ASSERT_EQ(0, ctl_attach(self->e.ctl, vmfd));
+	ASSERT_EQ(0, mpdev_attach(self->e.ctl, vmfd));
 	close(vmfd);
-	self->e.be = ctl_backend(self->e.ctl, MPDEV_BACKEND_CLOEXEC, 0, NULL);
+	self->e.be = mpdev_backend_ring(self->e.ctl, MPDEV_BACKEND_CLOEXEC, 0, NULL);
 	ASSERT_LE(0, self->e.be);
-	ASSERT_EQ(0, ctl_add(self->e.ctl, 1, KG_SPACE_MMIO, MMIO_BASE, 0x1000,
+	ASSERT_EQ(0, mpdev_add_cookie(self->e.ctl, 1, KG_SPACE_MMIO, MMIO_BASE, 0x1000,
 			     0, 0));
 	info = ctl_info(self->e.ctl);
 	ASSERT_EQ(MPDEV_STATE_OK, info.state);
@@ -2035,7 +1958,7 @@ TEST_F_TIMEOUT(bus, kvm_dropped_bus_is_reported, 180)
 	EXPECT_LE(1ULL, info.counters.bus_lost);
 	EXPECT_EQ(1U, info.nr_regions);
 	/* the region is gone from KVM's side; deleting it is still fine */
-	EXPECT_EQ(0, ctl_del(self->e.ctl, 1));
+	EXPECT_EQ(0, mpdev_del(self->e.ctl, 1));
 }
 
 /* ---- item 8: arming vs the abort sweeps ------------------------------------ */
@@ -2067,17 +1990,17 @@ static void race_round(struct __test_metadata *_metadata, struct env *e,
 	uint64_t t, t_del;
 	int ret;
 
-	ASSERT_EQ(0, ctl_add(e->ctl, 1, KG_SPACE_MMIO, MMIO_BASE, 0x1000, 0, 0));
+	ASSERT_EQ(0, mpdev_add_cookie(e->ctl, 1, KG_SPACE_MMIO, MMIO_BASE, 0x1000, 0, 0));
 	/* alternate the phases: sleep at once, or spin first */
-	ASSERT_EQ(0, ctl_params(e->ctl, 30 * SEC, i % 2 ? MPDEV_MAX_SPIN_NS : 0,
+	ASSERT_EQ(0, mpdev_set_params4(e->ctl, 30 * SEC, i % 2 ? MPDEV_MAX_SPIN_NS : 0,
 				10 * MS));
 	r = run_async(e, 0, 0, &c);
 	ASSERT_NE(NULL, r);
 	if (delay_ns)
 		nanosleep(&ts, NULL);
-	t_del = t_now();
-	ret = ctl_del(e->ctl, 1);
-	t = t_now();
+	t_del = now_ns();
+	ret = mpdev_del(e->ctl, 1);
+	t = now_ns();
 	ASSERT_EQ(0, ret);
 	if (t - t_del > *worst_del)
 		*worst_del = t - t_del;
@@ -2090,7 +2013,7 @@ static void race_round(struct __test_metadata *_metadata, struct env *e,
 		ASSERT_TRUE(false)
 			TH_LOG("round %u (DEL after %llu us): the read went on %llu ms after DEL_REGION returned",
 			       i, (unsigned long long)(delay_ns / US),
-			       ms_of(t_now() - t));
+			       ms_of(now_ns() - t));
 	}
 	ASSERT_EQ(0, r->ret) TH_LOG("%s", kg_strerror(e->kg, 0));
 	EXPECT_EQ(0xffffffffULL, r->res.xor);
@@ -2124,15 +2047,15 @@ TEST_F_TIMEOUT(race, arm_vs_del_region, 300)
 		uint64_t n = self->e.rm.nreq;
 		struct runner *r;
 
-		ASSERT_EQ(0, ctl_add(self->e.ctl, 1, KG_SPACE_MMIO, MMIO_BASE,
+		ASSERT_EQ(0, mpdev_add_cookie(self->e.ctl, 1, KG_SPACE_MMIO, MMIO_BASE,
 				     0x1000, 0, 0));
 		r = run_async(&self->e, 0, 0, &c);
 		ASSERT_NE(NULL, r);
 		ASSERT_TRUE(wait_count(&self->e.rm.nreq, n + 1, 10 * SEC));
-		if (t_now() - r->t0 > reach)
-			reach = t_now() - r->t0;
-		ASSERT_EQ(0, ctl_del(self->e.ctl, 1));
-		ASSERT_TRUE(runner_join_by(r, t_now() + SLACK_NS));
+		if (now_ns() - r->t0 > reach)
+			reach = now_ns() - r->t0;
+		ASSERT_EQ(0, mpdev_del(self->e.ctl, 1));
+		ASSERT_TRUE(runner_join_by(r, now_ns() + SLACK_NS));
 		EXPECT_EQ(0xffffffffULL, r->res.xor);
 	}
 	for (i = 0; i < rounds; i++) {
@@ -2190,7 +2113,7 @@ TEST_F(small, read_fault_after_first_entry_returns_it)
 
 	NEED();
 	ENV_UP(&self->e, NULL, 1, 2 * SEC, 0, 10 * MS, 0);
-	ASSERT_EQ(0, ctl_add(self->e.ctl, 1, KG_SPACE_PIO, PIO_BASE, PIO_SIZE,
+	ASSERT_EQ(0, mpdev_add_cookie(self->e.ctl, 1, KG_SPACE_PIO, PIO_BASE, PIO_SIZE,
 			     0, 0));
 	c.value = 0x100;
 	ASSERT_EQ(0, kg_run(self->e.kg, 0, &c, NULL)) TH_LOG("%s", kg_strerror(self->e.kg, 0));
@@ -2228,9 +2151,9 @@ TEST_F(small, ioeventfd_inside_region_is_a_conflict)
 	NEED();
 	ENV_UP(&self->e, NULL, 1, 2 * SEC, 0, 10 * MS, 0);
 	ENV_UP(&self->e2, self->e.kg, 1, 2 * SEC, 0, 10 * MS, 0);
-	ASSERT_EQ(0, ctl_add(self->e.ctl, 1, KG_SPACE_MMIO, MMIO_BASE, 0x1000,
+	ASSERT_EQ(0, mpdev_add_cookie(self->e.ctl, 1, KG_SPACE_MMIO, MMIO_BASE, 0x1000,
 			     0, 0));
-	ASSERT_EQ(0, ctl_add(self->e2.ctl, 1, KG_SPACE_PIO, PIO_BASE, PIO_SIZE,
+	ASSERT_EQ(0, mpdev_add_cookie(self->e2.ctl, 1, KG_SPACE_PIO, PIO_BASE, PIO_SIZE,
 			     0, 0));
 	EXPECT_EQ(MPDEV_STATE_OK, ctl_info(self->e.ctl).state);
 	efd = kg_ioeventfd(self->e.kg, KG_SPACE_MMIO, MMIO_BASE + 0x100, 4, NULL);
@@ -2445,7 +2368,7 @@ TEST_F_TIMEOUT(small, owner_pid_in_readers_pid_namespace, 60)
 	pid = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, NULL);
 	ASSERT_LE(0, pid) TH_LOG("clone(CLONE_NEWPID): %s", strerror(errno));
 	if (pid == 0) {
-		int ctl = ctl_open();
+		int ctl = mpdev_open();
 		uint32_t cid, me;
 
 		if (ctl < 0 || getpid() != 1)
@@ -2550,7 +2473,7 @@ TEST_F_TIMEOUT(memory, slots_on_demand_and_footprint, 60)
 	f_empty = info.footprint_bytes;
 	EXPECT_LE(self->e.ring.mmap_size, f_empty);
 
-	ASSERT_EQ(0, ctl_add(self->e.ctl, 1, KG_SPACE_MMIO, MMIO_BASE, 0x1000,
+	ASSERT_EQ(0, mpdev_add_cookie(self->e.ctl, 1, KG_SPACE_MMIO, MMIO_BASE, 0x1000,
 			     0, 0));
 	info = ctl_info(self->e.ctl);
 	f_region = info.footprint_bytes;
@@ -2635,7 +2558,7 @@ static void check_geometry(struct __test_metadata *_metadata, int ctl,
 	int be;
 
 	memset(&ring, 0xa5, sizeof(ring));
-	be = ctl_backend(ctl, MPDEV_BACKEND_CLOEXEC, ask, &ring);
+	be = mpdev_backend_ring(ctl, MPDEV_BACKEND_CLOEXEC, ask, &ring);
 	ASSERT_LE(0, be) TH_LOG("ring_entries %u: %s", ask, strerror(-be));
 	EXPECT_EQ(want, ring.entries);
 	EXPECT_EQ((uint32_t)sizeof(struct mpdev_request), ring.req_entry_size);
@@ -2691,16 +2614,16 @@ TEST_F(abi, ring_entries_and_geometry)
 		self->e.be = -1;
 		/* the fixture's backend is made: use a fresh context */
 		close(self->e.ctl);
-		self->e.ctl = ctl_open();
+		self->e.ctl = mpdev_open();
 		ASSERT_LE(0, self->e.ctl);
-		ASSERT_EQ(0, ctl_attach(self->e.ctl, kg_vm_fd(self->e.kg)));
+		ASSERT_EQ(0, mpdev_attach(self->e.ctl, kg_vm_fd(self->e.kg)));
 		info = ctl_info(self->e.ctl);
 		EXPECT_EQ(0U, info.ring_entries);
 		if (i == 0) {
 			unsigned int k;
 
 			for (k = 0; k < ARRAY_SIZE(bad); k++)
-				EXPECT_EQ(-EINVAL, ctl_backend(self->e.ctl, 0,
+				EXPECT_EQ(-EINVAL, mpdev_backend_ring(self->e.ctl, 0,
 							       bad[k], NULL))
 					TH_LOG("ring_entries %u accepted", bad[k]);
 			memset(&a, 0, sizeof(a));
@@ -2730,15 +2653,15 @@ TEST_F(abi, add_region_needs_backend)
 	ASSERT_NE(NULL, kg);
 	self->e.kg = kg;
 	self->e.own_kg = true;
-	ctl = ctl_open();
+	ctl = mpdev_open();
 	ASSERT_LE(0, ctl);
 	self->e.ctl = ctl;
-	EXPECT_EQ(-ENOTCONN, ctl_add(ctl, 1, KG_SPACE_MMIO, MMIO_BASE, 64, 0, 0));
-	ASSERT_EQ(0, ctl_attach(ctl, kg_vm_fd(kg)));
-	EXPECT_EQ(-ENOTCONN, ctl_add(ctl, 1, KG_SPACE_MMIO, MMIO_BASE, 64, 0, 0));
-	self->e.be = ctl_backend(ctl, 0, 0, NULL);
+	EXPECT_EQ(-ENOTCONN, mpdev_add_cookie(ctl, 1, KG_SPACE_MMIO, MMIO_BASE, 64, 0, 0));
+	ASSERT_EQ(0, mpdev_attach(ctl, kg_vm_fd(kg)));
+	EXPECT_EQ(-ENOTCONN, mpdev_add_cookie(ctl, 1, KG_SPACE_MMIO, MMIO_BASE, 64, 0, 0));
+	self->e.be = mpdev_backend_ring(ctl, 0, 0, NULL);
 	ASSERT_LE(0, self->e.be);
-	EXPECT_EQ(0, ctl_add(ctl, 1, KG_SPACE_MMIO, MMIO_BASE, 64, 0, 0));
+	EXPECT_EQ(0, mpdev_add_cookie(ctl, 1, KG_SPACE_MMIO, MMIO_BASE, 64, 0, 0));
 }
 
 /*
@@ -2752,14 +2675,14 @@ TEST_F_TIMEOUT(abi, requests_carry_the_region_cookie, 60)
 		0x0123456789abcdefULL, ~0ULL, 0,
 	};
 	struct mpdev_request q;
-	struct ring_view v;
+	struct mpdev_ring_map *v;
 	unsigned int i;
 
 	NEED();
 	ENV_UP(&self->e, NULL, 1, 2 * SEC, 0, 10 * MS, 0);
 	ASSERT_EQ(48U, (unsigned int)sizeof(struct mpdev_request));
 	for (i = 0; i < 3; i++)
-		ASSERT_EQ(0, ctl_add(self->e.ctl, 10 + i,
+		ASSERT_EQ(0, mpdev_add_cookie(self->e.ctl, 10 + i,
 				     i == 2 ? KG_SPACE_PIO : KG_SPACE_MMIO,
 				     i == 2 ? PIO_BASE : MMIO_BASE + i * 0x1000ULL,
 				     i == 2 ? PIO_SIZE : 0x1000, 0, cookie[i]));
@@ -2788,7 +2711,7 @@ TEST_F_TIMEOUT(abi, requests_carry_the_region_cookie, 60)
 	}
 	/* ... the third from the ring */
 	ASSERT_TRUE(ring_map(&self->e, &v));
-	ASSERT_TRUE(ring_take(&v, &q, 5000));
+	ASSERT_TRUE(ring_take(v, &q, 5000));
 	EXPECT_EQ(cookie[2], q.cookie);
 	EXPECT_EQ(12U, q.region);
 	EXPECT_EQ(0x79ULL, q.data);
