@@ -279,11 +279,11 @@ out:
 }
 
 /*
- * Takes @r off its bus (unless KVM already dropped it) and frees @r, with
- * r->retire.free, once no vCPU can be inside its ops any more.  Does not
- * wait for that.  Cannot fail.
+ * Takes @r off its bus (unless KVM already dropped it): a vCPU that looks
+ * the bus up from now on misses it.  The old array, and @r, stay valid
+ * for vCPUs already inside until mpdev_bus_retire().  Cannot fail.
  */
-void mpdev_bus_del(struct kvm *kvm, struct mpdev_iodev *r)
+void mpdev_bus_unlink(struct kvm *kvm, struct mpdev_iodev *r)
 {
 	enum kvm_bus idx = mpdev_bus_idx(r);
 #ifndef MPDEV_HAVE_KVM_IO_BUS_REGISTER_DEV
@@ -304,7 +304,6 @@ void mpdev_bus_del(struct kvm *kvm, struct mpdev_iodev *r)
 		}
 	}
 	r->on_bus = false;
-	mpdev_retire(kvm, &r->retire);
 	mutex_unlock(&kvm->slots_lock);
 #else
 	/*
@@ -316,9 +315,17 @@ void mpdev_bus_del(struct kvm *kvm, struct mpdev_iodev *r)
 		kvm_io_bus_unregister_dev(kvm, idx, &r->dev);
 	r->on_bus = false;
 	r->retire.bus = NULL;
-	mpdev_retire(kvm, &r->retire);
 	mutex_unlock(&kvm->slots_lock);
 #endif
+}
+
+/*
+ * Frees @r's old bus array and @r itself (r->retire.free) once no vCPU
+ * can be inside its ops any more.  Does not wait for that.
+ */
+void mpdev_bus_retire(struct kvm *kvm, struct mpdev_iodev *r)
+{
+	mpdev_retire(kvm, &r->retire);
 }
 
 /*

@@ -1200,16 +1200,21 @@ err_free:
  * vCPUs waiting on one of its requests get all-ones at once (a late
  * answer from the remote is then stale).  The region itself is freed
  * after the SRCU grace period, without waiting for it here.
+ *
+ * Off the bus first, dead second: a vCPU that finds @r dead (under
+ * req_lock) looks the bus up afresh at its next exit and misses @r, so
+ * each vCPU loses at most the one access it had in flight.
  */
 static void mpdev_remove_region(struct mpdev_ctx *ctx, struct mpdev_iodev *r)
 {
+	mpdev_bus_unlink(ctx->kvm, r);
 	spin_lock(&ctx->req_lock);
 	WRITE_ONCE(r->dead, true);
 	spin_unlock(&ctx->req_lock);
 	mpdev_sweep(ctx, false, r->id);
 	list_del(&r->node);
 	ctx->nr_regions--;
-	mpdev_bus_del(ctx->kvm, r);
+	mpdev_bus_retire(ctx->kvm, r);
 }
 
 static int mpdev_del_region(struct mpdev_ctx *ctx, void __user *argp)

@@ -164,7 +164,8 @@ struct kvm *mpdev_kvm_get_from_file(struct file *file);
 void mpdev_kvm_put(struct kvm *kvm);
 const char *mpdev_kvm_name(struct kvm *kvm);
 int mpdev_bus_add(struct kvm *kvm, struct mpdev_iodev *r);
-void mpdev_bus_del(struct kvm *kvm, struct mpdev_iodev *r);
+void mpdev_bus_unlink(struct kvm *kvm, struct mpdev_iodev *r);
+void mpdev_bus_retire(struct kvm *kvm, struct mpdev_iodev *r);
 bool mpdev_bus_conflict(struct kvm *kvm, struct mpdev_iodev *r);
 void mpdev_bus_quiesce(struct kvm *kvm);
 
