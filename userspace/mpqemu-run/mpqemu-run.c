@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,15 @@ struct child {
 	char label[96];
 	bool done;
 	int status;
+	const char *id;		/* remotes: the proxy id */
+	char **argv;		/* remotes: the command line started */
+};
+
+struct proxy_opt {
+	const char *id;
+	char *const *cmd;	/* --remote-cmd PROG [ARG...], or NULL */
+	int ncmd;
+	bool mpdev;		/* --mpdev / --mpdev-for: gets a /dev/mpdev fd */
 };
 
 struct opts {
@@ -43,11 +53,15 @@ struct opts {
 	const char *remote;
 	const char *remote_args[MAX_REMOTE_ARGS];
 	int nremote_args;
-	const char *proxy_ids[MAX_PROXIES];
+	struct proxy_opt px[MAX_PROXIES];
 	int nproxies;
 	bool ram_check;
-	const char *mpdev_path;		/* NULL: no --mpdev */
+	bool mpdev_all;			/* --mpdev */
+	const char *mpdev_for[MAX_PROXIES];	/* --mpdev-for */
+	int nmpdev_for;
+	const char *mpdev_path;
 	const char *mpdev_prop;
+	const char *run_dir;
 	int stop_timeout;
 	int qemu_argc;
 	char **qemu_argv;
@@ -58,56 +72,114 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: mpqemu-run [options] -- QEMU_ARGS...\n"
 "\n"
-"Run QEMU with x-pci-proxy-dev devices served by mpdev-remote processes.\n"
+"Run QEMU with x-pci-proxy-dev devices, each served by its own remote\n"
+"process: mpdev-remote, or any command given with --remote-cmd.\n"
 "\n"
 "  --qemu PATH          QEMU binary (default: $MPQEMU_QEMU, else\n"
 "                       qemu-system-x86_64 from PATH)\n"
-"  --remote PATH        remote binary (default: mpdev-remote next to this\n"
-"                       program, else from PATH)\n"
-"  --remote-arg ARG     extra argument for every remote (repeatable)\n"
+"  --remote PATH        default remote binary, started as PATH --fd N ARGS\n"
+"                       (default: mpdev-remote next to this program, else\n"
+"                       from PATH)\n"
+"  --remote-arg ARG     extra argument for every default remote (repeatable;\n"
+"                       taken literally, no placeholders)\n"
+"  --remote-cmd ID PROG [ARG...] ;\n"
+"                       proxy ID's remote is the command PROG ARG..., up to\n"
+"                       an argument that is exactly ';' (quote it from the\n"
+"                       shell); implies --proxy ID; one per proxy\n"
 "  --proxy ID           add a proxy device with QEMU id ID (repeatable;\n"
 "                       default: one proxy, mpdev0)\n"
+"  --run-dir DIR        remote ID's stdout+stderr go to DIR/ID.log; its pid\n"
+"                       to DIR/ID.pid, its end to DIR/ID.exit (\"exit N\" or\n"
+"                       \"signal N\" and the UTC time); DIR is created\n"
 "  --no-ram-check       do not insist on shared memfd/file guest RAM\n"
-"  --mpdev[=PATH]       open PATH (default /dev/mpdev) once per proxy and\n"
-"                       pass it to a patched QEMU (see --mpdev-prop)\n"
+"  --mpdev[=PATH]       open /dev/mpdev (or PATH) once per proxy and pass\n"
+"                       it to a patched QEMU (see --mpdev-prop)\n"
+"  --mpdev-for ID       the same for proxy ID only (repeatable); a proxy\n"
+"                       with a stock remote must not get it\n"
+"  --mpdev-path PATH    device for --mpdev-for (default /dev/mpdev)\n"
 "  --mpdev-prop NAME    proxy property for that fd (default mpdev-fd)\n"
 "  --stop-timeout SEC   grace time before SIGKILL (default 5)\n"
 "  -v, --verbose        print the command lines\n"
 "  -h, --help           this text\n"
+"\n"
+"In a --remote-cmd command, inside any argument: @FD@ is the remote's end\n"
+"of its socketpair (inherited), @ID@ the proxy id, @RUNDIR@ the --run-dir,\n"
+"@@ a literal '@'; another @NAME@ is an error, and the command must use\n"
+"@FD@.  Nothing else is interpreted: no shell, commas and quotes are\n"
+"passed as they are.\n"
 "\n"
 "In QEMU_ARGS, @PROXY_FD@ / @PROXY_FD:ID@ become the proxy socket fd and\n"
 "@MPDEV_FD@ / @MPDEV_FD:ID@ the /dev/mpdev fd; a proxy whose fd is not\n"
 "mentioned gets '-device x-pci-proxy-dev,id=ID,fd=N' appended.\n"
 "\n"
 "Exit status: QEMU's (128+N if killed by signal N); 1 if a remote died\n"
-"first or something failed to start; 2 on bad usage.\n");
+"first (\"remote for proxy ID (pid N, PROG) exited with status S; stopping\n"
+"QEMU\") or something failed to start; 2 on bad usage.\n");
+}
+
+static struct proxy_opt *find_proxy(struct opts *o, const char *id)
+{
+	for (int i = 0; i < o->nproxies; i++)
+		if (!strcmp(o->px[i].id, id))
+			return &o->px[i];
+	return NULL;
+}
+
+/* The proxy @id, added if new; NULL (said why) if it cannot be. */
+static struct proxy_opt *add_proxy(struct opts *o, const char *opt,
+				   const char *id)
+{
+	struct proxy_opt *p = find_proxy(o, id);
+
+	if (p)
+		return p;
+	if (o->nproxies == MAX_PROXIES) {
+		log_err("at most %d proxies", MAX_PROXIES);
+		return NULL;
+	}
+	/* '/' because the id names files in --run-dir. */
+	if (!*id || strpbrk(id, ",=@ /")) {
+		log_err("%s '%s': an id may not be empty or contain "
+			"',', '=', '@', '/' or spaces", opt, id);
+		return NULL;
+	}
+	p = &o->px[o->nproxies++];
+	p->id = id;
+	return p;
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-	enum { O_QEMU = 256, O_REMOTE, O_RARG, O_PROXY, O_NORAM, O_MPDEV,
-	       O_MPROP, O_STOP };
+	enum { O_QEMU = 256, O_REMOTE, O_RARG, O_RCMD, O_PROXY, O_RUNDIR,
+	       O_NORAM, O_MPDEV, O_MPFOR, O_MPATH, O_MPROP, O_STOP };
 	static const struct option lo[] = {
 		{ "qemu", required_argument, NULL, O_QEMU },
 		{ "remote", required_argument, NULL, O_REMOTE },
 		{ "remote-arg", required_argument, NULL, O_RARG },
+		{ "remote-cmd", required_argument, NULL, O_RCMD },
 		{ "proxy", required_argument, NULL, O_PROXY },
+		{ "run-dir", required_argument, NULL, O_RUNDIR },
 		{ "no-ram-check", no_argument, NULL, O_NORAM },
 		{ "mpdev", optional_argument, NULL, O_MPDEV },
+		{ "mpdev-for", required_argument, NULL, O_MPFOR },
+		{ "mpdev-path", required_argument, NULL, O_MPATH },
 		{ "mpdev-prop", required_argument, NULL, O_MPROP },
 		{ "stop-timeout", required_argument, NULL, O_STOP },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct proxy_opt *p;
+	char err[1024];
 	long v;
-	int c;
+	int c, end;
 
 	memset(o, 0, sizeof(*o));
 	o->qemu = getenv("MPQEMU_QEMU");
 	if (!o->qemu || !*o->qemu)
 		o->qemu = "qemu-system-x86_64";
 	o->ram_check = true;
+	o->mpdev_path = "/dev/mpdev";
 	o->mpdev_prop = "mpdev-fd";
 	o->stop_timeout = 5;
 	/* '+': stop at the first non-option, QEMU's arguments are not ours. */
@@ -126,29 +198,64 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			}
 			o->remote_args[o->nremote_args++] = optarg;
 			break;
+		case O_RCMD:
+			/*
+			 * The command is argv[optind..] up to a lone ";", none
+			 * of it ours: skip getopt past it.
+			 */
+			end = qa_cmd_end(argc - optind, argv + optind);
+			if (end < 0) {
+				log_err("--remote-cmd %s: no ';' argument ends the "
+					"command (write ';' or \\; in a shell)", optarg);
+				return -1;
+			}
+			if (end == 0) {
+				log_err("--remote-cmd %s: empty command", optarg);
+				return -1;
+			}
+			p = add_proxy(o, "--remote-cmd", optarg);
+			if (!p)
+				return -1;
+			if (p->cmd) {
+				log_err("--remote-cmd %s given twice", optarg);
+				return -1;
+			}
+			p->cmd = argv + optind;
+			p->ncmd = end;
+			optind += end + 1;
+			break;
 		case O_PROXY:
-			if (o->nproxies == MAX_PROXIES) {
-				log_err("at most %d proxies", MAX_PROXIES);
+			if (find_proxy(o, optarg) && !find_proxy(o, optarg)->cmd) {
+				log_err("--proxy %s given twice", optarg);
 				return -1;
 			}
-			if (!*optarg || strpbrk(optarg, ",=@ ")) {
-				log_err("--proxy '%s': an id may not be empty or contain "
-					"',', '=', '@' or spaces", optarg);
+			if (!add_proxy(o, "--proxy", optarg))
+				return -1;
+			break;
+		case O_RUNDIR:
+			if (!*optarg) {
+				log_err("--run-dir: empty path");
 				return -1;
 			}
-			for (int i = 0; i < o->nproxies; i++) {
-				if (!strcmp(o->proxy_ids[i], optarg)) {
-					log_err("--proxy %s given twice", optarg);
-					return -1;
-				}
-			}
-			o->proxy_ids[o->nproxies++] = optarg;
+			o->run_dir = optarg;
 			break;
 		case O_NORAM:
 			o->ram_check = false;
 			break;
 		case O_MPDEV:
-			o->mpdev_path = optarg ? optarg : "/dev/mpdev";
+			o->mpdev_all = true;
+			if (optarg)
+				o->mpdev_path = optarg;
+			break;
+		case O_MPFOR:
+			if (o->nmpdev_for == MAX_PROXIES) {
+				log_err("too many --mpdev-for");
+				return -1;
+			}
+			o->mpdev_for[o->nmpdev_for++] = optarg;
+			break;
+		case O_MPATH:
+			o->mpdev_path = optarg;
 			break;
 		case O_MPROP:
 			o->mpdev_prop = optarg;
@@ -182,7 +289,39 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->qemu_argc = argc - optind;
 	o->qemu_argv = argv + optind;
 	if (!o->nproxies)
-		o->proxy_ids[o->nproxies++] = "mpdev0";
+		add_proxy(o, "--proxy", "mpdev0");
+
+	if (o->mpdev_all && o->nmpdev_for) {
+		log_err("--mpdev gives every proxy a /dev/mpdev fd; for only some, "
+			"use --mpdev-for alone");
+		return -1;
+	}
+	for (int i = 0; i < o->nmpdev_for; i++) {
+		p = find_proxy(o, o->mpdev_for[i]);
+		if (!p) {
+			log_err("--mpdev-for %s: no such proxy (give --proxy or "
+				"--remote-cmd)", o->mpdev_for[i]);
+			return -1;
+		}
+		p->mpdev = true;
+	}
+	for (int i = 0; i < o->nproxies; i++) {
+		struct qa_remote_vars rv = { o->px[i].id, 0, o->run_dir };
+		char **a;
+
+		if (o->mpdev_all)
+			o->px[i].mpdev = true;
+		if (!o->px[i].cmd)
+			continue;
+		/* Placeholder mistakes are usage errors: find them now. */
+		a = qa_build_remote_argv(o->px[i].ncmd, o->px[i].cmd, &rv, err,
+					 sizeof(err));
+		if (!a) {
+			log_err("%s", err);
+			return -1;
+		}
+		qa_free_argv(a);
+	}
 	return 0;
 }
 
@@ -217,12 +356,13 @@ static void print_cmd(const char *what, char *const *argv)
 }
 
 /*
- * fork+exec with @keep fds inherited and the signal mask restored.  An exec
- * failure comes back through a CLOEXEC pipe so it is reported here,
- * plainly, instead of as a mysterious exit status 127.
+ * fork+exec with @keep fds inherited and the signal mask restored, stdout
+ * and stderr on @out_fd unless it is -1.  An exec failure comes back
+ * through a CLOEXEC pipe so it is reported here, plainly, instead of as a
+ * mysterious exit status 127.
  */
 static pid_t spawn(char *const *argv, const int *keep, int nkeep,
-		   bool own_pgrp, const sigset_t *mask)
+		   bool own_pgrp, const sigset_t *mask, int out_fd)
 {
 	int pfd[2], err = 0;
 	pid_t pid;
@@ -245,6 +385,11 @@ static pid_t spawn(char *const *argv, const int *keep, int nkeep,
 		for (int s = 1; s < NSIG; s++)
 			sigaction(s, &sa, NULL);
 		sigprocmask(SIG_SETMASK, mask, NULL);
+		if (out_fd >= 0 && (dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)) {
+			err = errno;
+			n = write(pfd[1], &err, sizeof(err));
+			_exit(127);
+		}
 		for (int i = 0; i < nkeep; i++)
 			fd_set_cloexec(keep[i], false);
 		execvp(argv[0], argv);
@@ -320,6 +465,127 @@ static void report_stuck(const struct child *c)
 		c->what, (int)c->pid, KILL_GRACE_S, state, wchan);
 }
 
+/* DIR/ID.SUFFIX */
+static void run_path(const struct opts *o, const char *id, const char *suffix,
+		     char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s.%s", o->run_dir, id, suffix);
+}
+
+/*
+ * Write @text to DIR/ID.SUFFIX through a temporary file and rename(), so
+ * whoever waits for the file never reads half of it.
+ */
+static int write_run_file(const struct opts *o, const char *id,
+			  const char *suffix, const char *text)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 16];
+	size_t len = strlen(text);
+	int fd;
+
+	run_path(o, id, suffix, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len || close(fd) < 0 ||
+	    rename(tmp, path) < 0) {
+		log_err("cannot write %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* DIR/ID.exit: "exit N" or "signal N", and the UTC time. */
+static void write_exit_file(const struct opts *o, const struct child *c)
+{
+	char line[128], when[64];
+	struct timespec ts;
+	struct tm tm;
+
+	if (!o->run_dir)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (WIFSIGNALED(c->status))
+		snprintf(line, sizeof(line), "signal %d %s.%03ldZ\n",
+			 WTERMSIG(c->status), when, ts.tv_nsec / 1000000);
+	else
+		snprintf(line, sizeof(line), "exit %d %s.%03ldZ\n",
+			 WEXITSTATUS(c->status), when, ts.tv_nsec / 1000000);
+	write_run_file(o, c->id, "exit", line);
+}
+
+static int make_run_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		log_err("--run-dir: cannot create %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		log_err("--run-dir: %s is not a directory", dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* REMOTE --fd N [--remote-arg...], for a proxy without --remote-cmd. */
+static char **default_remote_argv(const struct opts *o, int fd)
+{
+	char **a = calloc(o->nremote_args + 4, sizeof(*a));
+	int n = 0;
+
+	if (!a)
+		return NULL;
+	a[n++] = strdup(o->remote);
+	a[n++] = strdup("--fd");
+	if (asprintf(&a[n++], "%d", fd) < 0)
+		a[n - 1] = NULL;
+	for (int k = 0; k < o->nremote_args; k++)
+		a[n++] = strdup(o->remote_args[k]);
+	for (int k = 0; k < n; k++) {
+		if (!a[k]) {
+			for (int j = 0; j < n; j++)
+				free(a[j]);
+			free(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+/* A remote ended while QEMU runs: report it; true if QEMU must stop. */
+static bool remote_ended(const struct opts *o, const struct child *c)
+{
+	char how[64], logp[PATH_MAX + 16] = "";
+
+	if (WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0) {
+		/* It saw EOF: QEMU closed the socket (device unplugged). */
+		log_info("%s (pid %d, %s) exited with status 0: QEMU closed its socket",
+			 c->what, (int)c->pid, c->argv[0]);
+		return false;
+	}
+	if (WIFEXITED(c->status))
+		snprintf(how, sizeof(how), "exited with status %d",
+			 WEXITSTATUS(c->status));
+	else if (WIFSIGNALED(c->status))
+		snprintf(how, sizeof(how), "was killed by signal %d",
+			 WTERMSIG(c->status));
+	else
+		snprintf(how, sizeof(how), "stopped (status 0x%x)", c->status);
+	if (o->run_dir) {
+		snprintf(logp, sizeof(logp), " (log: ");
+		run_path(o, c->id, "log", logp + 7, sizeof(logp) - 8);
+		strcat(logp, ")");
+	}
+	log_info("%s (pid %d, %s) %s; stopping QEMU%s", c->what, (int)c->pid,
+		 c->argv[0], how, logp);
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -346,6 +612,8 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		return 2;
 	}
+	if (o.run_dir && make_run_dir(o.run_dir) < 0)
+		return 1;
 
 	/* Signals are taken synchronously with sigtimedwait() below. */
 	sigemptyset(&block);
@@ -358,20 +626,23 @@ int main(int argc, char **argv)
 
 	memset(rem, 0, sizeof(rem));
 	for (int i = 0; i < o.nproxies; i++) {
-		int sv[2];
-		const char *rargv[MAX_REMOTE_ARGS + 4];
-		char fdstr[16];
-		int n = 0;
+		struct proxy_opt *po = &o.px[i];
+		char path[PATH_MAX + 16];
+		int sv[2], log_fd = -1;
 
-		px[i].id = o.proxy_ids[i];
+		px[i].id = po->id;
 		px[i].mpdev_fd = -1;
+		rem[i].id = po->id;
+		snprintf(rem[i].label, sizeof(rem[i].label),
+			 "remote for proxy %s", po->id);
+		rem[i].what = rem[i].label;
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 			log_err("socketpair: %s", strerror(errno));
 			goto stop_all;
 		}
 		px[i].fd = sv[1];
 		qemu_keep[nkeep++] = sv[1];
-		if (o.mpdev_path) {
+		if (po->mpdev) {
 			px[i].mpdev_fd = open(o.mpdev_path, O_RDWR | O_CLOEXEC);
 			if (px[i].mpdev_fd < 0) {
 				log_err("--mpdev: cannot open %s: %s (is mpdev.ko "
@@ -382,23 +653,50 @@ int main(int argc, char **argv)
 			}
 			qemu_keep[nkeep++] = px[i].mpdev_fd;
 		}
-		snprintf(fdstr, sizeof(fdstr), "%d", sv[0]);
-		rargv[n++] = o.remote;
-		rargv[n++] = "--fd";
-		rargv[n++] = fdstr;
-		for (int k = 0; k < o.nremote_args; k++)
-			rargv[n++] = o.remote_args[k];
-		rargv[n] = NULL;
-		snprintf(rem[i].label, sizeof(rem[i].label),
-			 "remote for proxy %s", px[i].id);
-		rem[i].what = rem[i].label;
-		if (log_verbose)
-			print_cmd(rem[i].label, (char *const *)rargv);
-		rem[i].pid = spawn((char *const *)rargv, &sv[0], 1, true, &orig);
-		close(sv[0]);
-		if (rem[i].pid < 0) {
-			log_err("cannot start remote %s: %s", o.remote, strerror(errno));
+		if (po->cmd) {
+			struct qa_remote_vars rv = { po->id, sv[0], o.run_dir };
+
+			rem[i].argv = qa_build_remote_argv(po->ncmd, po->cmd, &rv,
+							   err, sizeof(err));
+			if (!rem[i].argv)
+				log_err("%s", err);
+		} else {
+			rem[i].argv = default_remote_argv(&o, sv[0]);
+			if (!rem[i].argv)
+				log_err("out of memory");
+		}
+		if (!rem[i].argv) {
+			close(sv[0]);
 			goto stop_all;
+		}
+		if (o.run_dir) {
+			/* No stale end from an earlier run. */
+			run_path(&o, po->id, "exit", path, sizeof(path));
+			unlink(path);
+			run_path(&o, po->id, "log", path, sizeof(path));
+			log_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+				      0644);
+			if (log_fd < 0) {
+				log_err("cannot create %s: %s", path, strerror(errno));
+				close(sv[0]);
+				goto stop_all;
+			}
+		}
+		if (log_verbose)
+			print_cmd(rem[i].label, rem[i].argv);
+		rem[i].pid = spawn(rem[i].argv, &sv[0], 1, true, &orig, log_fd);
+		close(sv[0]);
+		if (log_fd >= 0)
+			close(log_fd);
+		if (rem[i].pid < 0) {
+			log_err("cannot start the %s, %s: %s", rem[i].label,
+				rem[i].argv[0], strerror(errno));
+			goto stop_all;
+		}
+		if (o.run_dir) {
+			snprintf(buf, sizeof(buf), "%d\n", (int)rem[i].pid);
+			if (write_run_file(&o, po->id, "pid", buf) < 0)
+				goto stop_all;
 		}
 	}
 
@@ -410,7 +708,7 @@ int main(int argc, char **argv)
 	}
 	if (log_verbose)
 		print_cmd("QEMU", qargv);
-	qemu.pid = spawn(qargv, qemu_keep, nkeep, false, &orig);
+	qemu.pid = spawn(qargv, qemu_keep, nkeep, false, &orig, -1);
 	if (qemu.pid < 0) {
 		log_err("cannot start QEMU %s: %s", o.qemu, strerror(errno));
 		goto stop_all;
@@ -446,19 +744,29 @@ int main(int argc, char **argv)
 		 * Reap QEMU first: when it exits, the remotes see EOF and exit
 		 * too, and both may be pending here in either order.
 		 */
-		if (!qemu.done && waitpid(qemu.pid, &status, WNOHANG) == qemu.pid) {
-			qemu.done = true;
-			qemu.status = status;
-			log_dbg("QEMU exited");
-			/* The remotes see EOF; the signal covers a stuck one. */
-			for (int i = 0; i < o.nproxies; i++)
-				kill_child(&rem[i], SIGTERM);
-			if (!deadline)
-				deadline = now() + o.stop_timeout;
-		}
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		pid = qemu.done ? 0 : waitpid(qemu.pid, &status, WNOHANG);
+		for (;;) {
 			struct child *c = NULL;
 
+			if (pid == qemu.pid && !qemu.done) {
+				qemu.done = true;
+				qemu.status = status;
+				log_dbg("QEMU exited");
+				/* The remotes see EOF; the signal covers a stuck one. */
+				for (int i = 0; i < o.nproxies; i++)
+					kill_child(&rem[i], SIGTERM);
+				if (!deadline)
+					deadline = now() + o.stop_timeout;
+			}
+			/*
+			 * QEMU may turn zombie only now, after a remote: this
+			 * waitpid() reaps it as well, so it is handled above.
+			 */
+			pid = waitpid(-1, &status, WNOHANG);
+			if (pid <= 0)
+				break;
+			if (pid == qemu.pid)
+				continue;
 			for (int i = 0; i < o.nproxies; i++)
 				if (pid == rem[i].pid)
 					c = &rem[i];
@@ -466,16 +774,9 @@ int main(int argc, char **argv)
 				continue;
 			c->done = true;
 			c->status = status;
-			if (qemu.done)
+			write_exit_file(&o, c);
+			if (qemu.done || !remote_ended(&o, c))
 				continue;
-			describe_status(status, buf, sizeof(buf));
-			if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-				/* It saw EOF: QEMU closed the socket (device unplugged). */
-				log_info("%s (pid %d) %s: QEMU closed its socket",
-					 c->what, (int)pid, buf);
-				continue;
-			}
-			log_err("%s (pid %d) %s; stopping QEMU", c->what, (int)pid, buf);
 			remote_failed = true;
 			kill_child(&qemu, SIGTERM);
 			if (!deadline)
@@ -512,6 +813,8 @@ int main(int argc, char **argv)
 		log_info("QEMU %s", buf);
 	}
 	qa_free_argv(qargv);
+	for (int i = 0; i < o.nproxies; i++)
+		qa_free_argv(rem[i].argv);
 	return exit_status;
 
 stop_all:
@@ -520,9 +823,13 @@ stop_all:
 		close(qemu_keep[i]);
 	for (int i = 0; i < o.nproxies; i++)
 		kill_child(&rem[i], SIGTERM);
-	for (int i = 0; i < o.nproxies; i++)
-		if (rem[i].pid > 0)
-			waitpid(rem[i].pid, NULL, 0);
+	for (int i = 0; i < o.nproxies; i++) {
+		if (rem[i].pid > 0 && waitpid(rem[i].pid, &rem[i].status, 0) > 0) {
+			rem[i].done = true;
+			write_exit_file(&o, &rem[i]);
+		}
+		qa_free_argv(rem[i].argv);
+	}
 	qa_free_argv(qargv);
 	return 1;
 }

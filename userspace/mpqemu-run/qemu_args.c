@@ -315,3 +315,126 @@ oom:
 	qa_free_argv(out);
 	return NULL;
 }
+
+int qa_cmd_end(int argc, char *const *argv)
+{
+	for (int i = 0; i < argc; i++)
+		if (!strcmp(argv[i], ";"))
+			return i;
+	return -1;
+}
+
+/* Length of NAME in "NAME@..." (A-Z first, then A-Z 0-9 _), or 0. */
+static size_t placeholder_len(const char *s)
+{
+	size_t n = 0;
+
+	if (*s < 'A' || *s > 'Z')
+		return 0;
+	while ((s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= '0' && s[n] <= '9') ||
+	       s[n] == '_')
+		n++;
+	return s[n] == '@' ? n : 0;
+}
+
+/* One argument of a remote's command line; NULL with @err set. */
+static char *expand_remote_arg(const char *arg, int idx,
+			       const struct qa_remote_vars *v, bool *fd_seen,
+			       char *err, size_t errlen)
+{
+	char *out = NULL, num[16];
+	size_t olen = 0;
+	const char *s = arg;
+	int rc = sappend(&out, &olen, "", 0);
+
+	while (!rc && *s) {
+		const char *at = strchr(s, '@');
+		const char *val;
+		size_t n;
+
+		if (!at) {
+			rc = sappend(&out, &olen, s, strlen(s));
+			break;
+		}
+		rc = sappend(&out, &olen, s, at - s);
+		if (rc)
+			break;
+		if (at[1] == '@') {
+			rc = sappend(&out, &olen, "@", 1);
+			s = at + 2;
+			continue;
+		}
+		n = placeholder_len(at + 1);
+		if (!n) {
+			/* "user@host", "@5": not a placeholder, kept. */
+			rc = sappend(&out, &olen, "@", 1);
+			s = at + 1;
+			continue;
+		}
+		if (n == 2 && !strncmp(at + 1, "FD", 2)) {
+			snprintf(num, sizeof(num), "%d", v->fd);
+			val = num;
+			*fd_seen = true;
+		} else if (n == 2 && !strncmp(at + 1, "ID", 2)) {
+			val = v->id;
+		} else if (n == 6 && !strncmp(at + 1, "RUNDIR", 6)) {
+			if (!v->rundir) {
+				snprintf(err, errlen, "remote for proxy %s: @RUNDIR@ "
+					 "(argument %d, '%s') needs --run-dir",
+					 v->id, idx, arg);
+				free(out);
+				return NULL;
+			}
+			val = v->rundir;
+		} else {
+			snprintf(err, errlen, "remote for proxy %s: unknown "
+				 "placeholder @%.*s@ in argument %d, '%s' (known: "
+				 "@FD@ @ID@ @RUNDIR@; write @@ for a literal @)",
+				 v->id, (int)n, at + 1, idx, arg);
+			free(out);
+			return NULL;
+		}
+		rc = sappend(&out, &olen, val, strlen(val));
+		s = at + 1 + n + 1;
+	}
+	if (rc) {
+		snprintf(err, errlen, "out of memory");
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+char **qa_build_remote_argv(int argc, char *const *argv,
+			    const struct qa_remote_vars *v, char *err,
+			    size_t errlen)
+{
+	bool fd_seen = false;
+	char **out;
+
+	err[0] = 0;
+	if (argc < 1) {
+		snprintf(err, errlen, "remote for proxy %s: empty command", v->id);
+		return NULL;
+	}
+	out = calloc((size_t)argc + 1, sizeof(*out));
+	if (!out) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (int i = 0; i < argc; i++) {
+		out[i] = expand_remote_arg(argv[i], i, v, &fd_seen, err, errlen);
+		if (!out[i]) {
+			qa_free_argv(out);
+			return NULL;
+		}
+	}
+	if (!fd_seen) {
+		snprintf(err, errlen, "remote for proxy %s: its command never "
+			 "mentions @FD@, so it could not find its socket (e.g. "
+			 "-object x-remote-object,...,fd=@FD@ or --fd @FD@)", v->id);
+		qa_free_argv(out);
+		return NULL;
+	}
+	return out;
+}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * QEMU command-line handling for mpqemu-run, as pure functions (unit
- * tested): the guest-RAM check and the placeholder / -device rewriting.
+ * Command-line handling for mpqemu-run, as pure functions (unit tested):
+ * the guest-RAM check, QEMU's placeholder / -device rewriting and the
+ * remotes' command lines (--remote-cmd).
  */
 #ifndef MPQEMU_RUN_QEMU_ARGS_H
 #define MPQEMU_RUN_QEMU_ARGS_H
@@ -38,5 +39,33 @@ char **qa_build_argv(const char *qemu, int argc, char *const *argv,
 		     const struct qa_proxy *p, int np, const char *mpdev_prop,
 		     char *err, size_t errlen);
 void qa_free_argv(char **argv);
+
+/*
+ * The end of a "--remote-cmd ID PROG [ARG...] ;" command: the index in
+ * @argv (of @argc) of the first argument that is exactly ";", or -1.
+ */
+int qa_cmd_end(int argc, char *const *argv);
+
+/* What the placeholders of a remote's command line stand for. */
+struct qa_remote_vars {
+	const char *id;		/* @ID@: the proxy id */
+	int fd;			/* @FD@: the remote's end of its socketpair */
+	const char *rundir;	/* @RUNDIR@: --run-dir, or NULL without one */
+};
+
+/*
+ * Build a remote's argv from @argv (PROG and its arguments, @argc of
+ * them): each argument is copied byte for byte except for placeholders,
+ * replaced wherever they appear inside it (several per argument allowed):
+ *   @FD@  @ID@  @RUNDIR@   and  @@  for a literal '@'.
+ * "@NAME@" with NAME made of A-Z, 0-9 and '_' (starting with a letter) is
+ * a placeholder; an unknown NAME is an error, and so is @RUNDIR@ without
+ * a run dir and a command line that never mentions @FD@.  Any other '@'
+ * is kept.  Returns a NULL-terminated malloc'ed array (free with
+ * qa_free_argv) or NULL with @err set.
+ */
+char **qa_build_remote_argv(int argc, char *const *argv,
+			    const struct qa_remote_vars *v, char *err,
+			    size_t errlen);
 
 #endif
