@@ -16,7 +16,11 @@
 #
 # Latencies are shown in microseconds, 1 decimal (2 below 1 us); ratios are
 # p50 of one config over p50 of another at the same space/op/size, so < 1
-# means the first is faster.  Targets are reported, never enforced.
+# means the first is faster.  The real-I/O rows (spaces disk-null and
+# disk-raw, ops randread/randwrite, size 4096, threads = queue depth 1,
+# ops_per_s = IOPS) have their own blocks, ratios on IOPS (> 1 means the
+# first is faster), a "disk" array in bench.json, a second row of chart
+# panels and targets D1-D3.  Targets are reported, never enforced.
 # --update-doc replaces what lies between the lines ".. bench-results-start"
 # and ".. bench-results-end" of FILE.rst and nothing else.
 #
@@ -150,10 +154,20 @@ function read_result(   f, i, k) {
 		warn_once("config", f[1], "unknown config \"" f[1] "\": in bench.json only")
 	if (!(f[2] in EXPECT))
 		warn_once("space", f[2], "unknown space \"" f[2] "\": in bench.json only")
-	if (f[3] != "read" && f[3] != "write")
-		warn_once("op", f[3], "unknown op \"" f[3] "\": in bench.json only")
-	if (f[5] > 2)
-		warn_once("threads", f[5], "threads=" f[5] ": in bench.json only")
+	if (f[2] in DISKIDX) {
+		# real I/O: randread/randwrite at queue depth (threads) 1
+		ndisk++
+		DROWS[f[2]]++
+		if (f[3] != "randread" && f[3] != "randwrite")
+			warn_once("op", f[2] SUBSEP f[3], "unknown op \"" f[3] "\" for " f[2] ": in bench.json only")
+		if (f[5] != 1)
+			warn_once("threads", f[2] SUBSEP f[5], f[2] " threads=" f[5] " (queue depth): in bench.json only")
+	} else {
+		if (f[3] != "read" && f[3] != "write")
+			warn_once("op", f[3], "unknown op \"" f[3] "\": in bench.json only")
+		if (f[5] > 2)
+			warn_once("threads", f[5], "threads=" f[5] ": in bench.json only")
+	}
 	if (!((f[2], f[4]) in SEENSZ)) {
 		SEENSZ[f[2], f[4]] = 1
 		SEENLIST[f[2]] = SEENLIST[f[2]] " " f[4]
@@ -357,6 +371,7 @@ function add_target(id, text, status, value, limit, detail) {
 	T_value[nt] = value
 	T_limit[nt] = limit
 	T_detail[nt] = detail
+	T_disk[nt] = (id ~ /^D/)
 }
 # T1-T3: holds if every size holds; one size over the limit is a miss
 # even when other sizes lack data; otherwise missing data is N/A.
@@ -411,6 +426,100 @@ function evaluate(   r, w, st, v, d) {
 		d = d "; " scales_desc("mpdev-poll")
 	add_target("T4", "2-vCPU throughput >= 1.6 x 1-vCPU with mpdev (blocking remote, MMIO 4 bytes)", st, v, 1.6, d)
 }
+
+# D1-D3: IOPS of fast over ref on disk-null, 4 KiB, queue depth 1, for
+# randread and randwrite; holds if both reach limit, one below it is a
+# miss even when the other lacks data, otherwise missing data is N/A.
+# The value is the worst (lowest) ratio.  disk-raw is information.
+function disk_target(id, text, fast, ref, limit,   i, op, a, b, r, worst, wop, bad, nmiss, mf, mr, st, d, raw) {
+	worst = wop = mf = mr = raw = ""
+	bad = nmiss = 0
+	for (i = 1; i <= 2; i++) {
+		op = DOPS[i]
+		a = val(fast, "disk-null", op, 4096, 1, 10)
+		b = val(ref, "disk-null", op, 4096, 1, 10)
+		if (a == "")
+			mf = mf " " op
+		if (b == "" || b + 0 <= 0)
+			mr = mr " " op
+		r = ratio(a, b)
+		if (r == "")
+			nmiss++
+		else {
+			if (worst == "" || r < worst) {
+				worst = r
+				wop = op
+			}
+			if (r < limit)
+				bad++
+		}
+		raw = raw (i > 1 ? ", " : "") op " " fmt(ratio(val(fast, "disk-raw", op, 4096, 1, 10), val(ref, "disk-raw", op, 4096, 1, 10)), "%.2f")
+	}
+	if (bad)
+		st = "missed"
+	else if (nmiss)
+		st = "n/a"
+	else
+		st = "holds"
+	d = (worst == "") ? "" : sprintf("worst %.3f (%s)", worst, wop)
+	if (!DROWS["disk-null"])
+		d = "not evaluated: no disk-null rows"
+	else if (nmiss) {
+		mf = dmiss_desc(fast, mf)
+		mr = dmiss_desc(ref, mr)
+		mf = mf (mf != "" && mr != "" ? ", " : "") mr
+		if (st == "n/a")
+			d = "not evaluated: " mf (d != "" ? "; the other op: " d : "")
+		else
+			d = d "; " mf
+	}
+	if (DROWS["disk-raw"])
+		d = d "; disk-raw (information): " raw
+	add_target(id, text, st, worst, limit, d)
+}
+function dmiss_desc(cfg, ops) {
+	if (ops == "")
+		return ""
+	if (split(ops, _t, " ") == 2)
+		return "no " cfg " data"
+	return "no " cfg " data for" ops
+}
+function evaluate_disk() {
+	disk_target("D1", "mpdev polling IOPS >= 2.0 x stock (disk-null, randread and randwrite)", "mpdev-poll", "stock", 2.0)
+	disk_target("D2", "mpdev polling IOPS >= 1.0 x in-process (disk-null)", "mpdev-poll", "inproc", 1.0)
+	disk_target("D3", "mpdev blocking IOPS >= 1.3 x stock (disk-null)", "mpdev-block", "stock", 1.3)
+}
+
+# Real-I/O blocks, one per disk space/op/size (normally 4096): IOPS, p50,
+# p99 per config and the IOPS ratios.  None when no disk row was read.
+function collect_disk(   si, oi, S, m, r, ci, b, sp, op) {
+	ndb = 0
+	if (!ndisk)
+		return
+	for (si = 1; si <= ndsp; si++) {
+		sp = DSPACES[si]
+		split("", S)
+		m = sizes_of(sp, S)
+		for (oi = 1; oi <= 2; oi++) {
+			op = DOPS[oi]
+			for (r = 1; r <= m; r++) {
+				b = ++ndb
+				DB_space[b] = sp
+				DB_op[b] = op
+				DB_size[b] = S[r]
+				for (ci = 1; ci <= ncfg; ci++) {
+					DV[b, ci, 1] = val(CFG[ci], sp, op, S[r], 1, 10)
+					DV[b, ci, 2] = val(CFG[ci], sp, op, S[r], 1, 7)
+					DV[b, ci, 3] = val(CFG[ci], sp, op, S[r], 1, 8)
+				}
+				DR[b, 1] = ratio(DV[b, CFGIDX["mpdev-poll"], 1], DV[b, CFGIDX["stock"], 1])
+				DR[b, 2] = ratio(DV[b, CFGIDX["mpdev-block"], 1], DV[b, CFGIDX["stock"], 1])
+				DR[b, 3] = ratio(DV[b, CFGIDX["mpdev-poll"], 1], DV[b, CFGIDX["inproc"], 1])
+			}
+		}
+	}
+}
+function sizename(s) { return (s == 4096) ? "4 KiB" : s " bytes" }
 
 # Latency blocks (threads=1) and throughput entries, for every output.
 function collect(   si, oi, b, S, m, r, ci, c, sp, op, k) {
@@ -517,9 +626,16 @@ function print_console(   i, b, r, ci, line, k, have, c) {
 	for (i = 1; i <= ntp; i++)
 		printf "%-12s %-14s %10s %10s %6s\n", TP_cfg[i], tp_access(i), fmt(TP_1[i], "%.0f"), fmt(TP_2[i], "%.0f"), fmt(TP_scale[i], "%.2f")
 
+	print_disk()
+
 	printf "\n== Targets (p50, MMIO, threads=1 except T4; reported, not enforced)\n"
 	for (i = 1; i <= nt; i++)
-		printf "%-3s %-7s %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i]
+		if (!T_disk[i])
+			printf "%-3s %-7s %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i]
+	printf "\n== Disk targets (IOPS, disk-null, 4 KiB at queue depth 1; reported, not enforced)\n"
+	for (i = 1; i <= nt; i++)
+		if (T_disk[i])
+			printf "%-3s %-7s %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i]
 
 	if (!have_checks)
 		printf "\n== Sanity checks: no checks.tsv, none evaluated\n"
@@ -530,6 +646,26 @@ function print_console(   i, b, r, ci, line, k, have, c) {
 	}
 }
 function tp_access(i) { return TP_space[i] " " TP_op[i] " " TP_size[i] "B" }
+function print_disk(   b, ci, k, line) {
+	if (!ndisk) {
+		printf "\n== Real I/O (disk-null, disk-raw): no rows, not measured in this run\n"
+		return
+	}
+	printf "\n== Real I/O: the guest'"'"'s own drivers on an lsi53c895a SCSI disk, random O_DIRECT I/O at queue depth 1\n"
+	for (k = 1; k <= ndsp; k++)
+		printf "   %s: %s\n", DSPACES[k], DBACKING[DSPACES[k]]
+	print "   inproc: the same lsi53c895a in the VMM QEMU itself"
+	for (b = 1; b <= ndb; b++) {
+		printf "\n== %s %s, %s at QD1: IOPS, p50 and p99 per I/O in µs; ratios on IOPS (> 1: mpdev faster)\n", toupper(DB_space[b]), DB_op[b], sizename(DB_size[b])
+		printf "%-12s %9s %9s %9s\n", "config", "IOPS", "p50", "p99"
+		for (ci = 1; ci <= ncfg; ci++)
+			printf "%-12s %9s %9s %9s\n", CFG[ci], fmt(DV[b, ci, 1], "%.0f"), us(DV[b, ci, 2]), us(DV[b, ci, 3])
+		line = "IOPS ratios (> 1: mpdev faster):"
+		for (k = 1; k <= 3; k++)
+			line = line sprintf(" %s %s", RATHDR[k], fmt(DR[b, k], "%.2f"))
+		print line
+	}
+}
 
 # ---------------------------------------------------------- files
 function write_json(   i, k, b, r, sep) {
@@ -557,7 +693,20 @@ function write_json(   i, k, b, r, sep) {
 	printf "%s],\n  \"throughput\": [", (sep != "" ? "\n  " : "") > JSONF
 	for (i = 1; i <= ntp; i++)
 		printf "%s\n    {\"config\": %s, \"space\": %s, \"op\": %s, \"size\": %s, \"ops_1t\": %s, \"ops_2t\": %s, \"scale\": %s}", (i > 1 ? "," : ""), jstr(TP_cfg[i]), jstr(TP_space[i]), jstr(TP_op[i]), jnum(TP_size[i]), jnum(TP_1[i]), jnum(TP_2[i]), jround(TP_scale[i], 4) > JSONF
-	printf "%s],\n  \"targets\": [", (ntp ? "\n  " : "") > JSONF
+	printf "%s],\n  \"disk\": [", (ntp ? "\n  " : "") > JSONF
+	for (b = 1; b <= ndb; b++) {
+		printf "%s\n    {\"space\": %s, \"op\": %s, \"size\": %s, \"queue_depth\": 1", (b > 1 ? "," : ""), jstr(DB_space[b]), jstr(DB_op[b]), jnum(DB_size[b]) > JSONF
+		for (k = 1; k <= 3; k++) {
+			printf ", \"%s\": {", DVNAME[k] > JSONF
+			for (i = 1; i <= ncfg; i++)
+				printf "%s%s: %s", (i > 1 ? ", " : ""), jstr(CFG[i]), jnum(DV[b, i, k]) > JSONF
+			printf "}" > JSONF
+		}
+		for (k = 1; k <= 3; k++)
+			printf ", \"%s\": %s", RATNAME[k], jround(DR[b, k], 4) > JSONF
+		printf "}" > JSONF
+	}
+	printf "%s],\n  \"targets\": [", (ndb ? "\n  " : "") > JSONF
 	for (i = 1; i <= nt; i++)
 		printf "%s\n    {\"id\": %s, \"text\": %s, \"status\": %s, \"value\": %s, \"limit\": %s, \"detail\": %s}", (i > 1 ? "," : ""), jstr(T_id[i]), jstr(T_text[i]), jstr(T_status[i]), jround(T_value[i], 4), jnum(T_limit[i]), jstr(T_detail[i]) > JSONF
 	printf "%s],\n  \"checks\": [", (nt ? "\n  " : "") > JSONF
@@ -593,6 +742,28 @@ function write_dat(   b, r, ci, v, line, o, c) {
 			print line > DATF
 		}
 	}
+	# Real I/O: disk-null (index 2) and disk-raw (index 3), IOPS per op
+	# (linear scale, so 0 is a value).
+	for (o = 1; ndb && o <= ndsp; o++) {
+		printf "\n\n# %s, IOPS (4 KiB random, queue depth 1): op", DSPACES[o] > DATF
+		for (ci = 1; ci <= ncfg; ci++)
+			printf " %s", CFG[ci] > DATF
+		printf "\n" > DATF
+		for (b = 1; b <= ndb; b++) {
+			if (DB_space[b] != DSPACES[o])
+				continue
+			line = DB_op[b] (DB_size[b] == 4096 ? "" : "-" DB_size[b])
+			for (ci = 1; ci <= ncfg; ci++) {
+				v = DV[b, ci, 1]
+				if (v != "") {
+					line = line " " sprintf("%.1f", v)
+					CHART[DSPACES[o], ci] = 1
+				} else
+					line = line " -"
+			}
+			print line > DATF
+		}
+	}
 	close(DATF)
 	for (o = 1; o <= 2; o++) {
 		line = ""
@@ -600,6 +771,14 @@ function write_dat(   b, r, ci, v, line, o, c) {
 			if ((OPS[o], ci) in CHART)
 				line = line " " ci
 		printf "chart_%s=%s\n", OPS[o], trim(line) > STATF
+	}
+	printf "chart_disk=%d\n", (ndb > 0) > STATF
+	for (o = 1; o <= ndsp; o++) {
+		line = ""
+		for (ci = 1; ci <= ncfg; ci++)
+			if ((DSPACES[o], ci) in CHART)
+				line = line " " ci
+		printf "chart_%s=%s\n", DSPACES[o], trim(line) > STATF
 	}
 }
 
@@ -652,7 +831,8 @@ function write_rst(   i, b, r, ci, k, n, line) {
 	print "**Targets** (p50, MMIO; reported, not enforced)" > RSTF
 	print "" > RSTF
 	for (i = 1; i <= nt; i++)
-		printf "* %s **%s** -- %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i] > RSTF
+		if (!T_disk[i])
+			printf "* %s **%s** -- %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i] > RSTF
 	print "" > RSTF
 
 	print "**Throughput**, one thread against two (ops/s)" > RSTF
@@ -676,6 +856,8 @@ function write_rst(   i, b, r, ci, k, n, line) {
 		rst_table(ntp, 5)
 	}
 
+	write_rst_disk()
+
 	if (!have_checks)
 		print "Sanity checks: none recorded (no ``checks.tsv``)." > RSTF
 	else if (!nfail)
@@ -687,6 +869,43 @@ function write_rst(   i, b, r, ci, k, n, line) {
 				printf "* %s\n", rst_esc(CHK_name[i] (CHK_detail[i] != "" ? ": " CHK_detail[i] : "")) > RSTF
 	}
 	close(RSTF)
+}
+
+# Real I/O: one small table per disk space/op/size, configs as rows.
+function write_rst_disk(   i, b, ci, k, line) {
+	if (!ndb)
+		print "**Real I/O**: no disk-null or disk-raw rows in this run.\n" > RSTF
+	else {
+		print "**Real I/O**: the nested guest'"'"'s own drivers on an ``lsi53c895a`` SCSI" > RSTF
+		print "disk, random O_DIRECT I/O at queue depth 1; ``disk-null`` is a ``null-co``" > RSTF
+		print "backing (the dispatch cost), ``disk-raw`` a raw image file; ``inproc`` is" > RSTF
+		print "the same LSI in the VMM QEMU.  IOPS, p50 / p99 per I/O in microseconds;" > RSTF
+		print "the ratios are on IOPS (> 1: mpdev does more I/O per second)." > RSTF
+		print "" > RSTF
+		for (b = 1; b <= ndb; b++) {
+			printf "**%s %s**, %s\n\n", DB_space[b], DB_op[b], sizename(DB_size[b]) > RSTF
+			split("", TB)
+			TB[0, 1] = "Config"
+			TB[0, 2] = "IOPS"
+			TB[0, 3] = "p50 / p99"
+			for (ci = 1; ci <= ncfg; ci++) {
+				TB[ci, 1] = CFG[ci]
+				TB[ci, 2] = fmt(DV[b, ci, 1], "%.0f")
+				TB[ci, 3] = us(DV[b, ci, 2]) " / " us(DV[b, ci, 3])
+			}
+			rst_table(ncfg, 3)
+			line = "IOPS ratios:"
+			for (k = 1; k <= 3; k++)
+				line = line sprintf(" %s %s%s", RATHDR[k], fmt(DR[b, k], "%.2f"), (k < 3 ? "," : "."))
+			print line "\n" > RSTF
+		}
+	}
+	print "**Disk targets** (IOPS, disk-null, 4 KiB at queue depth 1; reported, not enforced)" > RSTF
+	print "" > RSTF
+	for (i = 1; i <= nt; i++)
+		if (T_disk[i])
+			printf "* %s **%s** -- %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i] > RSTF
+	print "" > RSTF
 }
 
 BEGIN {
@@ -701,15 +920,26 @@ BEGIN {
 	split("mmio pio", SPACES, " ")
 	EXPECT["mmio"] = "1 2 4 8"
 	EXPECT["pio"] = "1 2 4"
+	# Real I/O (lsi53c895a SCSI disk): 4 KiB random reads and writes at
+	# queue depth 1, ops_per_s = IOPS.
+	ndsp = split("disk-null disk-raw", DSPACES, " ")
+	for (i = 1; i <= ndsp; i++) {
+		DISKIDX[DSPACES[i]] = i
+		EXPECT[DSPACES[i]] = "4096"
+	}
+	DBACKING["disk-null"] = "null-co backing: the dispatch cost"
+	DBACKING["disk-raw"] = "raw image file"
+	split("randread randwrite", DOPS, " ")
 	split("read write", OPS, " ")
 	split("1 2 4 8", TSIZE, " ")
 	split("config space op size threads n p50_ns p99_ns mean_ns ops_per_s", RESNAME, " ")
 	split("poll/stock block/stock poll/inproc", RATHDR, " ")
 	split("poll_vs_stock block_vs_stock poll_vs_inproc", RATNAME, " ")
+	split("iops p50_ns p99_ns", DVNAME, " ")
 	# meta.txt keys with a name for the page (bench-inside.sh writes the
 	# test_vm_/nested_/qemu_ ones), in the order shown; others follow.
-	nmf = split("date kernel test_vm_kernel nested_kernel qemu qemu_stock qemu_patched n cpus test_vm_cpus nested_vcpus note", MFIELD, " ")
-	split("Date|Kernel|Test VM kernel|Nested guest kernel|QEMU|Stock QEMU|Patched QEMU|Accesses per case|CPUs|Test VM CPUs|Nested vCPUs|Note", MFNAME, "|")
+	nmf = split("date kernel test_vm_kernel nested_kernel qemu qemu_stock qemu_patched n disk_secs cpus test_vm_cpus nested_vcpus note", MFIELD, " ")
+	split("Date|Kernel|Test VM kernel|Nested guest kernel|QEMU|Stock QEMU|Patched QEMU|Accesses per case|Seconds per disk case|CPUs|Test VM CPUs|Nested vCPUs|Note", MFNAME, "|")
 	for (i = 1; i <= nmf; i++)
 		MFKNOWN[MFIELD[i]] = 1
 	for (i = 1; i < 32; i++)
@@ -725,7 +955,7 @@ BEGIN {
 	STATF = ENVIRON["BR_STATUS"]
 	DIRNAME = ENVIRON["BR_DIR"]
 	have_checks = ENVIRON["BR_HAVE_CHECKS"] + 0
-	nres = nchk = nfail = nmeta = nt = 0
+	nres = nchk = nfail = nmeta = nt = ndisk = ndt = 0
 }
 { sub(/\r$/, "") }
 part == "res" { read_result(); next }
@@ -733,7 +963,9 @@ part == "chk" { read_check(); next }
 part == "meta" { read_meta(); next }
 END {
 	collect()
+	collect_disk()
 	evaluate()
+	evaluate_disk()
 	print_console()
 	write_json()
 	write_dat()
@@ -754,12 +986,16 @@ BR_JSON=$work/bench.json BR_DAT=$work/chart.dat BR_RST=$work/doc.rst \
 	awk "$report_awk" part=res "$dir/results.tsv" part=chk "$checks" part=meta "$meta"
 
 rows=0 fails=0 chart_read='' chart_write=''
+chart_disk=0 chart_disk_null='' chart_disk_raw=''
 while IFS='=' read -r k v; do
 	case $k in
 	rows) rows=$v ;;
 	fails) fails=$v ;;
 	chart_read) chart_read=$v ;;
 	chart_write) chart_write=$v ;;
+	chart_disk) chart_disk=$v ;;
+	chart_disk-null) chart_disk_null=$v ;;
+	chart_disk-raw) chart_disk_raw=$v ;;
 	esac
 done <"$work/status"
 
@@ -769,8 +1005,11 @@ echo "wrote $dir/bench.json"
 [ "$rows" -gt 0 ] || note "no result rows in $dir/results.tsv: nothing measured"
 
 # ---------------------------------------------------------------- chart
-labels=('stock multi-process (socket)' 'mpdev, blocking remote'
+mmio_labels=('stock multi-process (socket)' 'mpdev, blocking remote'
 	'mpdev, polling remote' 'in-process (QEMU pci-testdev)')
+disk_labels=('stock multi-process (socket)' 'mpdev, blocking remote'
+	'mpdev, polling remote' 'in-process (lsi53c895a in the VMM)')
+labels=("${mmio_labels[@]}")
 colors=('#d62728' '#1f77b4' '#2ca02c' '#7f7f7f')
 
 # chart_panel INDEX TITLE CONFIGS: one multiplot panel of chart.gp; CONFIGS
@@ -803,10 +1042,17 @@ elif ! command -v gnuplot >/dev/null 2>&1; then
 else
 	# pngcairo draws better and knows the micro sign; libgd png is the
 	# fallback every gnuplot build has.
+	# With real-I/O rows a second row of panels: disk IOPS.
+	height=560 layout='1,2'
+	title='Nested-guest benchmark: p50 latency per MMIO access'
+	if [ "$chart_disk" = 1 ]; then
+		height=1040 layout='2,2'
+		title='Nested-guest benchmark: p50 latency per MMIO access (top), 4 KiB disk IOPS at queue depth 1 (bottom)'
+	fi
 	if gnuplot -e 'set terminal pngcairo' >/dev/null 2>&1; then
-		term="pngcairo size 1200,560 noenhanced font ',10'" unit='µs'
+		term="pngcairo size 1200,$height noenhanced font ',10'" unit='µs'
 	else
-		term='png size 1200,560 noenhanced' unit='us'
+		term="png size 1200,$height noenhanced" unit='us'
 	fi
 	{
 		echo "# Written by scripts/bench-report.sh; re-render: cd DIR && gnuplot chart.gp"
@@ -821,9 +1067,19 @@ else
 		echo 'set xtics nomirror'
 		echo 'set key below maxcols 2 width 2'
 		echo "set ylabel 'p50 per access ($unit, log scale)'"
-		echo "set multiplot layout 1,2 title 'Nested-guest benchmark: p50 latency per MMIO access'"
+		echo "set multiplot layout $layout title '$title'"
 		chart_panel 0 'MMIO reads, by access size (bytes)' "$chart_read"
 		chart_panel 1 'MMIO writes, by access size (bytes)' "$chart_write"
+		if [ "$chart_disk" = 1 ]; then
+			labels=("${disk_labels[@]}")
+			for p in '2 disk-null (null-co backing: dispatch)' '3 disk-raw (raw image file)'; do
+				printf '\nunset logscale y\nset yrange [0:*]\nset offsets 0, 0, graph 0.08, 0\n'
+				echo "set ylabel 'IOPS (higher is better)'"
+				if [ "${p%% *}" = 2 ]; then c=$chart_disk_null; else c=$chart_disk_raw; fi
+				chart_panel "${p%% *}" "${p#* }, 4 KiB random, QD1" "$c"
+			done
+			labels=("${mmio_labels[@]}")
+		fi
 		echo 'unset multiplot'
 	} >"$work/chart.gp"
 	cp "$work/chart.gp" "$work/chart.dat" "$dir/"

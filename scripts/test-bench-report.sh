@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # test-bench-report.sh - test of scripts/bench-report.sh on synthetic runs:
-# target verdicts, ratios, JSON, the chart, --update-doc and exit statuses.
+# target verdicts, ratios, JSON, the chart, --update-doc and exit statuses,
+# for the register rows (mmio, pio) and the real-I/O rows (disk-null,
+# disk-raw) alone and together.
 # Needs nothing but bash, coreutils and awk; python3 (JSON, docutils) and
 # gnuplot (PNG) are used for extra checks when present.  Prints TAP, then
 # "N passed, N failed"; the exit status is non-zero if anything failed.
@@ -126,6 +128,73 @@ write_run() {
 	printf 'test_vm_kernel=6.1.0-21-amd64\nrun_id=x_y_\n' >>"$d/meta.txt"
 }
 
+# Real I/O (disk-null, disk-raw): IOPS per config/space/op; DIOPSX
+# overrides one, "skip" leaves its row out.  p50 = 1e9 / IOPS ns, p99 =
+# 3 x p50, mean "-" (mpdev-io bench reports none).
+declare -A DIOPS=(
+	[stock,disk-null,randread]=1000 [stock,disk-null,randwrite]=1000
+	[mpdev-block,disk-null,randread]=1500 [mpdev-block,disk-null,randwrite]=1400
+	[mpdev-poll,disk-null,randread]=2500 [mpdev-poll,disk-null,randwrite]=2200
+	[inproc,disk-null,randread]=2000 [inproc,disk-null,randwrite]=2000
+	[stock,disk-raw,randread]=800 [stock,disk-raw,randwrite]=500
+	[mpdev-block,disk-raw,randread]=1000 [mpdev-block,disk-raw,randwrite]=600
+	[mpdev-poll,disk-raw,randread]=1200 [mpdev-poll,disk-raw,randwrite]=700
+	[inproc,disk-raw,randread]=1100 [inproc,disk-raw,randwrite]=640
+)
+declare -A DIOPSX
+
+# write_disk DIR CONFIGS...: append the disk rows of CONFIGS to
+# DIR/results.tsv (a new one if there is none: a disk-only run).
+write_disk() {
+	local d=$1 c sp op v p
+	shift
+	mkdir -p "$d"
+	[ -f "$d/results.tsv" ] ||
+		printf '# config\tspace\top\tsize\tthreads\tn\tp50_ns\tp99_ns\tmean_ns\tops_per_s\n' >"$d/results.tsv"
+	for c in "$@"; do
+		for sp in disk-null disk-raw; do
+			for op in randread randwrite; do
+				v=${DIOPSX[$c,$sp,$op]:-${DIOPS[$c,$sp,$op]}}
+				[ "$v" = skip ] && continue
+				p=$((1000000000 / v))
+				printf '%s\t%s\t%s\t4096\t1\t%d\t%d\t%d\t-\t%d.0\n' \
+					"$c" "$sp" "$op" $((v * 5)) "$p" $((3 * p)) "$v"
+			done
+		done
+	done >>"$d/results.tsv"
+}
+# write_disk_run DIR CONFIGS...: checks and meta as write_run, disk rows only.
+write_disk_run() {
+	write_disk "$@"
+	printf 'stock: disk I/O over the socket\tok\t5000 BAR messages\n' >"$1/checks.tsv"
+	printf 'date=2024-05-01 12:00\nn=1000\ndisk_secs=5\n' >"$1/meta.txt"
+}
+
+# The console block of a disk space/op, e.g. disk_block OUT DISK-NULL randread.
+disk_block() {
+	awk -v blk="== $2 $3," '
+		index($0, blk) == 1 { inb = 1; next }
+		/^== / { inb = 0 }
+		inb' "$1"
+}
+# The IOPS ratio line of that block: "2.50 1.50 1.25".
+disk_ratios() {
+	disk_block "$@" | awk '/^IOPS ratios / { print $(NF - 4), $(NF - 2), $NF }'
+}
+# The console from the first MMIO block to the Throughput block's end,
+# and the T lines: what the disk rows must not change.
+mmio_part() {
+	awk '/^== MMIO reads/ { p = 1 } /^== Real I\/O/ { p = 0 } p' "$1"
+	grep -E '^T[1-4] ' "$1"
+}
+has_in_block() {
+	local out=$1 sp=$2 op=$3
+	shift 3
+	disk_block "$out" "$sp" "$op" >"$tmp/blk"
+	has "$tmp/blk" "$@"
+}
+json_q() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
 # The three ratio cells of one size row in a console block, e.g.
 # ratio_row OUT 'MMIO reads' 2 -> "0.15 0.30 0.75".
 ratio_row() {
@@ -161,7 +230,12 @@ check "A: bench.json T1 holds with value and limit" \
 	has "$tmp/a/bench.json" '"id": "T1", .*"status": "holds", "value": 0\.15, "limit": 0\.25'
 check "A: bench.json escapes quotes and backslashes" has "$tmp/a/bench.json" '\\"quoted\\" \\\\ back\\tslash'
 check "A: bench.json has all top-level keys" \
-	is "$(grep -Eo '^  "[a-z]+"' "$tmp/a/bench.json" | tr -d ' "' | tr '\n' ' ')" "meta results ratios throughput targets checks "
+	is "$(grep -Eo '^  "[a-z]+"' "$tmp/a/bench.json" | tr -d ' "' | tr '\n' ' ')" "meta results ratios throughput disk targets checks "
+check "A (only mmio/pio rows): no warnings" hasnt "$tmp/a.out.err" 'warning'
+check "A: real I/O said to be not measured" has "$tmp/a.out" '^== Real I/O \(disk-null, disk-raw\): no rows'
+check "A: D1-D3 N/A, no disk-null rows" \
+	is "$(grep -Ec '^D[1-3] +N/A +.*not evaluated: no disk-null rows$' "$tmp/a.out")" 3
+check "A: bench.json disk array empty" has "$tmp/a/bench.json" '^  "disk": \[\],$'
 if [ "$have_python" = 1 ]; then
 	check "A: bench.json is valid JSON" json_ok "$tmp/a/bench.json"
 	check "A: bench.json results count 62 (56 single-thread + 6 two-thread)" \
@@ -176,6 +250,121 @@ if command -v gnuplot >/dev/null 2>&1; then
 else
 	skip "no gnuplot: no PNG expected"
 	check "A: no gnuplot noted" has "$tmp/a.out" 'no chart: gnuplot not installed'
+fi
+
+# ------------------------------------------------------------ G: with disk rows
+reset_data
+DIOPSX=()
+write_run "$tmp/g" stock mpdev-block mpdev-poll inproc
+write_disk "$tmp/g" stock mpdev-block mpdev-poll inproc
+run_report "$tmp/g.out" "$tmp/g"
+check "G: exit status 0" is "$rc" 0
+check "G: no warnings (disk spaces and ops are known)" hasnt "$tmp/g.out.err" warning
+check "G: MMIO/PIO blocks, throughput and T1-T4 exactly as without disk rows" \
+	cmp -s <(mmio_part "$tmp/a.out") <(mmio_part "$tmp/g.out")
+check "G: a block per disk space/op" \
+	is "$(grep -Ec '^== DISK-(NULL|RAW) rand(read|write), 4 KiB at QD1: IOPS, p50 and p99 per I/O in µs; ratios on IOPS \(> 1: mpdev faster\)$' "$tmp/g.out")" 4
+check "G: disk-null randread row: stock IOPS 1000, p50 1000.0, p99 3000.0 us" \
+	has_in_block "$tmp/g.out" DISK-NULL randread '^stock +1000 +1000\.0 +3000\.0$' '^mpdev-poll +2500 +400\.0 +1200\.0$'
+check "G: disk-null randread IOPS ratios poll/stock block/stock poll/inproc" \
+	is "$(disk_ratios "$tmp/g.out" DISK-NULL randread)" "2.50 1.50 1.25"
+check "G: disk-null randwrite IOPS ratios" \
+	is "$(disk_ratios "$tmp/g.out" DISK-NULL randwrite)" "2.20 1.40 1.10"
+check "G: disk-raw randwrite IOPS ratios" \
+	is "$(disk_ratios "$tmp/g.out" DISK-RAW randwrite)" "1.40 1.20 1.09"
+check "G: D1 HOLDS, worst 2.200 (randwrite), disk-raw as information" \
+	has "$tmp/g.out" '^D1 +HOLDS +mpdev polling IOPS >= 2\.0 x stock \(disk-null, randread and randwrite\): worst 2\.200 \(randwrite\); disk-raw \(information\): randread 1\.50, randwrite 1\.40$'
+check "G: D2 HOLDS, worst 1.100 (randwrite)" \
+	has "$tmp/g.out" '^D2 +HOLDS +mpdev polling IOPS >= 1\.0 x in-process \(disk-null\): worst 1\.100 \(randwrite\)'
+check "G: D3 HOLDS, worst 1.400 (randwrite)" \
+	has "$tmp/g.out" '^D3 +HOLDS +mpdev blocking IOPS >= 1\.3 x stock \(disk-null\): worst 1\.400 \(randwrite\)'
+check "G: bench.json disk entry with IOPS, p50 and ratios" \
+	has "$tmp/g/bench.json" '^    \{"space": "disk-null", "op": "randread", "size": 4096, "queue_depth": 1, "iops": \{"stock": 1000\.0, "mpdev-block": 1500\.0, "mpdev-poll": 2500\.0, "inproc": 2000\.0\}, "p50_ns": \{"stock": 1000000, .*"poll_vs_stock": 2\.5, "block_vs_stock": 1\.5, "poll_vs_inproc": 1\.25\}'
+check "G: bench.json D1 holds, value 2.2, limit 2.0" \
+	has "$tmp/g/bench.json" '"id": "D1", .*"status": "holds", "value": 2\.2, "limit": 2,'
+if [ "$have_python" = 1 ]; then
+	check "G: bench.json is valid JSON" json_ok "$tmp/g/bench.json"
+	check "G: bench.json: 78 results, 4 disk entries, 7 targets" \
+		is "$(json_q "$tmp/g/bench.json" 'len(d["results"]), len(d["disk"]), len(d["targets"])')" "78 4 7"
+	check "G: bench.json disk-raw randwrite poll/inproc 1.0938, mean_ns null in results" \
+		is "$(json_q "$tmp/g/bench.json" '[x["poll_vs_inproc"] for x in d["disk"] if x["space"] == "disk-raw" and x["op"] == "randwrite"], [r["mean_ns"] for r in d["results"] if r["space"] == "disk-raw"][0]')" "[1.0938] None"
+else
+	skip "no python3: JSON validity not checked"
+	skip "no python3: JSON counts not checked"
+	skip "no python3: JSON disk values not checked"
+fi
+if command -v gnuplot >/dev/null 2>&1; then
+	check "G: bench.png is a PNG" is "$(head -c 4 "$tmp/g/bench.png" | tail -c 3)" PNG
+	check "G: chart.gp plots the two disk panels, 4 configs each" is "$(grep -c 'index [23] using' "$tmp/g/chart.gp")" 8
+	check "G: chart.dat has disk-null IOPS" has "$tmp/g/chart.dat" '^randread 1000\.0 1500\.0 2500\.0 2000\.0$'
+else
+	skip "no gnuplot: no PNG expected"
+	skip "no gnuplot: no chart.dat"
+fi
+
+# ------------------------------------------------------------ H: disk only
+DIOPSX=()
+write_disk_run "$tmp/h" stock mpdev-block mpdev-poll inproc
+run_report "$tmp/h.out" "$tmp/h"
+check "H (only disk rows): exit status 0" is "$rc" 0
+check "H: no warnings" hasnt "$tmp/h.out.err" warning
+check "H: no config named missing" hasnt "$tmp/h.out" '^MISSING'
+printf 'T\n=\n\n.. bench-results-start\n\n.. bench-results-end\n' >"$tmp/page-h.rst"
+run_report "$tmp/dh.out" --update-doc "$tmp/page-h.rst" "$tmp/h"
+check "H: --update-doc names disk_secs" has "$tmp/page-h.rst" '^:Seconds per disk case: 5$' '^\* D3 \*\*HOLDS\*\* '
+check "H: disk-null randread ratios" is "$(disk_ratios "$tmp/h.out" DISK-NULL randread)" "2.50 1.50 1.25"
+check "H: D1-D3 HOLD" is "$(grep -Ec '^D[1-3] +HOLDS ' "$tmp/h.out")" 3
+check "H: T1-T4 N/A" is "$(grep -Ec '^T[1-4] +N/A ' "$tmp/h.out")" 4
+if [ "$have_python" = 1 ]; then
+	check "H: bench.json is valid JSON, 16 results, 4 disk entries" \
+		is "$(json_q "$tmp/h/bench.json" 'len(d["results"]), len(d["disk"])')" "16 4"
+else
+	skip "no python3: JSON not checked"
+fi
+if command -v gnuplot >/dev/null 2>&1; then
+	check "H: bench.png is a PNG (MMIO panels empty)" is "$(head -c 4 "$tmp/h/bench.png" | tail -c 3)" PNG
+else
+	skip "no gnuplot: no PNG expected"
+fi
+
+# ------------------------------------------------------------ K: disk misses
+DIOPSX=([mpdev-poll,disk-null,randwrite]=1800 [mpdev-block,disk-null,randread]=1200)
+write_disk_run "$tmp/k" stock mpdev-block mpdev-poll inproc
+run_report "$tmp/k.out" "$tmp/k"
+check "K: exit status 0 (missed disk targets are not enforced)" is "$rc" 0
+check "K: D1 MISSED, worst 1.800 (randwrite)" has "$tmp/k.out" '^D1 +MISSED .*: worst 1\.800 \(randwrite\);'
+check "K: D2 MISSED, worst 0.900 (randwrite)" has "$tmp/k.out" '^D2 +MISSED .*: worst 0\.900 \(randwrite\);'
+check "K: D3 MISSED, worst 1.200 (randread)" has "$tmp/k.out" '^D3 +MISSED .*: worst 1\.200 \(randread\);'
+check "K: bench.json D3 missed, value 1.2" has "$tmp/k/bench.json" '"id": "D3", .*"status": "missed", "value": 1\.2, "limit": 1\.3,'
+
+# ------------------------------------------------------------ L: disk configs missing
+DIOPSX=([mpdev-poll,disk-null,randwrite]=skip [mpdev-poll,disk-raw,randread]=skip [mpdev-poll,disk-raw,randwrite]=skip)
+write_disk_run "$tmp/l" stock mpdev-block inproc
+DIOPSX[mpdev-poll,disk-null,randread]=1500 # 1.5 x stock: a miss even without randwrite
+write_disk "$tmp/l" mpdev-poll
+run_report "$tmp/l.out" "$tmp/l"
+check "L: exit status 0" is "$rc" 0
+check "L: '-' in mpdev-poll's randwrite row" has_in_block "$tmp/l.out" DISK-NULL randwrite '^mpdev-poll +- +- +-$'
+check "L: '-' for the randwrite poll ratios" is "$(disk_ratios "$tmp/l.out" DISK-NULL randwrite)" "- 1.40 -"
+check "L: D1 MISSED on randread though randwrite is missing" \
+	has "$tmp/l.out" '^D1 +MISSED .*: worst 1\.500 \(randread\); no mpdev-poll data for randwrite; disk-raw \(information\): randread -, randwrite -$'
+check "L: D3 HOLDS (no mpdev-poll needed)" has "$tmp/l.out" '^D3 +HOLDS .*worst 1\.400 \(randwrite\)'
+DIOPSX=([mpdev-poll,disk-null,randwrite]=skip [mpdev-poll,disk-raw,randread]=skip [mpdev-poll,disk-raw,randwrite]=skip)
+write_disk_run "$tmp/l2" stock mpdev-block mpdev-poll inproc
+run_report "$tmp/l2.out" "$tmp/l2"
+check "L2: D1 N/A: randwrite missing, randread shown" \
+	has "$tmp/l2.out" '^D1 +N/A +.*: not evaluated: no mpdev-poll data for randwrite; the other op: worst 2\.500 \(randread\)'
+DIOPSX=()
+write_disk_run "$tmp/l3" stock mpdev-block inproc
+run_report "$tmp/l3.out" "$tmp/l3"
+check "L3: no mpdev-poll disk rows: D1, D2 N/A, D3 HOLDS" \
+	has "$tmp/l3.out" '^D1 +N/A +.*: not evaluated: no mpdev-poll data;' '^D2 +N/A +.*: not evaluated: no mpdev-poll data;' '^D3 +HOLDS '
+check "L3: bench.json D1 n/a, value null, poll ratios null" \
+	has "$tmp/l3/bench.json" '"id": "D1", .*"status": "n/a", "value": null' '"mpdev-poll": null, "inproc": 2000\.0\}, .*"poll_vs_stock": null'
+if [ "$have_python" = 1 ]; then
+	check "L3: bench.json is valid JSON" json_ok "$tmp/l3/bench.json"
+else
+	skip "no python3: JSON validity not checked"
 fi
 
 # ------------------------------------------------------------ --update-doc
@@ -198,6 +387,8 @@ check "doc: block has meta, a latency table, targets and throughput" \
 	'^:Accesses per case: 1000' '^:run\\_id: x\\_y\\_$' \
 	'^2 +40\.0 / 80\.0 ' '^\* T1 \*\*HOLDS\*\* -- mpdev polling reads' \
 	'^mpdev-block +mmio write 4B +200000 +360000 +1\.80'
+check "doc: no disk rows said so, D targets listed" \
+	has "$doc" '^\*\*Real I/O\*\*: no disk-null or disk-raw rows' '^\* D1 \*\*N/A\*\* -- mpdev polling IOPS'
 cp "$doc" "$tmp/page.once"
 run_report "$tmp/d2.out" --update-doc "$doc" "$tmp/a"
 check "doc: a second update gives the same file" cmp -s "$tmp/page.once" "$doc"
@@ -206,6 +397,25 @@ if [ "$have_python" = 1 ] && python3 -c 'import docutils' 2>/dev/null; then
 import sys, docutils.core
 docutils.core.publish_doctree(open(sys.argv[1], encoding="utf-8").read(),
 	settings_overrides={"halt_level": 2, "report_level": 2})' "$doc"
+else
+	skip "no docutils: rst not validated"
+fi
+cp "$tmp/page.once" "$tmp/page-g.rst"
+run_report "$tmp/dg.out" --update-doc "$tmp/page-g.rst" "$tmp/g"
+check "doc with disk rows: exit status 0" is "$rc" 0
+check "doc with disk rows: disk tables, IOPS ratios and D targets in the block" \
+	has "$tmp/page-g.rst" '^\*\*disk-null randread\*\*, 4 KiB$' '^\*\*disk-raw randwrite\*\*, 4 KiB$' \
+	'^stock +1000 +1000\.0 / 3000\.0$' '^IOPS ratios: poll/stock 2\.20, block/stock 1\.40, poll/inproc 1\.10\.$' \
+	'^\* D1 \*\*HOLDS\*\* -- mpdev polling IOPS >= 2\.0 x stock'
+check "doc with disk rows: the MMIO table and T targets still there" \
+	has "$tmp/page-g.rst" '^\* T1 \*\*HOLDS\*\* -- ' '^2 +40\.0 / 80\.0 '
+check "doc with disk rows: markers kept, once each" is "$(grep -c '^\.\. bench-results-' "$tmp/page-g.rst")" 2
+check "doc with disk rows: text after the block kept" cmp -s "$tmp/after" <(tail -n 3 "$tmp/page-g.rst")
+if [ "$have_python" = 1 ] && python3 -c 'import docutils' 2>/dev/null; then
+	check "doc with disk rows: valid reStructuredText" python3 -c '
+import sys, docutils.core
+docutils.core.publish_doctree(open(sys.argv[1], encoding="utf-8").read(),
+	settings_overrides={"halt_level": 2, "report_level": 2})' "$tmp/page-g.rst"
 else
 	skip "no docutils: rst not validated"
 fi
@@ -267,6 +477,7 @@ run_report "$tmp/e.out" "$tmp/e"
 check "no result rows -> exit 1" is "$rc" 1
 check "no result rows: said so on stderr" has "$tmp/e.out.err" 'no result rows'
 check "no result rows: every target N/A" is "$(grep -Ec '^T[1-4] +N/A ' "$tmp/e.out")" 4
+check "no result rows: every disk target N/A" is "$(grep -Ec '^D[1-3] +N/A ' "$tmp/e.out")" 3
 
 run_report "$tmp/u.out"
 check "no DIR -> exit 2" is "$rc" 2
