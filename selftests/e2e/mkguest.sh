@@ -4,13 +4,19 @@
 # mkguest.sh - build the nested guest of the end-to-end tests.
 #
 # Usage: selftests/e2e/mkguest.sh [--kver KVER] [--out DIR] [--tool PATH]
+#                                  [--io-tool PATH]
 #
 # Runs on the host, before vm-run (the test VM sees the host read-only).
 # Writes into DIR (default build/e2e):
 #   initrd.cpio   busybox-static, guest/init as /init, the guest tool as
 #                 /bin/mpdev-guest and the modules it may load (uio,
-#                 uio_pci_generic) in /lib/modules/e2e; uncompressed, since
-#                 decompressing costs seconds in a nested guest
+#                 uio_pci_generic) in /lib/modules/e2e; the I/O tool as
+#                 /bin/mpdev-io and the modules of the devices it drives
+#                 (sym53c8xx, sd_mod, e1000, with their dependencies from
+#                 modules.dep) in /lib/modules/e2e, their load order in
+#                 /lib/modules/e2e/io.order (guest/init's e2e.io loads
+#                 them); uncompressed, since decompressing costs seconds in
+#                 a nested guest
 #   initrd.key    hash of those inputs: the image is rebuilt only when one
 #                 of them changes
 #   guest.env     shell variables for the runners: E2E_KVER, E2E_KERNEL,
@@ -24,7 +30,8 @@
 # used.
 #
 # KVER defaults to the installed linux-headers-amd64's, as in vm-run.
-# --tool defaults to DIR/mpdev-guest (built by selftests/e2e/Makefile).
+# --tool defaults to DIR/mpdev-guest, --io-tool to DIR/mpdev-io (both
+# built by selftests/e2e/Makefile).
 set -euo pipefail
 
 prog=mkguest
@@ -34,6 +41,7 @@ CACHE=${MPDEV_CACHE:-/var/cache/mpdev}
 kver=${MPDEV_KVER:-}
 out=$repo/build/e2e
 tool=
+iotool=
 
 die() { printf '%s: error: %s\n' "$prog" "$*" >&2; exit 1; }
 say() { printf '%s: %s\n' "$prog" "$*" >&2; }
@@ -43,6 +51,7 @@ while [ $# -gt 0 ]; do
 	--kver) [ $# -ge 2 ] || die "--kver needs a value"; kver=$2; shift ;;
 	--out) [ $# -ge 2 ] || die "--out needs a value"; out=$2; shift ;;
 	--tool) [ $# -ge 2 ] || die "--tool needs a value"; tool=$2; shift ;;
+	--io-tool) [ $# -ge 2 ] || die "--io-tool needs a value"; iotool=$2; shift ;;
 	-h|--help) sed -n '4,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) die "unknown argument '$1'" ;;
 	esac
@@ -52,6 +61,8 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 tool=${tool:-$out/mpdev-guest}
 [ -x "$tool" ] || die "no guest tool $tool (run 'make -C selftests/e2e')"
+iotool=${iotool:-$out/mpdev-io}
+[ -x "$iotool" ] || die "no guest tool $iotool (run 'make -C selftests/e2e')"
 
 if [ -z "$kver" ]; then
 	kver=$(dpkg-query -W -f='${Depends}' linux-headers-amd64 2>/dev/null |
@@ -144,13 +155,35 @@ for m in $mods; do
 	[ -n "$f" ] || die "module $m not found for $kver in $moddir"
 	[ "$f" = builtin ] || modfiles+=("$m=$f")
 done
+# The modules of mpdev-io's devices (LSI 53C895A, its disks, e1000) and
+# what they need, in load order: modules.dep lists a module's dependencies
+# so that loading them from the last to the first works (as modprobe does).
+# Debian 6.1: scsi_common scsi_mod scsi_transport_spi sym53c8xx
+# crct10dif_common crc64 crc-t10dif crc64-rocksoft t10-pi sd_mod e1000.
+iomods="sym53c8xx sd_mod e1000"
+ioorder=()
+io_add() {
+	local f=$1 n d deps i
+	n=${f##*/}
+	n=${n%%.ko*}
+	for d in ${ioorder[@]+"${ioorder[@]}"}; do [ "${d%%=*}" = "$n" ] && return; done
+	read -r -a deps <<<"$(awk -F': *' -v k="${f#"$moddir/"}" '$1 == k { print $2; exit }' "$moddir/modules.dep")"
+	for ((i = ${#deps[@]} - 1; i >= 0; i--)); do io_add "$moddir/${deps[i]}"; done
+	ioorder+=("$n=$f")
+}
+for m in $iomods; do
+	f=$(find_module "$m")
+	[ -n "$f" ] || die "module $m not found for $kver in $moddir"
+	[ "$f" = builtin ] || io_add "$f"
+done
 
 key=$( {
 	echo "$kver $kind"
 	sha256sum <"$here/guest/init"
 	sha256sum <"$busybox"
 	sha256sum <"$tool"
-	for mf in ${modfiles[@]+"${modfiles[@]}"}; do
+	sha256sum <"$iotool"
+	for mf in ${modfiles[@]+"${modfiles[@]}"} ${ioorder[@]+"${ioorder[@]}"}; do
 		echo "$mf"; sha256sum <"${mf#*=}"
 	done
 	sha256sum <"${BASH_SOURCE[0]}"
@@ -167,9 +200,14 @@ if [ ! -f "$initrd" ] || [ "$(cat "$out/initrd.key" 2>/dev/null)" != "$key" ]; t
 		[ "$a" = busybox ] || ln -s busybox "$r/bin/$a"
 	done
 	cp "$tool" "$r/bin/mpdev-guest"
+	cp "$iotool" "$r/bin/mpdev-io"
 	cp "$here/guest/init" "$r/init"
-	chmod 0755 "$r/init" "$r/bin/mpdev-guest"
-	for mf in ${modfiles[@]+"${modfiles[@]}"}; do
+	chmod 0755 "$r/init" "$r/bin/mpdev-guest" "$r/bin/mpdev-io"
+	: >"$r/lib/modules/e2e/io.order"
+	for mf in ${ioorder[@]+"${ioorder[@]}"}; do
+		echo "${mf%%=*}" >>"$r/lib/modules/e2e/io.order"
+	done
+	for mf in ${modfiles[@]+"${modfiles[@]}"} ${ioorder[@]+"${ioorder[@]}"}; do
 		m=${mf%%=*} f=${mf#*=}
 		case $f in
 		*.ko) cp "$f" "$r/lib/modules/e2e/$m.ko" ;;

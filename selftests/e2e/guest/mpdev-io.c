@@ -1,0 +1,1345 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mpdev-io - real I/O through a guest's block and network drivers.
+ *
+ * A small static tool for the nested guest of the end-to-end tests
+ * (selftests/e2e), for the devices QEMU's own models provide from a remote
+ * process (an LSI 53C895A with scsi-hd disks, an e1000 with -netdev user):
+ * it finds SCSI disks by serial number, writes and reads back patterns
+ * with O_DIRECT, streams self-describing records for the "remote killed
+ * mid-I/O" test, times 4 KiB random I/O, and fetches a file over the NIC.
+ * The same binary checks the disk images host-side (verify-image,
+ * verify-stream).  Results are TAP; see Documentation/mpdev/e2e.rst.
+ *
+ * usage: mpdev-io [--out stdout|debugcon[=PORT]] [--file] COMMAND [ARGS]
+ * commands (in a run STEP the arguments are separated by ":"):
+ *   disk SERIAL [SECS]   wait (default 30 s) for the SCSI disk /dev/sdX
+ *                        whose serial (VPD page 0x80) is SERIAL
+ *   pattern SERIAL SEED  O_DIRECT writes of 16 extents (4..256 KiB, offsets
+ *                        from SEED and the disk size, with offset 0 and the
+ *                        last 4 KiB), then generation-2 overwrites of two
+ *                        extents and part of a third, fdatasync, read back
+ *   stream SERIAL SEED [DELAY_MS]
+ *                        64 KiB self-describing records at i * 64 KiB, one
+ *                        "BLK-DONE i" after each write returned; at the first
+ *                        error "BLK-ERROR i ERRNO" and then sleep forever; at
+ *                        the disk's end "BLK-END N" and go on
+ *   bench SERIAL randread|randwrite SECS [LABEL]
+ *                        4 KiB random O_DIRECT I/O at queue depth 1 over the
+ *                        disk's first GiB: one "BLKBENCH ..." line
+ *   net URL SHA256       bring up the first ethernet interface as
+ *                        10.0.2.15/24 via 10.0.2.2 (QEMU -netdev user),
+ *                        ping 10.0.2.2, fetch URL, compare its sha256 (in a
+ *                        STEP the URL may contain ":"; SHA256 is the last)
+ *   fetch URL SHA256     only the last part: GET http://A.B.C.D[:PORT]/PATH
+ *                        (our own HTTP/1.0 client), compare its sha256
+ *   verify-image IMG SEED
+ *                        host side: IMG holds exactly what pattern SEED left
+ *                        on it, and zeros everywhere else
+ *   verify-stream IMG SEED N
+ *                        host side: records 0..N of stream SEED are intact;
+ *                        how many more landed; nothing after those
+ *   run STEP[,STEP...]   several commands in one TAP stream; a STEP is
+ *                        COMMAND[:ARG[:ARG...]], e.g. pattern:e2edata:7
+ *
+ * Disks are named by SERIAL; with --file, SERIAL is a path instead (a plain
+ * file or a block device; O_DIRECT when the file system has it), for a
+ * host-side self-test (selftests/e2e/test-mpdev-io.sh).
+ *
+ * Output: TAP; "# mpdev-io: CMD (uptime X s) ..." first, the plan last, and
+ * run ends with "E2E-GUEST-DONE pass=P fail=F skip=S todo=T".  --out
+ * debugcon (the default, but for verify-*, which default to stdout) writes
+ * each line with one "rep outsb" to an I/O port (QEMU's isa-debugcon,
+ * default 0xe9).  Exit status 0 when nothing failed, 1 when something did,
+ * 2 on bad usage.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <arpa/inet.h>
+#include <linux/fs.h>
+#include <netinet/in.h>
+#include <scsi/sg.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/io.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BLK		4096u		/* pattern granule and I/O alignment */
+#define NEXT		16		/* extents of a pattern */
+#define EXT_MAX_BLKS	64		/* 256 KiB */
+#define REC		65536u		/* stream record */
+#define REC_MAGIC	0x525453564544504dull	/* "MPDEVSTR" little-endian */
+#define BENCH_SPAN	(1ull << 30)
+
+/* ------------------------------------------------------------ output */
+
+static int out_port;		/* 0: stdout; else an isa-debugcon port */
+
+static void emit(const char *s, size_t n)
+{
+	if (!out_port) {
+		fwrite(s, 1, n, stdout);
+		fflush(stdout);
+		return;
+	}
+	__asm__ volatile("rep outsb"
+			 : "+S"(s), "+c"(n)
+			 : "d"((uint16_t)out_port)
+			 : "memory");
+}
+
+static void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (n > (int)sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	emit(buf, n);
+}
+
+static int t_num, t_fail, t_skip;
+
+static bool __attribute__((format(printf, 2, 3))) tap(bool ok, const char *fmt, ...)
+{
+	char d[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(d, sizeof(d), fmt, ap);
+	va_end(ap);
+	t_num++;
+	if (!ok)
+		t_fail++;
+	say("%sok %d - %s", ok ? "" : "not ", t_num, d);
+	return ok;
+}
+
+#define diag(...) say("# " __VA_ARGS__)
+
+static void __attribute__((noreturn, format(printf, 1, 2))) usage_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("mpdev-io: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see the header of mpdev-io.c)\n", stderr);
+	exit(2);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static double uptime(void)
+{
+	FILE *f = fopen("/proc/uptime", "r");
+	double u = 0;
+
+	if (f) {
+		if (fscanf(f, "%lf", &u) != 1)
+			u = 0;
+		fclose(f);
+	}
+	return u;
+}
+
+static void msleep(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void __attribute__((noreturn)) sleep_forever(void)
+{
+	for (;;)
+		pause();
+}
+
+static uint64_t parse_u64(const char *s, const char *what)
+{
+	char *end;
+	uint64_t v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || *end)
+		usage_err("%s: bad number '%s'", what, s);
+	return v;
+}
+
+static void *xalloc(size_t len)
+{
+	void *p;
+
+	if (posix_memalign(&p, BLK, len))
+		usage_err("out of memory (%zu bytes)", len);
+	memset(p, 0, len);
+	return p;
+}
+
+/* ------------------------------------------------- data and extents */
+
+static uint64_t mix64(uint64_t x)	/* splitmix64's finalizer: a bijection */
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static uint64_t rnd(uint64_t *s)	/* splitmix64 */
+{
+	*s += 0x9e3779b97f4a7c15ull;
+	return mix64(*s);
+}
+
+/* The 8-byte word at absolute byte offset OFF of generation GEN. */
+static uint64_t pat_word(uint64_t seed, uint64_t gen, uint64_t off)
+{
+	return mix64(seed * 0x9e3779b97f4a7c15ull + gen * 0xd1b54a32d192ed03ull + off);
+}
+
+static void pat_fill(uint64_t *buf, uint64_t seed, uint64_t gen, uint64_t off, size_t len)
+{
+	for (size_t i = 0; i < len / 8; i++)
+		buf[i] = pat_word(seed, gen, off + i * 8);
+}
+
+/* Offset of the first word of BUF (at OFF) that differs, or UINT64_MAX. */
+static uint64_t pat_check(const uint64_t *buf, uint64_t seed, uint64_t gen, uint64_t off,
+			  size_t len)
+{
+	for (size_t i = 0; i < len / 8; i++)
+		if (buf[i] != (gen ? pat_word(seed, gen, off + i * 8) : 0))
+			return off + i * 8;
+	return UINT64_MAX;
+}
+
+/*
+ * The plan of "pattern SEED" on a disk of SIZE bytes, in 4 KiB blocks: the
+ * disk is cut into 16 slots, extent k lies inside slot k (so they never
+ * overlap and leave gaps), extent 0 at block 0 and extent 15 ending at the
+ * last full block; 1..64 blocks each (extent 1 one block, extent 2 64 on a
+ * disk of 8 MiB or more).  They are written in an order
+ * shuffled by SEED, then three generation-2 writes follow: extents a and
+ * b whole, a middle part of extent c.
+ */
+struct range { uint64_t blk, nblk; unsigned gen; };
+struct plan {
+	uint64_t nblk;			/* of the disk */
+	struct range ext[NEXT];		/* the extents (gen 1) */
+	struct range wr[NEXT + 3];	/* every write, in order */
+	int nwr;
+};
+
+static int plan_make(struct plan *p, uint64_t seed, uint64_t size)
+{
+	uint64_t s = seed ^ 0x6d70646576696full, slot, maxlen;
+	int order[NEXT], a, b, c, k;
+
+	memset(p, 0, sizeof(*p));
+	p->nblk = size / BLK;
+	slot = p->nblk / NEXT;
+	if (slot < 2)
+		return -1;
+	maxlen = slot / 2 < EXT_MAX_BLKS ? slot / 2 : EXT_MAX_BLKS;
+	for (k = 0; k < NEXT; k++) {
+		struct range *e = &p->ext[k];
+
+		e->nblk = 1 + rnd(&s) % maxlen;
+		if (k == 1)		/* the smallest and the largest, always */
+			e->nblk = 1;
+		else if (k == 2)
+			e->nblk = maxlen;
+		e->gen = 1;
+		if (k == 0)
+			e->blk = 0;
+		else if (k == NEXT - 1)
+			e->blk = p->nblk - e->nblk;
+		else
+			e->blk = k * slot + rnd(&s) % (slot - e->nblk + 1);
+		order[k] = k;
+	}
+	for (k = NEXT - 1; k > 0; k--) {
+		int j = rnd(&s) % (k + 1), t = order[k];
+
+		order[k] = order[j];
+		order[j] = t;
+	}
+	for (k = 0; k < NEXT; k++)
+		p->wr[p->nwr++] = p->ext[order[k]];
+	a = rnd(&s) % NEXT;
+	do
+		b = rnd(&s) % NEXT;
+	while (b == a);
+	for (k = 0; k < 64; k++) {
+		c = rnd(&s) % NEXT;
+		if (c != a && c != b && p->ext[c].nblk >= 2)
+			break;
+	}
+	if (k == 64)	/* every other extent is one block: the third one whole */
+		for (c = 0; c == a || c == b; c++)
+			;
+	p->wr[p->nwr++] = (struct range){ p->ext[a].blk, p->ext[a].nblk, 2 };
+	p->wr[p->nwr++] = (struct range){ p->ext[b].blk, p->ext[b].nblk, 2 };
+	if (p->ext[c].nblk >= 2)
+		p->wr[p->nwr++] = (struct range){ p->ext[c].blk + p->ext[c].nblk / 4,
+						  p->ext[c].nblk / 2, 2 };
+	else
+		p->wr[p->nwr++] = (struct range){ p->ext[c].blk, 1, 2 };
+	return 0;
+}
+
+/* The generation block BLK finally holds: 0 (never written), 1 or 2. */
+static unsigned plan_gen(const struct plan *p, uint64_t blk)
+{
+	unsigned g = 0;
+
+	for (int i = 0; i < p->nwr; i++)
+		if (blk >= p->wr[i].blk && blk < p->wr[i].blk + p->wr[i].nblk)
+			g = p->wr[i].gen;
+	return g;
+}
+
+static const char *ext_kind(const struct plan *p, const struct range *e)
+{
+	unsigned g0 = plan_gen(p, e->blk), mixed = 0;
+
+	for (uint64_t b = e->blk; b < e->blk + e->nblk; b++)
+		if (plan_gen(p, b) != g0)
+			mixed = 1;
+	return mixed ? "gen 1+2" : g0 == 2 ? "gen 2" : "gen 1";
+}
+
+/* Check LEN bytes at OFF in BUF against the plan; first bad offset or MAX. */
+static uint64_t plan_check(const struct plan *p, uint64_t seed, const void *buf, uint64_t off,
+			   size_t len)
+{
+	for (size_t d = 0; d < len; d += BLK) {
+		uint64_t o = off + d, bad;
+
+		bad = pat_check((const uint64_t *)((const char *)buf + d), seed,
+				plan_gen(p, o / BLK), o, BLK);
+		if (bad != UINT64_MAX)
+			return bad;
+	}
+	return UINT64_MAX;
+}
+
+/* ------------------------------------------------------------- disks */
+
+static bool opt_file;		/* SERIAL is a path */
+
+struct disk {
+	char serial[64];
+	char dev[64];		/* /dev/sdX or the path */
+	char name[32];
+	uint64_t size;
+};
+static struct disk disks[16];
+static int ndisks;
+
+static int read_attr(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY), n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = 0;
+	return n;
+}
+
+static void trim(char *s)
+{
+	size_t n = strlen(s), i = 0;
+
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == 0))
+		s[--n] = 0;
+	while (s[i] == ' ')
+		i++;
+	memmove(s, s + i, n - i + 1);
+}
+
+/* A unit serial number page (VPD 0x80): 4 header bytes, then the serial. */
+static int vpd80_serial(const unsigned char *pg, int n, char *out, size_t len)
+{
+	int l;
+
+	if (n < 4 || pg[1] != 0x80)
+		return -1;
+	l = (pg[2] << 8 | pg[3]);
+	if (l > n - 4)
+		l = n - 4;
+	if ((size_t)l >= len)
+		l = len - 1;
+	memcpy(out, pg + 4, l);
+	out[l] = 0;
+	trim(out);
+	return 0;
+}
+
+/* The serial of /sys/block/NAME: sysfs vpd_pg80, else an INQUIRY by SG_IO. */
+static int disk_serial(const char *name, char *out, size_t len)
+{
+	unsigned char pg[252];
+	char path[PATH_MAX];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/sys/block/%s/device/vpd_pg80", name);
+	fd = open(path, O_RDONLY);
+	if (fd >= 0) {
+		n = read(fd, pg, sizeof(pg));
+		close(fd);
+		if (n > 0 && vpd80_serial(pg, n, out, len) == 0)
+			return 0;
+	}
+	snprintf(path, sizeof(path), "/dev/%s", name);
+	fd = open(path, O_RDONLY | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	{
+		unsigned char cdb[6] = { 0x12, 1, 0x80, 0, sizeof(pg), 0 }, sense[32];
+		struct sg_io_hdr h = {
+			.interface_id = 'S', .dxfer_direction = SG_DXFER_FROM_DEV,
+			.cmd_len = sizeof(cdb), .mx_sb_len = sizeof(sense),
+			.dxfer_len = sizeof(pg), .dxferp = pg, .cmdp = cdb,
+			.sbp = sense, .timeout = 5000,
+		};
+
+		n = ioctl(fd, SG_IO, &h);
+		close(fd);
+		if (n < 0 || h.status || h.host_status || h.driver_status)
+			return -1;
+		return vpd80_serial(pg, sizeof(pg) - h.resid, out, len);
+	}
+}
+
+static struct disk *disk_known(const char *serial)
+{
+	for (int i = 0; i < ndisks; i++)
+		if (!strcmp(disks[i].serial, serial))
+			return &disks[i];
+	return NULL;
+}
+
+/* One look through /sys/block for SERIAL. */
+static struct disk *disk_scan(const char *serial)
+{
+	struct disk *d = disk_known(serial), nd = { 0 };
+	char path[PATH_MAX], buf[64], ser[64];
+	struct dirent *de;
+	DIR *dir;
+
+	if (d)
+		return d;
+	if (ndisks == (int)(sizeof(disks) / sizeof(disks[0])))
+		return NULL;
+	if (opt_file) {
+		struct stat st;
+		int fd = open(serial, O_RDONLY);
+
+		if (fd < 0)
+			return NULL;
+		if (fstat(fd, &st) == 0 && S_ISBLK(st.st_mode)) {
+			if (ioctl(fd, BLKGETSIZE64, &nd.size) < 0)
+				nd.size = 0;
+		} else {
+			nd.size = st.st_size;
+		}
+		close(fd);
+		snprintf(nd.dev, sizeof(nd.dev), "%s", serial);
+		snprintf(nd.name, sizeof(nd.name), "file");
+		goto found;
+	}
+	dir = opendir("/sys/block");
+	if (!dir)
+		return NULL;
+	while ((de = readdir(dir))) {
+		if (strncmp(de->d_name, "sd", 2))
+			continue;
+		if (disk_serial(de->d_name, ser, sizeof(ser)) || strcmp(ser, serial))
+			continue;
+		snprintf(path, sizeof(path), "/sys/block/%s/size", de->d_name);
+		if (read_attr(path, buf, sizeof(buf)) <= 0)
+			continue;
+		nd.size = strtoull(buf, NULL, 10) * 512;
+		if (!nd.size)
+			continue;	/* not revalidated yet */
+		snprintf(nd.name, sizeof(nd.name), "%s", de->d_name);
+		snprintf(nd.dev, sizeof(nd.dev), "/dev/%s", de->d_name);
+		break;
+	}
+	closedir(dir);
+	if (!nd.size)
+		return NULL;
+found:
+	snprintf(nd.serial, sizeof(nd.serial), "%s", serial);
+	disks[ndisks] = nd;
+	return &disks[ndisks++];
+}
+
+static struct disk *disk_need(const char *serial, const char *cmd)
+{
+	struct disk *d = disk_scan(serial);
+
+	if (!d)
+		tap(false, "%s: no disk with serial %s (a disk step first?)", cmd, serial);
+	return d;
+}
+
+/* Open for O_DIRECT I/O; a --file on a file system without it goes without. */
+static int disk_open(struct disk *d, int flags, const char *cmd)
+{
+	int fd = open(d->dev, flags | O_DIRECT);
+
+	if (fd < 0 && errno == EINVAL && opt_file) {
+		fd = open(d->dev, flags);
+		if (fd >= 0)
+			diag("%s: %s without O_DIRECT", cmd, d->dev);
+	}
+	if (fd < 0)
+		tap(false, "%s: open %s: %s", cmd, d->dev, strerror(errno));
+	return fd;
+}
+
+/* Whole transfers; -1 with errno on an error, EIO for a short one. */
+static int xpio(int fd, bool wr, void *buf, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = wr ? pwrite(fd, buf, len, off) : pread(fd, buf, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		buf = (char *)buf + n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+static int cmd_disk(int argc, char **argv)
+{
+	unsigned secs = argc > 2 ? parse_u64(argv[2], "disk SECS") : 30;
+	uint64_t t0 = now_ns(), end = t0 + secs * 1000000000ull;
+	char path[PATH_MAX], model[64] = "";
+	struct disk *d;
+
+	if (argc < 2 || argc > 3)
+		usage_err("disk SERIAL [SECS]");
+	while (!(d = disk_scan(argv[1])) && now_ns() < end)
+		msleep(100);
+	if (!d)
+		return !tap(false, "disk %s: none within %u s", argv[1], secs);
+	if (!opt_file) {
+		snprintf(path, sizeof(path), "/sys/block/%s/device/model", d->name);
+		read_attr(path, model, sizeof(model));
+		trim(model);
+	}
+	tap(true, "disk %s: %s, %" PRIu64 " bytes (%" PRIu64 " MiB)%s%s, after %.1f s",
+	    d->serial, d->dev, d->size, d->size >> 20, *model ? ", " : "", model,
+	    (now_ns() - t0) / 1e9);
+	return 0;
+}
+
+/* ----------------------------------------------------------- pattern */
+
+static int cmd_pattern(int argc, char **argv)
+{
+	uint64_t seed, t0, bytes = 0;
+	struct plan p;
+	struct disk *d;
+	void *buf;
+	int fd, i, bad = 0;
+
+	if (argc != 3)
+		usage_err("pattern SERIAL SEED");
+	seed = parse_u64(argv[2], "pattern SEED");
+	d = disk_need(argv[1], "pattern");
+	if (!d)
+		return 1;
+	if (plan_make(&p, seed, d->size) < 0)
+		return !tap(false, "pattern: disk %s of %" PRIu64 " bytes is too small",
+			    d->serial, d->size);
+	fd = disk_open(d, O_RDWR, "pattern");
+	if (fd < 0)
+		return 1;
+	buf = xalloc(EXT_MAX_BLKS * BLK);
+
+	t0 = now_ns();
+	for (i = 0; i < p.nwr; i++) {
+		const struct range *w = &p.wr[i];
+
+		if (i == NEXT) {
+			tap(!bad, "pattern %s seed %" PRIu64 ": wrote %d extents, %" PRIu64
+			    " KiB, gen 1 (offset 0 to the last 4 KiB at %" PRIu64 ")",
+			    d->serial, seed, NEXT, bytes >> 10, (p.nblk - 1) * BLK);
+			bad = 0, bytes = 0;
+		}
+		pat_fill(buf, seed, w->gen, w->blk * BLK, w->nblk * BLK);
+		if (xpio(fd, true, buf, w->nblk * BLK, w->blk * BLK) < 0) {
+			tap(false, "pattern: write %" PRIu64 "+%" PRIu64 " KiB: %s",
+			    w->blk * BLK, w->nblk * 4, strerror(errno));
+			bad++;
+		}
+		bytes += w->nblk * BLK;
+	}
+	tap(!bad, "pattern %s: overwrote 2 extents and part of a third, %" PRIu64 " KiB, gen 2",
+	    d->serial, bytes >> 10);
+	if (fdatasync(fd) < 0)
+		tap(false, "pattern %s: fdatasync: %s", d->serial, strerror(errno));
+	else
+		tap(true, "pattern %s: fdatasync", d->serial);
+	diag("pattern %s: writes took %.3f s", d->serial, (now_ns() - t0) / 1e9);
+
+	t0 = now_ns();
+	for (i = 0; i < NEXT; i++) {
+		const struct range *e = &p.ext[i];
+		uint64_t off = e->blk * BLK, len = e->nblk * BLK, at;
+
+		memset(buf, 0, len);
+		if (xpio(fd, false, buf, len, off) < 0) {
+			tap(false, "pattern %s: read extent %d at %" PRIu64 ": %s", d->serial, i,
+			    off, strerror(errno));
+			continue;
+		}
+		at = plan_check(&p, seed, buf, off, len);
+		if (at == UINT64_MAX)
+			tap(true, "pattern %s: extent %d at %" PRIu64 ", %" PRIu64 " KiB, %s reads back",
+			    d->serial, i, off, len >> 10, ext_kind(&p, e));
+		else
+			tap(false, "pattern %s: extent %d at %" PRIu64 ", %" PRIu64
+			    " KiB, %s: mismatch at offset %" PRIu64 " (%016" PRIx64 ")",
+			    d->serial, i, off, len >> 10, ext_kind(&p, e), at,
+			    ((uint64_t *)buf)[(at - off) / 8]);
+	}
+	diag("pattern %s: reads took %.3f s", d->serial, (now_ns() - t0) / 1e9);
+	free(buf);
+	close(fd);
+	return 0;
+}
+
+/* Host side: open IMG and its size; -1 after a failed TAP line. */
+static int open_image(const char *img, uint64_t *size, const char *cmd)
+{
+	struct stat st;
+	int fd = open(img, O_RDONLY);
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		tap(false, "%s: open %s: %s", cmd, img, strerror(errno));
+		return -1;
+	}
+	*size = st.st_size;
+	if (S_ISBLK(st.st_mode) && ioctl(fd, BLKGETSIZE64, size) < 0)
+		*size = 0;
+	return fd;
+}
+
+static int cmd_verify_image(int argc, char **argv)
+{
+	const size_t chunk = 1 << 20;
+	uint64_t seed, size, off, bad_ext = UINT64_MAX, bad_zero = UINT64_MAX;
+	int fd, i, bad_ei = -1;
+	struct plan p;
+	char *buf;
+
+	if (argc != 3)
+		usage_err("verify-image IMG SEED");
+	seed = parse_u64(argv[2], "verify-image SEED");
+	fd = open_image(argv[1], &size, "verify-image");
+	if (fd < 0)
+		return 1;
+	if (!tap(plan_make(&p, seed, size) == 0, "verify-image %s: %" PRIu64 " bytes, seed %" PRIu64,
+		 argv[1], size, seed))
+		return 1;
+	buf = xalloc(chunk);
+	for (off = 0; off < p.nblk * BLK; off += chunk) {
+		size_t len = p.nblk * BLK - off < chunk ? p.nblk * BLK - off : chunk;
+
+		if (xpio(fd, false, buf, len, off) < 0) {
+			tap(false, "verify-image: read at %" PRIu64 ": %s", off, strerror(errno));
+			free(buf);
+			return 1;
+		}
+		for (size_t d = 0; d < len; d += BLK) {
+			uint64_t o = off + d, b = o / BLK, at;
+			unsigned g = plan_gen(&p, b);
+
+			at = pat_check((uint64_t *)(buf + d), seed, g, o, BLK);
+			if (at == UINT64_MAX)
+				continue;
+			if (g && bad_ext == UINT64_MAX) {
+				bad_ext = at;
+				for (i = 0; i < NEXT; i++)
+					if (b >= p.ext[i].blk && b < p.ext[i].blk + p.ext[i].nblk)
+						bad_ei = i;
+				diag("verify-image: first mismatch in extent %d at offset %" PRIu64
+				     ": %016" PRIx64 ", want %016" PRIx64 " (gen %u)", bad_ei, at,
+				     ((uint64_t *)buf)[(at - off) / 8], pat_word(seed, g, at), g);
+			}
+			if (!g && bad_zero == UINT64_MAX) {
+				bad_zero = at;
+				diag("verify-image: first non-zero byte outside the extents near offset %"
+				     PRIu64 ": %016" PRIx64, at, ((uint64_t *)buf)[(at - off) / 8]);
+			}
+		}
+	}
+	free(buf);
+	close(fd);
+	for (i = 0; i < NEXT; i++)
+		diag("extent %d at %" PRIu64 ", %" PRIu64 " KiB, %s", i, p.ext[i].blk * BLK,
+		     p.ext[i].nblk * 4, ext_kind(&p, &p.ext[i]));
+	if (bad_ext == UINT64_MAX)
+		tap(true, "verify-image: all %d extents hold their final data", NEXT);
+	else
+		tap(false, "verify-image: extent %d: first mismatch at offset %" PRIu64, bad_ei, bad_ext);
+	if (bad_zero == UINT64_MAX)
+		tap(true, "verify-image: zeros everywhere else");
+	else
+		tap(false, "verify-image: data outside the extents: first at offset %" PRIu64, bad_zero);
+	return 0;
+}
+
+/* ------------------------------------------------------------ stream */
+
+/* Record I: magic, seed, i, checksum of words 4.. (pattern gen 0x5354). */
+static bool rec_fill(uint64_t *r, uint64_t seed, uint64_t i, bool check)
+{
+	uint64_t h = seed ^ i, bad = 0;
+
+	for (size_t j = 4; j < REC / 8; j++) {
+		uint64_t w = pat_word(seed, 0x5354, i * REC + j * 8);
+
+		if (check)
+			bad |= r[j] ^ w;
+		else
+			r[j] = w;
+		h = mix64(h ^ w);
+	}
+	if (check)
+		return !bad && r[0] == REC_MAGIC && r[1] == seed && r[2] == i && r[3] == h;
+	r[0] = REC_MAGIC;
+	r[1] = seed;
+	r[2] = i;
+	r[3] = h;
+	return 1;
+}
+
+static int cmd_stream(int argc, char **argv)
+{
+	unsigned delay = argc > 3 ? parse_u64(argv[3], "stream DELAY_MS") : 0;
+	uint64_t seed, i, n, t0;
+	struct disk *d;
+	void *buf;
+	int fd;
+
+	if (argc < 3 || argc > 4)
+		usage_err("stream SERIAL SEED [DELAY_MS]");
+	seed = parse_u64(argv[2], "stream SEED");
+	d = disk_need(argv[1], "stream");
+	if (!d)
+		return 1;
+	fd = disk_open(d, O_RDWR, "stream");
+	if (fd < 0)
+		return 1;
+	buf = xalloc(REC);
+	n = d->size / REC;
+	diag("stream %s seed %" PRIu64 ": %" PRIu64 " records of 64 KiB", d->serial, seed, n);
+	t0 = now_ns();
+	for (i = 0; i < n; i++) {
+		rec_fill(buf, seed, i, false);
+		if (xpio(fd, true, buf, REC, i * REC) < 0) {
+			int e = errno;
+
+			say("BLK-ERROR %" PRIu64 " %d", i, e);
+			diag("stream %s: record %" PRIu64 ": %s; sleeping", d->serial, i, strerror(e));
+			sleep_forever();
+		}
+		say("BLK-DONE %" PRIu64, i);
+		if (delay)
+			msleep(delay);
+	}
+	say("BLK-END %" PRIu64, n);
+	free(buf);
+	close(fd);
+	tap(true, "stream %s: %" PRIu64 " records to the disk's end in %.1f s", d->serial, n,
+	    (now_ns() - t0) / 1e9);
+	return 0;
+}
+
+static int cmd_verify_stream(int argc, char **argv)
+{
+	uint64_t seed, want, size, nrec, i, first_bad = UINT64_MAX, more = 0, torn = 0;
+	uint64_t dirty = UINT64_MAX;
+	bool after = false;
+	uint64_t *r;
+	int fd;
+
+	if (argc != 4)
+		usage_err("verify-stream IMG SEED N");
+	seed = parse_u64(argv[2], "verify-stream SEED");
+	want = parse_u64(argv[3], "verify-stream N");
+	fd = open_image(argv[1], &size, "verify-stream");
+	if (fd < 0)
+		return 1;
+	nrec = size / REC;
+	r = xalloc(REC);
+	/*
+	 * 0..N intact; then the records that landed after the last BLK-DONE the
+	 * host saw (intact, in a row), perhaps one torn (in flight), then zeros:
+	 * the writes are sequential at queue depth 1.
+	 */
+	for (i = 0; i < nrec; i++) {
+		bool ok, zero;
+
+		if (xpio(fd, false, r, REC, i * REC) < 0) {
+			tap(false, "verify-stream: read record %" PRIu64 ": %s", i, strerror(errno));
+			free(r);
+			return 1;
+		}
+		ok = rec_fill(r, seed, i, true);
+		zero = !ok;
+		for (size_t j = 0; j < REC / 8 && zero; j++)
+			zero = !r[j];
+		if (i <= want) {
+			if (!ok && first_bad == UINT64_MAX) {
+				first_bad = i;
+				diag("verify-stream: record %" PRIu64 " is %s: %016" PRIx64 " %016"
+				     PRIx64 " %016" PRIx64, i, zero ? "zeros" : "damaged", r[0], r[1], r[2]);
+			}
+			continue;
+		}
+		if (!after) {
+			if (ok) {
+				more++;
+				continue;
+			}
+			after = true;
+			if (!zero) {
+				torn = 1;
+				continue;
+			}
+		}
+		if (!zero && dirty == UINT64_MAX)
+			dirty = i;
+	}
+	free(r);
+	close(fd);
+	if (want >= nrec)
+		return !tap(false, "verify-stream %s: record %" PRIu64 " is past the end (%" PRIu64
+			    " records)", argv[1], want, nrec);
+	if (first_bad == UINT64_MAX)
+		tap(true, "verify-stream %s: records 0..%" PRIu64 " intact", argv[1], want);
+	else
+		tap(false, "verify-stream %s: records 0..%" PRIu64 ": record %" PRIu64 " is not intact",
+		    argv[1], want, first_bad);
+	say("BLK-BEYOND %" PRIu64 " torn=%" PRIu64, more, torn);
+	diag("verify-stream: %" PRIu64 " more record(s) landed after %" PRIu64 "%s", more, want,
+	     torn ? ", then a torn one" : "");
+	if (dirty == UINT64_MAX)
+		tap(true, "verify-stream %s: nothing written after record %" PRIu64, argv[1],
+		    want + more + torn);
+	else
+		tap(false, "verify-stream %s: data in record %" PRIu64 ", past the last one written (%"
+		    PRIu64 ")", argv[1], dirty, want + more + torn);
+	return 0;
+}
+
+/* ------------------------------------------------------------- bench */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+	const uint64_t warm_ns = 500000000ull;
+	uint64_t secs, span, nblk, s = 0x6d7064657662656eull, t0, tend, *lat = NULL;
+	size_t n = 0, cap = 0, errs = 0;
+	const char *label;
+	bool wr, warm = true;
+	struct disk *d;
+	double el;
+	void *buf;
+	int fd, e = 0;
+
+	if (argc < 4 || argc > 5)
+		usage_err("bench SERIAL randread|randwrite SECS [LABEL]");
+	if (!strcmp(argv[2], "randread"))
+		wr = false;
+	else if (!strcmp(argv[2], "randwrite"))
+		wr = true;
+	else
+		usage_err("bench: randread or randwrite, not %s", argv[2]);
+	secs = parse_u64(argv[3], "bench SECS");
+	label = argc > 4 ? argv[4] : argv[1];
+	d = disk_need(argv[1], "bench");
+	if (!d)
+		return 1;
+	fd = disk_open(d, wr ? O_RDWR : O_RDONLY, "bench");
+	if (fd < 0)
+		return 1;
+	span = d->size < BENCH_SPAN ? d->size : BENCH_SPAN;
+	nblk = span / BLK;
+	buf = xalloc(BLK);
+	pat_fill(buf, 0x62656e6368ull, 1, 0, BLK);
+
+	t0 = now_ns();
+	tend = t0 + warm_ns;
+	for (;;) {
+		uint64_t off = rnd(&s) % nblk * BLK, a, b;
+
+		a = now_ns();
+		if (a >= tend) {
+			if (!warm)
+				break;
+			warm = false;	/* measure from here */
+			t0 = a;
+			tend = a + secs * 1000000000ull;
+		}
+		if ((wr ? pwrite(fd, buf, BLK, off) : pread(fd, buf, BLK, off)) != BLK) {
+			if (!errs++)
+				e = errno;
+			if (errs > 10)
+				break;
+			continue;
+		}
+		b = now_ns();
+		if (warm)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 65536;
+			lat = realloc(lat, cap * sizeof(*lat));
+			if (!lat)
+				usage_err("out of memory");
+		}
+		lat[n++] = b - a;
+	}
+	el = (now_ns() - t0) / 1e9;
+	free(buf);
+	close(fd);
+	if (n)
+		qsort(lat, n, sizeof(*lat), cmp_u64);
+	say("BLKBENCH label=%s rw=%s bs=%u qd=1 n=%zu secs=%.2f iops=%.0f p50_ns=%" PRIu64
+	    " p99_ns=%" PRIu64 " min_ns=%" PRIu64 " max_ns=%" PRIu64, label, argv[2], BLK, n, el,
+	    n ? n / el : 0, n ? lat[n / 2] : 0, n ? lat[n * 99 / 100] : 0, n ? lat[0] : 0,
+	    n ? lat[n - 1] : 0);
+	free(lat);
+	if (errs)
+		return !tap(false, "bench %s %s: %zu I/O error(s), first: %s", label, argv[2], errs,
+			    strerror(e ? e : EIO));
+	tap(n > 0, "bench %s %s: %zu I/Os in %.1f s", label, argv[2], n, el);
+	return 0;
+}
+
+/* --------------------------------------------------------------- net */
+
+/* Run ARGV (busybox applets), output into OUT; exit status, 128+signal or -1. */
+static int run_cmd(char *out, size_t len, char *const argv[])
+{
+	int pfd[2], st;
+	size_t got = 0;
+	pid_t pid;
+
+	if (pipe(pfd) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		close(pfd[0]);
+		close(pfd[1]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	for (;;) {
+		char tmp[512];
+		ssize_t n = read(pfd[0], tmp, sizeof(tmp));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (out && got + 1 < len) {
+			size_t c = (size_t)n < len - 1 - got ? (size_t)n : len - 1 - got;
+
+			memcpy(out + got, tmp, c);
+			got += c;
+		}
+	}
+	if (out && len)
+		out[got] = 0;
+	close(pfd[0]);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The last line of OUT, for a TAP description. */
+static const char *last_line(char *out)
+{
+	char *p;
+
+	trim(out);
+	p = strrchr(out, '\n');
+	return p ? p + 1 : out;
+}
+
+#define BB "/bin/busybox"
+
+/*
+ * GET http://A.B.C.D[:PORT]/PATH (no names: the guest has no resolver) into
+ * FILE with HTTP/1.0; the body's length, or -1 with the reason in WHY.
+ * Our own client: Debian 12's static busybox wget dies of SIGSEGV when it
+ * cannot connect, which tells nothing.
+ */
+static long long http_get(const char *url, const char *file, char *why, size_t wlen)
+{
+	struct timeval tv = { 30, 0 };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(80) };
+	char host[64], req[700], *buf = NULL, *body;
+	const char *p = url, *path;
+	size_t len = 0, cap = 0;
+	long long clen = -1, ret = -1;
+	int s = -1, fd, code;
+
+	if (!strncmp(p, "http://", 7))
+		p += 7;
+	path = strchr(p, '/');
+	snprintf(host, sizeof(host), "%.*s", (int)(path ? path - p : (long)strlen(p)), p);
+	if (!path)
+		path = "/";
+	{
+		char *c = strchr(host, ':');
+
+		if (c) {
+			*c = 0;
+			sa.sin_port = htons(atoi(c + 1));
+		}
+		if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+			snprintf(why, wlen, "not an IPv4 address: %s", host);
+			return -1;
+		}
+		if (c)
+			*c = ':';
+	}
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		snprintf(why, wlen, "connect: %s", strerror(errno));
+		goto out;
+	}
+	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n",
+		 path, host);
+	if (write(s, req, strlen(req)) != (ssize_t)strlen(req)) {
+		snprintf(why, wlen, "send: %s", strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (cap - len < 65536) {
+			cap = cap ? cap * 2 : 1 << 20;
+			buf = realloc(buf, cap + 1);
+			if (!buf)
+				usage_err("out of memory");
+		}
+		n = read(s, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(why, wlen, "receive after %zu bytes: %s", len, strerror(errno));
+			goto out;
+		}
+		if (!n)
+			break;
+		len += n;
+	}
+	buf[len] = 0;
+	body = strstr(buf, "\r\n\r\n");
+	if (!body || sscanf(buf, "HTTP/%*d.%*d %d", &code) != 1) {
+		snprintf(why, wlen, "no HTTP response (%zu bytes)", len);
+		goto out;
+	}
+	*body = 0;
+	body += 4;
+	if (code != 200) {
+		snprintf(why, wlen, "HTTP status %d", code);
+		goto out;
+	}
+	for (char *h = strcasestr(buf, "\r\ncontent-length:"); h; h = NULL)
+		clen = atoll(h + 17);
+	len -= body - buf;
+	if (clen >= 0 && (size_t)clen != len) {
+		snprintf(why, wlen, "got %zu bytes of %lld", len, clen);
+		goto out;
+	}
+	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, body, len) != (ssize_t)len) {
+		snprintf(why, wlen, "write %s: %s", file, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	close(fd);
+	ret = len;
+out:
+	free(buf);
+	if (s >= 0)
+		close(s);
+	return ret;
+}
+
+/* Fetch URL over HTTP, compare its SHA-256 (busybox sha256sum). */
+static int fetch(const char *url, const char *sha)
+{
+	char file[64], out[2048];
+	uint64_t t0;
+	int rc;
+
+	snprintf(file, sizeof(file), "/tmp/mpdev-io.%d", (int)getpid());
+	{
+		long long got;
+		double el;
+
+		unlink(file);
+		t0 = now_ns();
+		got = http_get(url, file, out, sizeof(out));
+		el = (now_ns() - t0) / 1e9;
+		if (got < 0)
+			return !tap(false, "fetch %s: %s (after %.2f s)", url, out, el);
+		tap(true, "fetched %s: %lld bytes in %.2f s (%.2f MB/s)", url, got, el,
+		    el > 0 ? got / el / 1e6 : 0.0);
+	}
+	{
+		char *bb[] = { BB, "sha256sum", file, NULL }, *cu[] = { "/usr/bin/sha256sum", file, NULL };
+		char got[65] = "";
+
+		rc = run_cmd(out, sizeof(out), access(BB, X_OK) ? cu : bb);
+		if (!rc)
+			snprintf(got, sizeof(got), "%.64s", out);
+		tap(!rc && !strcasecmp(got, sha), "fetch: sha256 %s%s%s", got,
+		    strcasecmp(got, sha) ? ", want " : "", strcasecmp(got, sha) ? sha : "");
+	}
+	unlink(file);
+	return 0;
+}
+
+/* The URL of a STEP was split at its ":": put it together again. */
+static void join_url(char *url, size_t len, int argc, char **argv)
+{
+	*url = 0;
+	for (int i = 1; i < argc - 1; i++)
+		snprintf(url + strlen(url), len - strlen(url), "%s%s", i > 1 ? ":" : "", argv[i]);
+}
+
+static int cmd_fetch(int argc, char **argv)
+{
+	char url[512];
+
+	if (argc < 3)
+		usage_err("fetch URL SHA256");
+	join_url(url, sizeof(url), argc, argv);
+	return fetch(url, argv[argc - 1]);
+}
+
+static int cmd_net(int argc, char **argv)
+{
+	char url[512], out[2048], ifname[16] = "", path[PATH_MAX], mac[32] = "";
+	uint64_t t0 = now_ns(), end = t0 + 20000000000ull;
+	int rc;
+
+	if (argc < 3)
+		usage_err("net URL SHA256");
+	join_url(url, sizeof(url), argc, argv);
+
+	while (!*ifname) {
+		DIR *dir = opendir("/sys/class/net");
+		struct dirent *de;
+
+		while (dir && (de = readdir(dir))) {
+			char t[16];
+
+			if (de->d_name[0] == '.' || !strcmp(de->d_name, "lo"))
+				continue;
+			snprintf(path, sizeof(path), "/sys/class/net/%s/type", de->d_name);
+			if (read_attr(path, t, sizeof(t)) > 0 && atoi(t) == 1 &&	/* ARPHRD_ETHER */
+			    strlen(de->d_name) < sizeof(ifname)) {
+				strcpy(ifname, de->d_name);
+				break;
+			}
+		}
+		if (dir)
+			closedir(dir);
+		if (*ifname || now_ns() >= end)
+			break;
+		msleep(100);
+	}
+	if (!tap(*ifname, "net: ethernet interface %s%s after %.1f s", *ifname ? ifname : "(none)",
+		 *ifname ? "" : " within 20 s", (now_ns() - t0) / 1e9))
+		return 1;
+	snprintf(path, sizeof(path), "/sys/class/net/%s/address", ifname);
+	read_attr(path, mac, sizeof(mac));
+	trim(mac);
+	{
+		char *up[] = { BB, "ip", "link", "set", ifname, "up", NULL };
+		char *addr[] = { BB, "ip", "addr", "add", "10.0.2.15/24", "dev", ifname, NULL };
+		char *route[] = { BB, "ip", "route", "add", "default", "via", "10.0.2.2", NULL };
+
+		rc = run_cmd(out, sizeof(out), up);
+		if (!rc)
+			rc = run_cmd(out, sizeof(out), addr);
+		if (!rc)
+			rc = run_cmd(out, sizeof(out), route);
+		if (!tap(!rc, "net: %s (%s) up as 10.0.2.15/24 via 10.0.2.2%s%s", ifname, mac,
+			 rc ? ": " : "", rc ? last_line(out) : ""))
+			return 1;
+	}
+	{
+		char *ping[] = { BB, "ping", "-c", "3", "-W", "5", "10.0.2.2", NULL };
+
+		t0 = now_ns();
+		rc = run_cmd(out, sizeof(out), ping);
+		tap(!rc, "net: ping 10.0.2.2: %s (%.1f s)", last_line(out), (now_ns() - t0) / 1e9);
+	}
+	return fetch(url, argv[argc - 1]);
+}
+
+/* --------------------------------------------------------------- run */
+
+static int dispatch(int argc, char **argv);
+
+static int cmd_run(int argc, char **argv)
+{
+	char *list, *step, *save = NULL;
+
+	if (argc != 2)
+		usage_err("run: want one STEP[,STEP...] argument");
+	list = strdup(argv[1]);
+	for (step = strtok_r(list, ",", &save); step; step = strtok_r(NULL, ",", &save)) {
+		char *av[32], *a, *s2 = NULL;
+		int ac = 0, f0 = t_fail;
+		uint64_t t0 = now_ns();
+
+		for (a = strtok_r(step, ":", &s2); a && ac < 31; a = strtok_r(NULL, ":", &s2))
+			av[ac++] = a;
+		av[ac] = NULL;
+		if (!ac)
+			continue;
+		if (!strcmp(av[0], "run"))
+			usage_err("run: run cannot be a step");
+		diag("step %s (uptime %.1f s)", av[0], uptime());
+		dispatch(ac, av);
+		diag("step %s: %s, %.1f s", av[0], t_fail == f0 ? "passed" : "FAILED",
+		     (now_ns() - t0) / 1e9);
+	}
+	free(list);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} commands[] = {
+	{ "disk", cmd_disk }, { "pattern", cmd_pattern }, { "stream", cmd_stream },
+	{ "bench", cmd_bench }, { "net", cmd_net }, { "fetch", cmd_fetch }, { "verify-image", cmd_verify_image },
+	{ "verify-stream", cmd_verify_stream }, { "run", cmd_run },
+};
+
+static int dispatch(int argc, char **argv)
+{
+	for (unsigned i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[0], commands[i].name))
+			return commands[i].fn(argc, argv);
+	usage_err("unknown command '%s'", argv[0]);
+}
+
+int main(int argc, char **argv)
+{
+	const char *out = NULL;
+	int i, r;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--out") && i + 1 < argc)
+			out = argv[++i];
+		else if (!strcmp(a, "--file"))
+			opt_file = true;
+		else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+			usage_err("usage");
+		else
+			usage_err("unknown option %s", a);
+	}
+	if (i >= argc)
+		usage_err("no command");
+	if (!out)	/* the host-side checks print to stdout */
+		out = strncmp(argv[i], "verify-", 7) ? "debugcon" : "stdout";
+	if (!strncmp(out, "debugcon", 8)) {
+		out_port = out[8] == '=' ? strtoul(out + 9, NULL, 0) : 0xe9;
+		if (ioperm(out_port, 1, 1) < 0) {
+			fprintf(stderr, "mpdev-io: ioperm(0x%x): %s\n", out_port, strerror(errno));
+			return 2;
+		}
+	} else if (strcmp(out, "stdout")) {
+		usage_err("--out stdout or debugcon[=PORT]");
+	}
+
+	say("# mpdev-io: %s (uptime %.1f s)%s%s", argv[i], uptime(), i + 1 < argc ? " " : "",
+	    i + 1 < argc ? argv[i + 1] : "");
+	r = dispatch(argc - i, argv + i);
+	say("1..%d", t_num);
+	if (!strcmp(argv[i], "run"))
+		say("E2E-GUEST-DONE pass=%d fail=%d skip=%d todo=0", t_num - t_fail - t_skip, t_fail,
+		    t_skip);
+	if (out_port)
+		printf("mpdev-io: %d checks, %d failed\n", t_num, t_fail);
+	return t_fail || r ? 1 : 0;
+}

@@ -1,0 +1,184 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# test-mpdev-io.sh - host-side self-test of mpdev-io's data checks.
+#
+# Usage: selftests/e2e/test-mpdev-io.sh [MPDEV-IO]
+#
+# Runs mpdev-io --file (a plain file in place of a disk) on temp files:
+# pattern then verify-image passes; a flipped byte inside an extent, one
+# outside, a lost generation-2 write and a wrong seed each make
+# verify-image fail; stream then verify-stream passes, also with records
+# after N lost (a remote killed mid-I/O) or one torn, and fails on a damaged
+# record, data after a hole and an N past the end; bench prints its line;
+# fetch gets a file from python3's http.server on 127.0.0.1.
+# No root, no VM.  MPDEV-IO defaults to build/e2e/mpdev-io (make -C
+# selftests/e2e).  TAP; the last line is "N passed, N failed".
+set -u
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+io=${1:-$here/../../build/e2e/mpdev-io}
+[ -x "$io" ] || { echo "test-mpdev-io: no $io (run 'make -C selftests/e2e')" >&2; exit 2; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/mpdev-io.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+n=0 fail=0
+ok() {	# ok STATUS DESC
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $n - $2"
+	else
+		fail=$((fail + 1))
+		echo "not ok $n - $2"
+		sed 's/^/#   /' "$tmp/out" | tail -n 15
+	fi
+}
+# want RC DESC CMD...: CMD's exit status is RC
+want() {
+	local rc=$1 desc=$2 got
+	shift 2
+	"$@" >"$tmp/out" 2>&1
+	got=$?
+	[ "$got" -eq "$rc" ]
+	ok $? "$desc (exit $got)"
+}
+# poke FILE OFFSET HEXBYTE: write one byte
+# shellcheck disable=SC2059 # the byte is the format
+poke() { printf "\\x$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
+
+img=$tmp/disk.img
+truncate -s 40M "$img"
+want 0 "pattern on a 40 MiB file" "$io" --out stdout --file run "disk:$img,pattern:$img:7"
+grep -q '^E2E-GUEST-DONE pass=20 fail=0 skip=0 todo=0$' "$tmp/out"
+ok $? "pattern: 20 checks passed, E2E-GUEST-DONE"
+grep -q '^# mpdev-io: run (uptime [0-9.]* s) ' "$tmp/out"
+ok $? "run starts with '# mpdev-io: run (uptime X s)'"
+want 0 "verify-image seed 7" "$io" verify-image "$img" 7
+grep -q "^ok 2 - verify-image: all 16 extents" "$tmp/out"
+ok $? "verify-image: stdout by default, extents ok"
+want 1 "verify-image with the wrong seed fails" "$io" verify-image "$img" 8
+cp --sparse=always "$img" "$tmp/copy.img"
+"$io" verify-image "$img" 7 >"$tmp/plan"
+# extent K's offset and KiB; GEN given: the first extent of that kind
+ext() { sed -n "s/^# extent $1 at \([0-9]*\), \([0-9]*\) KiB, ${2:-.*}\$/\1 \2/p" "$tmp/plan" | head -n1; }
+
+read -r off _ <<<"$(ext 6)"
+poke "$img" $((off + 100)) ff
+want 1 "a byte flipped inside extent 6 fails" "$io" verify-image "$img" 7
+grep -q '^not ok .*extent 6: first mismatch at offset' "$tmp/out"
+ok $? "verify-image names extent 6 and its offset $((off + 96))"
+grep -q "offset $((off + 96))" "$tmp/out"
+ok $? "verify-image: the first mismatching offset is the flipped word's"
+cp --sparse=always "$tmp/copy.img" "$img"
+want 0 "restored image passes again" "$io" verify-image "$img" 7
+
+read -r _ ext0 <<<"$(ext 0)"
+poke "$img" $((ext0 * 1024 + 4096 * 3 + 5)) 01
+want 1 "a byte outside the extents fails" "$io" verify-image "$img" 7
+grep -q '^not ok .*data outside the extents' "$tmp/out"
+ok $? "verify-image: reports data outside the extents"
+cp --sparse=always "$tmp/copy.img" "$img"
+
+poke "$img" $((40 * 1024 * 1024 - 1)) 00
+want 1 "a zeroed last byte of the disk fails" "$io" verify-image "$img" 7
+cp --sparse=always "$tmp/copy.img" "$img"
+
+# a lost write: a generation-2 extent zeroed; and one swapped with its
+# neighbour's data (a misplaced write)
+read -r g2 g2k <<<"$(ext '[0-9]*' 'gen 2')"
+dd if=/dev/zero of="$img" bs=4096 seek=$((g2 / 4096)) count=$((g2k / 4)) conv=notrunc status=none
+want 1 "a lost write (a gen-2 extent zeroed) fails" "$io" verify-image "$img" 7
+cp --sparse=always "$tmp/copy.img" "$img"
+read -r e3 _ <<<"$(ext 3)"
+dd if="$tmp/copy.img" of="$img" bs=4096 skip=$((e3 / 4096)) seek=$((e3 / 4096 + 1)) count=1 conv=notrunc status=none
+want 1 "extent 3's first block written 4 KiB too far fails" "$io" verify-image "$img" 7
+cp --sparse=always "$tmp/copy.img" "$img"
+
+# an image that is not a multiple of 4 KiB: the last full 4 KiB is used
+truncate -s $((8 * 1024 * 1024 + 512)) "$tmp/odd.img"
+want 0 "pattern on an 8 MiB + 512 file" "$io" --out stdout --file run "disk:$tmp/odd.img,pattern:$tmp/odd.img:123"
+want 0 "verify-image of it" "$io" verify-image "$tmp/odd.img" 123
+truncate -s 64K "$tmp/tiny.img"
+want 1 "pattern on a 64 KiB file is refused" "$io" --out stdout --file pattern "$tmp/tiny.img" 1
+want 1 "a disk that does not exist" "$io" --out stdout --file run "disk:$tmp/none.img:1"
+
+# ------------------------------------------------------------- stream
+s=$tmp/stream.img
+truncate -s 4M "$s"
+want 0 "stream to the end of a 4 MiB file" "$io" --out stdout --file run "disk:$s,stream:$s:9"
+[ "$(grep -c '^BLK-DONE [0-9]*$' "$tmp/out")" -eq 64 ] && grep -q '^BLK-END 64$' "$tmp/out"
+ok $? "stream: BLK-DONE 0..63, BLK-END 64"
+cp "$s" "$tmp/stream.copy"
+want 0 "verify-stream N=63" "$io" verify-stream "$s" 9 63
+grep -q '^BLK-BEYOND 0 torn=0$' "$tmp/out"
+ok $? "verify-stream: BLK-BEYOND 0"
+want 0 "verify-stream N=40 (23 more landed)" "$io" verify-stream "$s" 9 40
+grep -q '^BLK-BEYOND 23 torn=0$' "$tmp/out"
+ok $? "verify-stream: BLK-BEYOND 23"
+want 1 "verify-stream with the wrong seed" "$io" verify-stream "$s" 10 3
+want 1 "verify-stream N past the end" "$io" verify-stream "$s" 9 64
+
+# the remote killed after record 45 landed, host saw BLK-DONE 40
+dd if=/dev/zero of="$s" bs=64K seek=46 count=18 conv=notrunc status=none
+want 0 "records after 45 lost, N=40" "$io" verify-stream "$s" 9 40
+grep -q '^BLK-BEYOND 5 torn=0$' "$tmp/out"
+ok $? "verify-stream: BLK-BEYOND 5"
+want 1 "records after 45 lost, N=50 fails" "$io" verify-stream "$s" 9 50
+# record 46 half written (torn)
+dd if="$tmp/stream.copy" of="$s" bs=4K skip=$((46 * 16)) seek=$((46 * 16)) count=8 conv=notrunc status=none
+want 0 "record 46 torn, N=45" "$io" verify-stream "$s" 9 45
+grep -q '^BLK-BEYOND 0 torn=1$' "$tmp/out"
+ok $? "verify-stream: BLK-BEYOND 0 torn=1"
+# a record written after the hole: writes were not sequential
+dd if="$tmp/stream.copy" of="$s" bs=64K skip=50 seek=50 count=1 conv=notrunc status=none
+want 1 "data after the first missing record fails" "$io" verify-stream "$s" 9 45
+cp "$tmp/stream.copy" "$s"
+poke "$s" $((10 * 65536 + 4000)) 5a
+want 1 "a damaged record 10 fails (N=63)" "$io" verify-stream "$s" 9 63
+grep -q 'record 10 is not intact' "$tmp/out"
+ok $? "verify-stream names record 10"
+cp "$tmp/stream.copy" "$s"
+poke "$s" $((20 * 65536 + 16)) 00
+want 1 "a damaged record header fails" "$io" verify-stream "$s" 9 63
+
+# -------------------------------------------------------------- bench
+b=$tmp/bench.img
+truncate -s 16M "$b"
+for rw in randread randwrite; do
+	want 0 "bench $rw 1 s" "$io" --out stdout --file run "disk:$b,bench:$b:$rw:1:t$rw"
+	grep -qE "^BLKBENCH label=t$rw rw=$rw bs=4096 qd=1 n=[1-9][0-9]* secs=[0-9.]+ iops=[0-9]+ p50_ns=[0-9]+ p99_ns=[0-9]+ min_ns=[0-9]+ max_ns=[0-9]+$" "$tmp/out"
+	ok $? "bench $rw: BLKBENCH line"
+done
+want 2 "bench with a bad RW is a usage error" "$io" --out stdout --file bench "$b" seqread 1
+
+# -------------------------------------------------------------- fetch
+# (net's HTTP part; net itself configures an interface: guest only)
+py=$(command -v python3 || true)
+if [ -n "$py" ]; then
+	head -c 1234567 /dev/urandom >"$tmp/blob"
+	sum=$(sha256sum "$tmp/blob" | cut -c1-64)
+	port=$((20000 + RANDOM % 20000))
+	(cd "$tmp" && exec "$py" -m http.server --bind 127.0.0.1 "$port" >"$tmp/http.log" 2>&1) &
+	hpid=$!
+	for _ in $(seq 50); do
+		"$io" --out stdout fetch "http://127.0.0.1:$port/blob" "$sum" >/dev/null 2>&1 && break
+		sleep 0.2
+	done
+	want 0 "fetch a 1234567-byte file, sha256 matches" "$io" --out stdout run "fetch:http://127.0.0.1:$port/blob:$sum"
+	grep -q "^ok 1 - fetched http://127.0.0.1:$port/blob: 1234567 bytes" "$tmp/out"
+	ok $? "fetch: byte count"
+	want 1 "fetch with a wrong sha256 fails" "$io" --out stdout fetch "http://127.0.0.1:$port/blob" 0000
+	want 1 "fetch of a missing file fails (404)" "$io" --out stdout fetch "http://127.0.0.1:$port/none" "$sum"
+	kill "$hpid" 2>/dev/null
+	wait "$hpid" 2>/dev/null
+	want 1 "fetch from a closed port fails" "$io" --out stdout fetch "http://127.0.0.1:$port/blob" "$sum"
+	grep -q 'connect: Connection refused' "$tmp/out"
+	ok $? "fetch: says connection refused"
+else
+	n=$((n + 1))
+	echo "ok $n - fetch # SKIP no python3"
+fi
+
+echo "1..$n"
+echo "$((n - fail)) passed, $fail failed"
+[ "$fail" -eq 0 ]
