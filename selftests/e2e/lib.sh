@@ -22,7 +22,11 @@
 # One nested guest (mpqemu-run, its remote and QEMU), logs in DIR; the pids
 # are in the globals mpid, remote_pid and qemu_pid:
 #   e2e_start DIR CMD...    run "CMD -- E2E_QEMU_ARGS" in the background;
-#                           0 once the remote and QEMU both run
+#                           0 once the remote and QEMU both run (set
+#                           E2E_RUNDIR to mpqemu-run's --run-dir when the
+#                           remote is not mpdev-remote: its pid file says;
+#                           E2E_INPROC=1 when CMD is QEMU itself, without
+#                           a remote: then mpid is QEMU)
 #   e2e_boot DIR TRIES SECS CMD...
 #                           e2e_start, then wait up to SECS for the guest
 #                           tool; a boot that fails is retried (TRIES in
@@ -38,6 +42,9 @@
 #                           FILE and the associative array rs[]; non-zero
 #                           if it wrote none within 15 s
 # Their diagnostics go through e2e_note TEXT, "# TEXT" unless redefined.
+#   e2e_xremote_args QEMU MODE DEVICE-ARGS...
+#                           E2E_REMOTE_ARGS: QEMU's own remote (x-remote)
+#                           serving proxy dev0, for mpqemu-run --remote-cmd
 # Waiting:
 #   e2e_wait FILE REGEX SECS [PID]
 #                           until a line of FILE matches REGEX (0), SECS
@@ -46,7 +53,8 @@
 #   e2e_boot_tap DIR        after e2e_boot: "booted" passes, or returns 1
 #                           with the failure in E2E_WHY
 #   e2e_guest_tap DIR       the guest's TAP (DIR/guest.tap) renumbered into
-#                           ours, its comments and BENCH lines as
+#                           ours (descriptions after E2E_TAP_PREFIX), its
+#                           comments and BENCH/BLKBENCH lines as
 #                           diagnostics; sets E2E_NGUEST and E2E_PLAN
 #   e2e_save_logs DIR NAME  copy DIR to $MPDEV_OUT/NAME when writable
 # TAP for the host side:
@@ -107,6 +115,20 @@ e2e_qemu_args() {
 	)
 }
 
+# e2e_xremote_args QEMU MODE DEVICE-ARGS...: fill E2E_REMOTE_ARGS with
+# QEMU's own remote for mpqemu-run --remote-cmd dev0: -machine x-remote,
+# the device arguments (the device's id must be dev0), x-remote-object
+# robj0 on the socket (@FD@; MODE poll adds mpdev-mode=poll) and a QMP
+# monitor at RUNDIR/dev0.qmp for its counters (qom-get.py).
+e2e_xremote_args() {
+	local qemu=$1 mode=$2 xro="x-remote-object,id=robj0,devid=dev0,fd=@FD@"
+	shift 2
+	[ "$mode" = poll ] && xro+=",mpdev-mode=poll"
+	E2E_REMOTE_ARGS=("$qemu" -machine x-remote -nodefaults -no-user-config
+		-display none "$@" -object "$xro"
+		-qmp "unix:@RUNDIR@/@ID@.qmp,server=on,wait=off")
+}
+
 e2e_wait() {
 	local file=$1 re=$2 pid=${4:-} end=$((SECONDS + $3))
 	while [ "$SECONDS" -lt "$end" ]; do
@@ -124,18 +146,37 @@ e2e_note() { printf '# %s\n' "$@"; }
 
 mpid='' remote_pid='' qemu_pid=''
 e2e_start() {
-	local dir=$1 p
+	local dir=$1 p rp=''
 	shift
 	: >"$dir/guest.tap"
 	: >"$dir/serial.log"
 	: >"$dir/qemu-debug.log"
 	remote_pid='' qemu_pid=''
+	[ -z "${E2E_RUNDIR:-}" ] || rm -f "$E2E_RUNDIR"/*.pid "$E2E_RUNDIR"/*.exit
+	if [ "${E2E_INPROC:-0}" = 1 ]; then
+		# No remote: CMD is QEMU itself, which takes no "--".
+		"$@" "${E2E_QEMU_ARGS[@]}" </dev/null >"$dir/qemu.out" 2>"$dir/mpqemu-run.err" &
+		mpid=$! qemu_pid=$!
+		sleep 0.2
+		kill -0 "$mpid" 2>/dev/null
+		return
+	fi
 	"$@" -- "${E2E_QEMU_ARGS[@]}" </dev/null >"$dir/qemu.out" 2>"$dir/mpqemu-run.err" &
 	mpid=$!
-	# mpqemu-run's children, told apart by executable.
+	# mpqemu-run's children, told apart by executable; remotes started
+	# with --remote-cmd (QEMU's own, say) by the pid files mpqemu-run
+	# writes into its --run-dir (E2E_RUNDIR): QEMU is the other child.
 	for _ in $(seq 100); do
+		if [ -n "${E2E_RUNDIR:-}" ]; then
+			rp=$(cat "$E2E_RUNDIR"/*.pid 2>/dev/null)
+			remote_pid=${rp%%$'\n'*}
+		fi
 		# shellcheck disable=SC2013 # pids, one word each
 		for p in $(cat /proc/"$mpid"/task/*/children 2>/dev/null); do
+			if [ -n "${E2E_RUNDIR:-}" ]; then
+				[ -n "$rp" ] && ! grep -qx "$p" <<<"$rp" && qemu_pid=$p
+				continue
+			fi
 			case $(readlink "/proc/$p/exe" 2>/dev/null) in
 			*/mpdev-remote) remote_pid=$p ;;
 			*qemu-system*) qemu_pid=$p ;;
@@ -218,7 +259,7 @@ e2e_boot() {
 			e2e_why_gone "$dir"
 			return 3
 		fi
-		e2e_wait "$dir/guest.tap" '^# mpdev-guest: run' "$secs" "$mpid"
+		e2e_wait "$dir/guest.tap" '^# mpdev-(guest|io): run' "$secs" "$mpid"
 		E2E_BOOT_RC=$? E2E_BOOT_SECS=$((SECONDS - t0))
 		[ "$E2E_BOOT_RC" -eq 0 ] && return 0
 		e2e_note "try $E2E_BOOT_TRY: $([ "$E2E_BOOT_RC" -eq 1 ] && echo "no guest tool after ${secs}s" ||
@@ -236,9 +277,9 @@ e2e_boot() {
 
 e2e_boot_tap() {
 	local up
-	up=$(sed -n 's/^# mpdev-guest: run (uptime \([0-9.]*\) s).*/\1/p' "$1/guest.tap" | head -n1)
+	up=$(sed -n -E 's/^# mpdev-(guest|io): run \(uptime ([0-9.]*) s\).*/\2/p' "$1/guest.tap" | head -n1)
 	case $E2E_BOOT_RC in
-	0) t_pass "nested guest booted under -accel kvm, mpdev-guest started (${E2E_BOOT_SECS}s after QEMU start, guest uptime ${up}s$([ "$E2E_BOOT_TRY" -gt 1 ] && echo ", try $E2E_BOOT_TRY"))"
+	0) t_pass "${E2E_TAP_PREFIX:-}nested guest booted under -accel kvm, $(grep -q -m1 '^# mpdev-io: run' "$1/guest.tap" && echo mpdev-io || echo mpdev-guest) started (${E2E_BOOT_SECS}s after QEMU start, guest uptime ${up}s$([ "$E2E_BOOT_TRY" -gt 1 ] && echo ", try $E2E_BOOT_TRY"))"
 	   return 0 ;;
 	1) E2E_WHY="nested guest booted within ${E2E_BOOT_LIMIT}s (TIMEOUT, $E2E_BOOT_TRY tries)" ;;
 	*) E2E_WHY="nested guest booted (QEMU stopped first, $E2E_BOOT_TRY tries)" ;;
@@ -258,13 +299,13 @@ e2e_guest_tap() {
 			[ -z "${BASH_REMATCH[1]}" ] || st=1
 			desc=${BASH_REMATCH[3]}
 			if [[ $desc =~ ^(.*)\ \#\ ((SKIP|TODO).*)$ ]]; then
-				t_ok "$st" "guest: ${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+				t_ok "$st" "${E2E_TAP_PREFIX:-}guest: ${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
 			else
-				t_ok "$st" "guest: $desc"
+				t_ok "$st" "${E2E_TAP_PREFIX:-}guest: $desc"
 			fi
 		elif [[ $line =~ ^1\.\.([0-9]+)$ ]]; then
 			E2E_PLAN=${BASH_REMATCH[1]}
-		elif [[ $line == "#"* || $line == BENCH* ]]; then
+		elif [[ $line == "#"* || $line == BENCH* || $line == BLKBENCH* ]]; then
 			echo "# guest: ${line#\# }"
 		fi
 	done <"$1/guest.tap.txt"
