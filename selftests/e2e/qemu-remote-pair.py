@@ -7,8 +7,11 @@
 #   qemu-remote-pair.py QEMU MODE OUTDIR [TIMEOUT] [MPDEVCTL]
 #
 # Two QEMUs on a socketpair: the remote (-machine x-remote, lsi53c895a,
-# x-remote-object robj1) and the VMM (x-pci-proxy-dev, mpdev=MODE with MODE
-# on or off, -accel kvm, memfd RAM, no guest kernel).  SeaBIOS probing the
+# x-remote-object robj1) and the VMM (x-pci-proxy-dev, -accel kvm, memfd
+# RAM, no guest kernel).  MODE: on or off (x-pci-proxy-dev mpdev=MODE, the
+# remote in its default mpdev-mode=blocking), or poll (mpdev=on, the remote
+# with mpdev-mode=poll: a thread busy-polls the ring; MPDEV_E2E_QR_SPIN_US
+# sets its mpdev-poll-spin-us).  SeaBIOS probing the
 # LSI controller is the guest's traffic.  Done when SeaBIOS's debug log
 # (isa-debugcon 0x402, OUTDIR/bios.log) says "No bootable device" or
 # "Booting from" AND the remote's counters are unchanged over 3 polls
@@ -30,12 +33,20 @@ qmp = os.path.join(out, "remote.qmp")
 if os.path.exists(qmp):
     os.unlink(qmp)
 PROPS = ["mpdev", "mpdev-reads", "mpdev-writes", "mpdev-errors",
-         "socket-bar-reads", "socket-bar-writes"]
+         "socket-bar-reads", "socket-bar-writes", "mpdev-mode",
+         "mpdev-poll-batches", "mpdev-poll-sleeps", "mpdev-kicks"]
+robj = "x-remote-object,id=robj1,devid=lsi0,fd=%d"
+proxy_mode = mode
+if mode == "poll":
+    proxy_mode = "on"
+    robj += ",mpdev-mode=poll"
+    if os.environ.get("MPDEV_E2E_QR_SPIN_US"):
+        robj += ",mpdev-poll-spin-us=" + os.environ["MPDEV_E2E_QR_SPIN_US"]
 
 a, b = socket.socketpair()
 rcmd = [qemu, "-machine", "x-remote", "-nodefaults", "-display", "none",
         "-device", "lsi53c895a,id=lsi0",
-        "-object", "x-remote-object,id=robj1,devid=lsi0,fd=%d" % a.fileno(),
+        "-object", robj % a.fileno(),
         "-qmp", "unix:%s,server=on,wait=off" % qmp]
 vcmd = [qemu, "-accel", accel, "-cpu", "host" if accel == "kvm" else "max",
         "-m", "128M",
@@ -45,7 +56,7 @@ vcmd = [qemu, "-accel", accel, "-cpu", "host" if accel == "kvm" else "max",
         "-serial", "none", "-boot", "menu=off",
         "-chardev", "file,id=bios,path=%s/bios.log" % out,
         "-device", "isa-debugcon,iobase=0x402,chardev=bios",
-        "-device", "x-pci-proxy-dev,id=lsi0,fd=%d,mpdev=%s" % (b.fileno(), mode)]
+        "-device", "x-pci-proxy-dev,id=lsi0,fd=%d,mpdev=%s" % (b.fileno(), proxy_mode)]
 with open(os.path.join(out, "cmdline.txt"), "w") as f:
     f.write("remote: %s\nvmm: %s\n" % (" ".join(rcmd), " ".join(vcmd)))
 procs = []

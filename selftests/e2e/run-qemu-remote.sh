@@ -17,7 +17,11 @@
 #     writes went through mpdev, none failed, none came on the socket;
 #     mpdevctl (if built) showed the context with its regions meanwhile;
 #  2. mpdev=off: the BAR accesses came on the socket, none through mpdev;
-#  3. the two runs saw the same number of BAR reads and writes: SeaBIOS's
+#  3. mpdev=on with the remote in mpdev-mode=poll (a thread busy-polls the
+#     shared ring): mpdev-mode=poll, the thread served batches
+#     (mpdev-poll-batches > 0), reads and writes through mpdev, none
+#     failed, none on the socket;
+#  4. the three runs saw the same number of BAR reads and writes: SeaBIOS's
 #     LSI probe is deterministic (the LSI emulation runs its SCRIPTS
 #     synchronously on the DSP write, so every poll succeeds first time;
 #     189 reads and 253 writes under KVM and TCG alike); allowed: 2%
@@ -26,7 +30,9 @@
 # Output: TAP and "N passed, N failed, N skipped"; logs in
 # $MPDEV_OUT/e2e-qemu-remote/ (build/vm-out/e2e-qemu-remote on the host).
 # Environment: MPDEV_QEMU_PATCHED (default: build-qemu.sh --print-path),
-# MPDEV_MPDEVCTL, MPDEV_E2E_QR_TIMEOUT (seconds per pair, default 120).
+# MPDEV_MPDEVCTL, MPDEV_E2E_QR_TIMEOUT (seconds per pair, default 120),
+# MPDEV_E2E_QR_SPIN_US (the poll pair's mpdev-poll-spin-us; default the
+# remote's own, 100).
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -56,7 +62,7 @@ have_ctl=0
 t_diag "qemu: $QEMU" "mpdevctl: $([ "$have_ctl" = 1 ] && echo "$MPDEVCTL" || echo 'not available, its check is skipped')"
 
 # pair MODE: one run, its JSON in $work/MODE.json, counters in c_MODE[]
-declare -A c_on=() c_off=()
+declare -A c_on=() c_off=() c_poll=()
 pair() {
 	local mode=$1 dir=$work/$1 k v
 	local -n c=c_$1
@@ -110,7 +116,18 @@ t_ok "$([ "${c_off[mpdev]:-}" = false ] && [ "${c_off[mpdev-reads]:-x}" = 0 ] &&
 t_ok "$([ "${c_off[socket-bar-reads]:-0}" -gt 0 ] && [ "${c_off[socket-bar-writes]:-0}" -gt 0 ]; echo $?)" \
 	"mpdev=off: BAR reads and writes on the socket (socket-bar-reads=${c_off[socket-bar-reads]:-?}, socket-bar-writes=${c_off[socket-bar-writes]:-?})"
 
-# 3. the same accesses either way
+# 3. mpdev=on, the remote polling the ring
+pair poll
+t_ok "$([ "${c_poll[mpdev]:-}" = true ] && [ "${c_poll[mpdev-mode]:-}" = poll ]; echo $?)" \
+	"mpdev=on, remote polling: the remote serves the backend in poll mode (mpdev=${c_poll[mpdev]:-?}, mpdev-mode=${c_poll[mpdev-mode]:-?})"
+t_ok "$([ "${c_poll[mpdev-poll-batches]:-0}" -gt 0 ]; echo $?)" \
+	"mpdev=on, remote polling: its thread served batches from the ring (mpdev-poll-batches=${c_poll[mpdev-poll-batches]:-?}, mpdev-poll-sleeps=${c_poll[mpdev-poll-sleeps]:-?}, mpdev-kicks=${c_poll[mpdev-kicks]:-?})"
+t_ok "$([ "${c_poll[mpdev-reads]:-0}" -gt 0 ] && [ "${c_poll[mpdev-writes]:-0}" -gt 0 ] && [ "${c_poll[mpdev-errors]:-x}" = 0 ]; echo $?)" \
+	"mpdev=on, remote polling: BAR reads and writes through mpdev, none failed (mpdev-reads=${c_poll[mpdev-reads]:-?}, mpdev-writes=${c_poll[mpdev-writes]:-?}, mpdev-errors=${c_poll[mpdev-errors]:-?})"
+t_ok "$([ "${c_poll[socket-bar-reads]:-x}" = 0 ] && [ "${c_poll[socket-bar-writes]:-x}" = 0 ]; echo $?)" \
+	"mpdev=on, remote polling: no BAR message on the socket (socket-bar-reads=${c_poll[socket-bar-reads]:-?}, socket-bar-writes=${c_poll[socket-bar-writes]:-?})"
+
+# 4. the same accesses every way
 near() { # A B: |A-B| <= TOL% of max(A,B)
 	local a=${1:-0} b=${2:-0} d m
 	[[ $a =~ ^[0-9]+$ && $b =~ ^[0-9]+$ ]] || return 1
@@ -119,6 +136,8 @@ near() { # A B: |A-B| <= TOL% of max(A,B)
 }
 t_ok "$(near "${c_on[mpdev-reads]:-}" "${c_off[socket-bar-reads]:-}" && near "${c_on[mpdev-writes]:-}" "${c_off[socket-bar-writes]:-}"; echo $?)" \
 	"same BAR accesses either way, within $TOL% (reads ${c_on[mpdev-reads]:-?} vs ${c_off[socket-bar-reads]:-?}, writes ${c_on[mpdev-writes]:-?} vs ${c_off[socket-bar-writes]:-?})"
+t_ok "$(near "${c_poll[mpdev-reads]:-}" "${c_off[socket-bar-reads]:-}" && near "${c_poll[mpdev-writes]:-}" "${c_off[socket-bar-writes]:-}"; echo $?)" \
+	"same BAR accesses with the remote polling, within $TOL% (reads ${c_poll[mpdev-reads]:-?} vs ${c_off[socket-bar-reads]:-?}, writes ${c_poll[mpdev-writes]:-?} vs ${c_off[socket-bar-writes]:-?})"
 
 left=$(pgrep -f "$work/" 2>/dev/null | tr '\n' ' ')
 t_ok "$([ -z "$left" ]; echo $?)" "no QEMU left running${left:+ (pids $left)}"

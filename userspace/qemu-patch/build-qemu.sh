@@ -6,8 +6,9 @@
 # Fetches Debian's QEMU source with apt-get (deb-src entries made from the
 # system's own apt sources), applies 0*.patch from this directory with
 # `git apply` (which refuses fuzz, so the series must apply cleanly),
-# configures only what mpdev needs -- x86_64-softmmu with KVM, TCG and
-# multi-process, nothing else -- and builds qemu-system-x86_64 into the
+# configures only what mpdev needs -- x86_64-softmmu with KVM, TCG,
+# multi-process and user-mode networking (slirp, for -netdev user in a
+# remote), nothing else -- and builds qemu-system-x86_64 into the
 # cache, outside the git tree.
 #
 # Tested against: Debian 12 (bookworm) qemu 1:7.2+dfsg-7+deb12u18 (QEMU
@@ -74,6 +75,7 @@ CONFIGURE_FLAGS=(
 	--enable-tcg
 	--enable-multiprocess
 	--enable-fdt=system
+	--enable-slirp
 	--disable-docs
 	--disable-werror
 	--firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu
@@ -82,7 +84,7 @@ CONFIGURE_FLAGS=(
 # the binary loads at run time.
 deps_source="dpkg-dev xz-utils git ca-certificates"
 deps_build="gcc libc6-dev make python3 meson ninja-build pkg-config
-	libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev"
+	libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev libslirp-dev"
 deps_runtime="seabios qemu-system-data"
 
 mode=build
