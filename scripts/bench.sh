@@ -9,7 +9,9 @@
 #     VM (selftests/e2e/bench-inside.sh): stock QEMU 7.2 multi-process, mpdev
 #     with a blocking remote, mpdev with a busy-polling remote, and QEMU's
 #     in-process pci-testdev as the reference; 1/2/4/8-byte MMIO and
-#     1/2/4-byte PIO reads and writes, and two-vCPU throughput.
+#     1/2/4-byte PIO reads and writes, and two-vCPU throughput; then four
+#     boots with QEMU's lsi53c895a (stock, mpdev blocking, mpdev polling,
+#     in-process): 4 KiB random reads and writes at QD1, null-co and raw.
 #  2. raw-KVM: selftests/mpdev/mpdev_bench, the five-row table of the data
 #     path (Documentation/mpdev/benchmark-rawkvm.rst).
 #
@@ -48,7 +50,7 @@ if [ "$nested" = 1 ]; then
 	# shellcheck source=nested-prereqs.sh
 	. scripts/nested-prereqs.sh
 	nested_prereqs say || exit 2
-	say "nested: booting the test VM; three nested guests boot in it (several minutes)"
+	say "nested: booting the test VM; seven nested guests boot in it (several minutes)"
 	# Nested guests boot only under multi-threaded TCG (testing.rst).
 	MPDEV_VM_TCG_THREAD=multi selftests/vm/vm-run --timeout 1800 --out "$out" \
 		--log "$out/vm-nested.log" -- selftests/e2e/bench-inside.sh || rc=1

@@ -54,6 +54,7 @@ if stage build make all; then
 	stage userspace-unit make -C userspace check
 	stage fuzz make -C userspace fuzz FUZZ_TIME=60
 	stage bench-report scripts/test-bench-report.sh
+	stage mpdev-io selftests/e2e/test-mpdev-io.sh
 	# mpdev_lifetime unloads and reloads the module: last.
 	stage kselftests-vm selftests/vm/vm-run --timeout 1500 -- \
 		selftests/vm/run-kselftests \
@@ -82,6 +83,9 @@ if stage build make all; then
 			selftests/vm/vm-run --timeout 900 -- \
 			selftests/e2e/run-mpdev.sh
 		stage e2e-qemu-remote env MPDEV_VM_TCG_THREAD=multi selftests/vm/vm-run --timeout 600 -- selftests/e2e/run-qemu-remote.sh
+		# QEMU's lsi53c895a and e1000 in a remote, the guest's own drivers.
+		stage e2e-devices env MPDEV_VM_TCG_THREAD=multi \
+			selftests/vm/vm-run --timeout 1500 -- selftests/e2e/run-devices.sh
 	fi
 fi
 

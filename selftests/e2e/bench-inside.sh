@@ -14,7 +14,13 @@
 #   mpdev-block  patched QEMU + mpdev, the remote blocking in poll()/read()
 #   mpdev-poll   patched QEMU + mpdev, the remote busy-polling the ring
 #
-# In each, the guest times 1/2/4/8-byte MMIO and 1/2/4-byte port I/O reads
+# Then four boots of real I/O (QEMU's own lsi53c895a, its remote a QEMU
+# with -machine x-remote): stock, mpdev-block, mpdev-poll and the same
+# device in-process; the guest's mpdev-io times 4 KiB O_DIRECT random
+# reads and writes at queue depth 1 on a null-co and a raw-image disk
+# (rows with space disk-null / disk-raw).
+#
+# In each testdev boot, the guest times 1/2/4/8-byte MMIO and 1/2/4-byte port I/O reads
 # and writes (one thread), then 4-byte MMIO reads and writes from one and
 # from two threads on both vCPUs (throughput).  The test VM's two CPUs:
 # nested vCPU 0 on CPU 0, vCPU 1 and the remote on CPU 1, in every run.
@@ -30,6 +36,7 @@
 # Exit status: 0 if every run produced its numbers and every check held.
 #
 # Environment: MPDEV_BENCH_N (accesses per case, default 1000),
+# MPDEV_BENCH_DISK_SECS (seconds per disk case, default 5),
 # MPDEV_QEMU_PATCHED, MPDEV_QEMU_STOCK, MPDEV_E2E_BOOT_TIMEOUT (240),
 # MPDEV_E2E_RUN_TIMEOUT (600).
 set -uo pipefail
@@ -235,6 +242,124 @@ if run mpdev-poll "$LAT_MMIO,$LAT_PIO,$TP" --qemu "$QEMU_PATCHED" --mpdev --remo
 	check_mpdev_route mpdev-poll ring fd
 else
 	failed=1
+fi
+
+# ---------------------------------------------------- real I/O: LSI disk
+# QEMU's own lsi53c895a with two scsi-hd disks: null-co (measures the
+# dispatch) and a raw image in the test VM's /tmp.  One vCPU; the guest's
+# sym53c8xx/sd drivers, mpdev-io's QD1 4 KiB O_DIRECT random I/O.  Four
+# boots: stock multi-process (stock QEMU both sides), mpdev with the remote
+# blocking, mpdev with the remote polling, and the same device in the
+# patched VMM (in-process).  Route checks from the remote's QOM counters.
+DISK_SECS=${MPDEV_BENCH_DISK_SECS:-5}
+DISK_STEPS="disk:e2enull,disk:e2eraw"
+for b in null raw; do
+	for rw in randread randwrite; do
+		DISK_STEPS+=",bench:e2e$b:$rw:$DISK_SECS:$b"
+	done
+done
+disk_drives() {	# the disks' QEMU arguments; $1: the image
+	E2E_DISK_ARGS=(-device lsi53c895a,id=dev0
+		-blockdev "driver=null-co,node-name=nul0,size=1073741824,read-zeroes=on"
+		-device scsi-hd,drive=nul0,serial=e2enull
+		-drive "if=none,id=raw0,file=$1,format=raw"
+		-device scsi-hd,drive=raw0,serial=e2eraw)
+}
+declare -A q=()
+QOM_PROPS="mpdev mpdev-mode mpdev-reads mpdev-writes mpdev-errors mpdev-poll-batches socket-bar-reads socket-bar-writes"
+# disk_run CONFIG VMM REMOTE MODE: MODE none (stock), block, poll, inproc
+disk_run() {
+	local config=$1 vmm=$2 remote=$3 mode=$4 dir=$logs/disk-$1 k v mpq t img
+	mkdir -p "$dir/run"
+	# the image in the test VM's own /tmp, not in the shared output dir
+	img=$(mktemp /tmp/bench-disk.XXXXXX)
+	truncate -s 256M "$img"
+	disk_drives "$img"
+	q=()
+	say "disk $config: booting the nested guest (1 vCPU)"
+	e2e_qemu_args "$dir" "$E2E_APPEND e2e.io=$DISK_STEPS e2e.end=hold" 256M 1
+	if [ "$mode" = inproc ]; then
+		E2E_QEMU_ARGS+=("${E2E_DISK_ARGS[@]}")
+		E2E_INPROC=1 E2E_RUNDIR='' e2e_boot "$dir" "${MPDEV_E2E_BOOT_TRIES:-2}" "$BOOT_TO" "$vmm"
+	else
+		e2e_xremote_args "$remote" "$mode" "${E2E_DISK_ARGS[@]}"
+		mpq=("$MPQEMU_RUN" --qemu "$vmm" --run-dir "$dir/run" -v)
+		E2E_QEMU_ARGS+=(-device "x-pci-proxy-dev,id=dev0,fd=@PROXY_FD:dev0@$([ "$mode" = none ] || echo ,mpdev=on,mpdev-fd=@MPDEV_FD:dev0@)")
+		[ "$mode" = none ] || mpq+=(--mpdev-for dev0)
+		E2E_RUNDIR=$dir/run e2e_boot "$dir" "${MPDEV_E2E_BOOT_TRIES:-2}" "$BOOT_TO" \
+			"${mpq[@]}" --remote-cmd dev0 "${E2E_REMOTE_ARGS[@]}" ';'
+	fi
+	if [ "$E2E_BOOT_RC" -ne 0 ]; then
+		check "disk $config: nested guest booted" 1 "rc $E2E_BOOT_RC after $E2E_BOOT_TRY tries; logs in $dir"
+		e2e_stop
+		rm -f "$img"
+		return 1
+	fi
+	# vCPU 0 on CPU 0; the remote (all its threads) on CPU 1
+	for t in /proc/"$qemu_pid"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "CPU 0/KVM" ] && taskset -p -c 0 "${t##*/}" >/dev/null
+	done
+	[ -z "$remote_pid" ] || taskset -a -p -c 1 "$remote_pid" >/dev/null
+	say "disk $config: up after ${E2E_BOOT_SECS}s; measuring"
+	if ! e2e_wait "$dir/guest.tap" '^E2E-GUEST-DONE' "$RUN_TO" "$mpid"; then
+		check "disk $config: guest steps finished" 1 "not within ${RUN_TO}s; logs in $dir"
+		e2e_stop
+		rm -f "$img"
+		return 1
+	fi
+	tr -d '\r' <"$dir/guest.tap" >"$dir/guest.txt"
+	if [ "$remote" = "$QEMU_PATCHED" ]; then
+		# shellcheck disable=SC2086 # a list of names
+		python3 "$here/qom-get.py" "$dir/run/dev0.qmp" /objects/robj0 $QOM_PROPS >"$dir/qom.txt" 2>&1
+		while IFS='=' read -r k v; do [ -n "$k" ] && q[$k]=$v; done <"$dir/qom.txt"
+	fi
+	"$MPDEVCTL" show -j >"$dir/mpdevctl-show.json" 2>&1
+	e2e_stop
+	rm -f "$img"
+
+	local done_line rows
+	done_line=$(grep -m1 '^E2E-GUEST-DONE' "$dir/guest.txt")
+	check "disk $config: the guest's steps passed" \
+		"$([[ $done_line == *' fail=0 '* ]]; echo $?)" "${done_line:-no E2E-GUEST-DONE line}"
+	awk -v c="$config" '$1 == "BLKBENCH" {
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+		printf "%s\tdisk-%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\n", c, f["label"], f["rw"],
+			f["bs"], f["qd"], f["n"], f["p50_ns"], f["p99_ns"],
+			f["n"] > 0 ? f["secs"] * 1e9 / f["n"] : 0, f["iops"]
+	}' "$dir/guest.txt" >"$dir/rows.tsv"
+	cat "$dir/rows.tsv" >>"$OUT/results.tsv"
+	rows=$(awk -F'\t' '$6 > 0' "$dir/rows.tsv" | wc -l)
+	check "disk $config: four I/O rows measured" "$([ "$rows" -eq 4 ]; echo $?)" "$rows rows with n > 0"
+	# Who served the guest's BAR accesses.
+	case $mode in
+	none|inproc)
+		check "disk $config: nothing went through mpdev" \
+			"$(grep -q '^\[' "$dir/mpdevctl-show.json" && ! grep -q '"regions"' "$dir/mpdevctl-show.json"; echo $?)" \
+			"mpdevctl show -j: $(head -c 60 "$dir/mpdevctl-show.json")" ;;
+	*)
+		check "disk $config: the BAR accesses went through mpdev, none over the socket" \
+			"$([ "${q[mpdev]:-}" = true ] && [ "${q[mpdev-reads]:-0}" -gt 0 ] && [ "${q[mpdev-writes]:-0}" -gt 0 ] &&
+				[ "${q[mpdev-errors]:-x}" = 0 ] && [ "${q[socket-bar-reads]:-x}" = 0 ] && [ "${q[socket-bar-writes]:-x}" = 0 ]; echo $?)" \
+			"$(tr '\n' ' ' <"$dir/qom.txt")"
+		if [ "$mode" = poll ]; then
+			check "disk $config: the remote busy-polled the ring" \
+				"$([ "${q[mpdev-mode]:-}" = poll ] && [ "${q[mpdev-poll-batches]:-0}" -gt 0 ]; echo $?)" \
+				"mpdev-mode=${q[mpdev-mode]:-?} mpdev-poll-batches=${q[mpdev-poll-batches]:-?}"
+		else
+			check "disk $config: the remote served mpdev blocking only" \
+				"$([ "${q[mpdev-mode]:-}" = blocking ] && [ "${q[mpdev-poll-batches]:-x}" = 0 ]; echo $?)" \
+				"mpdev-mode=${q[mpdev-mode]:-?} mpdev-poll-batches=${q[mpdev-poll-batches]:-?}"
+		fi ;;
+	esac
+}
+if [ -x "$MPDEV_E2E_BUILD/mpdev-io" ]; then
+	echo "disk_secs=$DISK_SECS" >>"$OUT/meta.txt"
+	disk_run stock "$QEMU_STOCK" "$QEMU_STOCK" none || failed=1
+	disk_run mpdev-block "$QEMU_PATCHED" "$QEMU_PATCHED" block || failed=1
+	disk_run mpdev-poll "$QEMU_PATCHED" "$QEMU_PATCHED" poll || failed=1
+	disk_run inproc "$QEMU_PATCHED" '' inproc || failed=1
+else
+	check "disk: guest tool mpdev-io built" 1 "no $MPDEV_E2E_BUILD/mpdev-io (make -C selftests/e2e)"
 fi
 
 rows=$(grep -c -v '^#' "$OUT/results.tsv")
