@@ -956,6 +956,14 @@ static __poll_t mpdev_backend_poll(struct file *file, poll_table *wait)
 	__poll_t mask = EPOLLOUT | EPOLLWRNORM;
 
 	poll_wait(file, &ctx->req_wq, wait);
+	/*
+	 * Pairs with the barrier in wq_has_sleeper() of the producer: either
+	 * it sees our entry on req_wq and wakes us, or we see its req_head.
+	 * add_wait_queue() alone lets the load below pass the list update
+	 * (as in sock_poll_wait()); a remote sleeping in poll() then missed
+	 * a request until the vCPU's deadline failed the context.
+	 */
+	smp_mb();
 	if (mpdev_failed(ctx))
 		return mask | EPOLLHUP;
 	if (mpdev_req_head(ctx) != READ_ONCE(mpdev_hdr(ctx)->req_tail))

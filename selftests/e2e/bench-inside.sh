@@ -269,10 +269,12 @@ declare -A q=()
 QOM_PROPS="mpdev mpdev-mode mpdev-reads mpdev-writes mpdev-errors mpdev-poll-batches socket-bar-reads socket-bar-writes"
 # disk_run CONFIG VMM REMOTE MODE: MODE none (stock), block, poll, inproc
 disk_run() {
-	local config=$1 vmm=$2 remote=$3 mode=$4 dir=$logs/disk-$1 k v mpq t img
-	mkdir -p "$dir/run"
-	# the image in the test VM's own /tmp, not in the shared output dir
-	img=$(mktemp /tmp/bench-disk.XXXXXX)
+	local config=$1 vmm=$2 remote=$3 mode=$4 dir=$logs/disk-$1 k v mpq t img run
+	mkdir -p "$dir"
+	# The image and the run dir (its QMP socket) in the test VM's own
+	# /tmp: the shared output dir is 9p, which takes no sockets.
+	run=$(mktemp -d /tmp/bench-run.XXXXXX)
+	img=$run/disk.img
 	truncate -s 256M "$img"
 	disk_drives "$img"
 	q=()
@@ -283,16 +285,16 @@ disk_run() {
 		E2E_INPROC=1 E2E_RUNDIR='' e2e_boot "$dir" "${MPDEV_E2E_BOOT_TRIES:-2}" "$BOOT_TO" "$vmm"
 	else
 		e2e_xremote_args "$remote" "$mode" "${E2E_DISK_ARGS[@]}"
-		mpq=("$MPQEMU_RUN" --qemu "$vmm" --run-dir "$dir/run" -v)
+		mpq=("$MPQEMU_RUN" --qemu "$vmm" --run-dir "$run" -v)
 		E2E_QEMU_ARGS+=(-device "x-pci-proxy-dev,id=dev0,fd=@PROXY_FD:dev0@$([ "$mode" = none ] || echo ,mpdev=on,mpdev-fd=@MPDEV_FD:dev0@)")
 		[ "$mode" = none ] || mpq+=(--mpdev-for dev0)
-		E2E_RUNDIR=$dir/run e2e_boot "$dir" "${MPDEV_E2E_BOOT_TRIES:-2}" "$BOOT_TO" \
+		E2E_RUNDIR=$run e2e_boot "$dir" "${MPDEV_E2E_BOOT_TRIES:-2}" "$BOOT_TO" \
 			"${mpq[@]}" --remote-cmd dev0 "${E2E_REMOTE_ARGS[@]}" ';'
 	fi
 	if [ "$E2E_BOOT_RC" -ne 0 ]; then
 		check "disk $config: nested guest booted" 1 "rc $E2E_BOOT_RC after $E2E_BOOT_TRY tries; logs in $dir"
 		e2e_stop
-		rm -f "$img"
+		cp "$run"/*.log "$run"/*.exit "$dir/" 2>/dev/null; rm -rf "$run"
 		return 1
 	fi
 	# vCPU 0 on CPU 0; the remote (all its threads) on CPU 1
@@ -304,18 +306,18 @@ disk_run() {
 	if ! e2e_wait "$dir/guest.tap" '^E2E-GUEST-DONE' "$RUN_TO" "$mpid"; then
 		check "disk $config: guest steps finished" 1 "not within ${RUN_TO}s; logs in $dir"
 		e2e_stop
-		rm -f "$img"
+		cp "$run"/*.log "$run"/*.exit "$dir/" 2>/dev/null; rm -rf "$run"
 		return 1
 	fi
 	tr -d '\r' <"$dir/guest.tap" >"$dir/guest.txt"
 	if [ "$remote" = "$QEMU_PATCHED" ]; then
 		# shellcheck disable=SC2086 # a list of names
-		python3 "$here/qom-get.py" "$dir/run/dev0.qmp" /objects/robj0 $QOM_PROPS >"$dir/qom.txt" 2>&1
+		python3 "$here/qom-get.py" "$run/dev0.qmp" /objects/robj0 $QOM_PROPS >"$dir/qom.txt" 2>&1
 		while IFS='=' read -r k v; do [ -n "$k" ] && q[$k]=$v; done <"$dir/qom.txt"
 	fi
 	"$MPDEVCTL" show -j >"$dir/mpdevctl-show.json" 2>&1
 	e2e_stop
-	rm -f "$img"
+	cp "$run"/*.log "$run"/*.exit "$dir/" 2>/dev/null; rm -rf "$run"
 
 	local done_line rows
 	done_line=$(grep -m1 '^E2E-GUEST-DONE' "$dir/guest.txt")
@@ -325,7 +327,7 @@ disk_run() {
 		for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
 		printf "%s\tdisk-%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\n", c, f["label"], f["rw"],
 			f["bs"], f["qd"], f["n"], f["p50_ns"], f["p99_ns"],
-			f["n"] > 0 ? f["secs"] * 1e9 / f["n"] : 0, f["iops"]
+			(f["n"] > 0 ? f["secs"] * 1e9 / f["n"] : 0), f["iops"]
 	}' "$dir/guest.txt" >"$dir/rows.tsv"
 	cat "$dir/rows.tsv" >>"$OUT/results.tsv"
 	rows=$(awk -F'\t' '$6 > 0' "$dir/rows.tsv" | wc -l)
