@@ -72,6 +72,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gout.h"
+
 /* The register map: keep in step with userspace/remote/testdev.h. */
 #define TD_VENDOR	0x6d70
 #define TD_DEVICE	0x0001
@@ -130,135 +132,6 @@
 #define PCI_CAP_ID_VNDR		0x09
 
 #define SYSPCI "/sys/bus/pci/devices"
-
-/* ------------------------------------------------------------ output */
-
-static int out_port;		/* 0: stdout; else an isa-debugcon port */
-
-static void emit(const char *s, size_t n)
-{
-	if (!out_port) {
-		fwrite(s, 1, n, stdout);
-		fflush(stdout);
-		return;
-	}
-	/* One string-I/O exit per chunk (KVM batches "rep outsb"). */
-	__asm__ volatile("rep outsb"
-			 : "+S"(s), "+c"(n)
-			 : "d"((uint16_t)out_port)
-			 : "memory");
-}
-
-static void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if (n > (int)sizeof(buf) - 2)
-		n = sizeof(buf) - 2;
-	buf[n++] = '\n';
-	emit(buf, n);
-}
-
-/* TAP state, shared by every command of one run. */
-static int t_num, t_fail, t_skip;
-
-static bool __attribute__((format(printf, 2, 3))) tap(bool ok, const char *fmt, ...)
-{
-	char d[768];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(d, sizeof(d), fmt, ap);
-	va_end(ap);
-	t_num++;
-	if (!ok)
-		t_fail++;
-	say("%sok %d - %s", ok ? "" : "not ", t_num, d);
-	return ok;
-}
-
-static void __attribute__((format(printf, 2, 3))) tap_skip(const char *why, const char *fmt, ...)
-{
-	char d[768];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(d, sizeof(d), fmt, ap);
-	va_end(ap);
-	t_num++;
-	t_skip++;
-	say("ok %d - %s # SKIP %s", t_num, d, why);
-}
-
-/*
- * A check that is known to fail in this setup: reported with a TODO
- * directive (TAP: not a failure), so it stays visible without failing.
- */
-static int t_todo;
-
-static bool __attribute__((format(printf, 3, 4))) tap_todo(bool ok, const char *why, const char *fmt, ...)
-{
-	char d[768];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(d, sizeof(d), fmt, ap);
-	va_end(ap);
-	t_num++;
-	t_todo++;
-	say("%sok %d - %s # TODO %s", ok ? "" : "not ", t_num, d, why);
-	return ok;
-}
-
-#define diag(...) say("# " __VA_ARGS__)
-
-static void __attribute__((noreturn, format(printf, 1, 2))) usage_err(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("mpdev-guest: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see the header of mpdev-guest.c)\n", stderr);
-	exit(2);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-static double uptime(void)
-{
-	FILE *f = fopen("/proc/uptime", "r");
-	double u = 0;
-
-	if (f) {
-		if (fscanf(f, "%lf", &u) != 1)
-			u = 0;
-		fclose(f);
-	}
-	return u;
-}
-
-static void msleep(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /* ------------------------------------------------------------ sysfs */
 
@@ -1690,30 +1563,9 @@ static int dispatch(int argc, char **argv);
 
 static int cmd_run(int argc, char **argv)
 {
-	char *list, *step, *save = NULL;
+	static const char *const not_steps[] = { "hold", "find", NULL };
 
-	if (argc != 2)
-		usage_err("run: want one STEP[,STEP...] argument");
-	list = strdup(argv[1]);
-	for (step = strtok_r(list, ",", &save); step; step = strtok_r(NULL, ",", &save)) {
-		char *av[32], *a, *s2 = NULL;
-		int ac = 0, f0 = t_fail;
-		uint64_t t0 = now_ns();
-
-		for (a = strtok_r(step, ":", &s2); a && ac < 31; a = strtok_r(NULL, ":", &s2))
-			av[ac++] = a;
-		av[ac] = NULL;
-		if (!ac)
-			continue;
-		if (!strcmp(av[0], "run") || !strcmp(av[0], "hold") || !strcmp(av[0], "find"))
-			usage_err("run: %s cannot be a step", av[0]);
-		diag("step %s (uptime %.1f s)", av[0], uptime());
-		dispatch(ac, av);
-		diag("step %s: %s, %.1f s", av[0], t_fail == f0 ? "passed" : "FAILED",
-		     (now_ns() - t0) / 1e9);
-	}
-	free(list);
-	return 0;
+	return gout_run(argc, argv, dispatch, not_steps);
 }
 
 static const struct {
@@ -1737,24 +1589,15 @@ int main(int argc, char **argv)
 {
 	int i, r;
 
+	gout_prog = "mpdev-guest";
+
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
 
 		if (!strcmp(a, "--out") && i + 1 < argc) {
-			const char *v = argv[++i];
-
-			if (!strcmp(v, "stdout")) {
-				out_port = 0;
-			} else if (!strncmp(v, "debugcon", 8)) {
-				out_port = v[8] == '=' ? strtoul(v + 9, NULL, 0) : 0xe9;
-				if (ioperm(out_port, 1, 1) < 0) {
-					fprintf(stderr, "mpdev-guest: ioperm(0x%x): %s\n",
-						out_port, strerror(errno));
-					return 2;
-				}
-			} else {
-				usage_err("--out stdout or debugcon[=PORT]");
-			}
+			r = gout_set(argv[++i]);
+			if (r)
+				return r;
 		} else if (!strcmp(a, "--dev") && i + 1 < argc) {
 			snprintf(opt_bdf, sizeof(opt_bdf), "%s", argv[++i]);
 		} else if (!strcmp(a, "--id") && i + 1 < argc) {
@@ -1773,11 +1616,5 @@ int main(int argc, char **argv)
 
 	say("# mpdev-guest: %s (uptime %.1f s)", argv[i], uptime());
 	r = dispatch(argc - i, argv + i);
-	say("1..%d", t_num);
-	if (!strcmp(argv[i], "run"))
-		say("E2E-GUEST-DONE pass=%d fail=%d skip=%d todo=%d", t_num - t_fail - t_skip - t_todo,
-		    t_fail, t_skip, t_todo);
-	if (out_port)
-		printf("mpdev-guest: %d checks, %d failed, %d skipped\n", t_num, t_fail, t_skip);
-	return t_fail || r ? 1 : 0;
+	return gout_finish(argv[i], r);
 }

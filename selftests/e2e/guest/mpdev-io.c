@@ -78,6 +78,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gout.h"
+
 #define BLK		4096u		/* pattern granule and I/O alignment */
 #define NEXT		16		/* extents of a pattern */
 #define EXT_MAX_BLKS	64		/* 256 KiB */
@@ -85,99 +87,7 @@
 #define REC_MAGIC	0x525453564544504dull	/* "MPDEVSTR" little-endian */
 #define BENCH_SPAN	(1ull << 30)
 
-/* ------------------------------------------------------------ output */
-
-static int out_port;		/* 0: stdout; else an isa-debugcon port */
-
-static void emit(const char *s, size_t n)
-{
-	if (!out_port) {
-		fwrite(s, 1, n, stdout);
-		fflush(stdout);
-		return;
-	}
-	__asm__ volatile("rep outsb"
-			 : "+S"(s), "+c"(n)
-			 : "d"((uint16_t)out_port)
-			 : "memory");
-}
-
-static void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if (n > (int)sizeof(buf) - 2)
-		n = sizeof(buf) - 2;
-	buf[n++] = '\n';
-	emit(buf, n);
-}
-
-static int t_num, t_fail, t_skip;
-
-static bool __attribute__((format(printf, 2, 3))) tap(bool ok, const char *fmt, ...)
-{
-	char d[768];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(d, sizeof(d), fmt, ap);
-	va_end(ap);
-	t_num++;
-	if (!ok)
-		t_fail++;
-	say("%sok %d - %s", ok ? "" : "not ", t_num, d);
-	return ok;
-}
-
-#define diag(...) say("# " __VA_ARGS__)
-
-static void __attribute__((noreturn, format(printf, 1, 2))) usage_err(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("mpdev-io: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see the header of mpdev-io.c)\n", stderr);
-	exit(2);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-static double uptime(void)
-{
-	FILE *f = fopen("/proc/uptime", "r");
-	double u = 0;
-
-	if (f) {
-		if (fscanf(f, "%lf", &u) != 1)
-			u = 0;
-		fclose(f);
-	}
-	return u;
-}
-
-static void msleep(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
+/* ------------------------------------------------------------ misc */
 
 static void __attribute__((noreturn)) sleep_forever(void)
 {
@@ -1258,30 +1168,7 @@ static int dispatch(int argc, char **argv);
 
 static int cmd_run(int argc, char **argv)
 {
-	char *list, *step, *save = NULL;
-
-	if (argc != 2)
-		usage_err("run: want one STEP[,STEP...] argument");
-	list = strdup(argv[1]);
-	for (step = strtok_r(list, ",", &save); step; step = strtok_r(NULL, ",", &save)) {
-		char *av[32], *a, *s2 = NULL;
-		int ac = 0, f0 = t_fail;
-		uint64_t t0 = now_ns();
-
-		for (a = strtok_r(step, ":", &s2); a && ac < 31; a = strtok_r(NULL, ":", &s2))
-			av[ac++] = a;
-		av[ac] = NULL;
-		if (!ac)
-			continue;
-		if (!strcmp(av[0], "run"))
-			usage_err("run: run cannot be a step");
-		diag("step %s (uptime %.1f s)", av[0], uptime());
-		dispatch(ac, av);
-		diag("step %s: %s, %.1f s", av[0], t_fail == f0 ? "passed" : "FAILED",
-		     (now_ns() - t0) / 1e9);
-	}
-	free(list);
-	return 0;
+	return gout_run(argc, argv, dispatch, NULL);
 }
 
 static const struct {
@@ -1306,6 +1193,8 @@ int main(int argc, char **argv)
 	const char *out = NULL;
 	int i, r;
 
+	gout_prog = "mpdev-io";
+
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
 
@@ -1322,24 +1211,12 @@ int main(int argc, char **argv)
 		usage_err("no command");
 	if (!out)	/* the host-side checks print to stdout */
 		out = strncmp(argv[i], "verify-", 7) ? "debugcon" : "stdout";
-	if (!strncmp(out, "debugcon", 8)) {
-		out_port = out[8] == '=' ? strtoul(out + 9, NULL, 0) : 0xe9;
-		if (ioperm(out_port, 1, 1) < 0) {
-			fprintf(stderr, "mpdev-io: ioperm(0x%x): %s\n", out_port, strerror(errno));
-			return 2;
-		}
-	} else if (strcmp(out, "stdout")) {
-		usage_err("--out stdout or debugcon[=PORT]");
-	}
+	r = gout_set(out);
+	if (r)
+		return r;
 
 	say("# mpdev-io: %s (uptime %.1f s)%s%s", argv[i], uptime(), i + 1 < argc ? " " : "",
 	    i + 1 < argc ? argv[i + 1] : "");
 	r = dispatch(argc - i, argv + i);
-	say("1..%d", t_num);
-	if (!strcmp(argv[i], "run"))
-		say("E2E-GUEST-DONE pass=%d fail=%d skip=%d todo=0", t_num - t_fail - t_skip, t_fail,
-		    t_skip);
-	if (out_port)
-		printf("mpdev-io: %d checks, %d failed\n", t_num, t_fail);
-	return t_fail || r ? 1 : 0;
+	return gout_finish(argv[i], r);
 }
