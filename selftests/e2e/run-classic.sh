@@ -153,7 +153,7 @@ mpid=
 stage_done kill
 t_pass "kill: mpqemu-run ended ${timings[-1]#kill=} after the remote was killed with SIGKILL"
 t_ok "$([ "$mrc" -eq 1 ]; echo $?)" "kill: mpqemu-run exit status 1 (got $mrc)"
-msg=$(grep -E "remote for proxy [^ ]+ \(pid $remote_pid\) .*stopping QEMU" "$work/mpqemu-run.err" | head -n1)
+msg=$(grep -E "remote for proxy [^ ]+ \(pid $remote_pid[,)] .*stopping QEMU" "$work/mpqemu-run.err" | head -n1)
 t_ok "$([ -n "$msg" ]; echo $?)" "kill: mpqemu-run says why: '${msg:-no such message}'"
 t_ok "$(! kill -0 "$qemu_pid" 2>/dev/null; echo $?)" "kill: QEMU (pid $qemu_pid) is gone"
 
