@@ -265,11 +265,10 @@ disk_drives() {	# the disks' QEMU arguments; $1: the image
 		-drive "if=none,id=raw0,file=$1,format=raw"
 		-device scsi-hd,drive=raw0,serial=e2eraw)
 }
-declare -A q=()
 QOM_PROPS="mpdev mpdev-mode mpdev-reads mpdev-writes mpdev-errors mpdev-poll-batches socket-bar-reads socket-bar-writes"
 # disk_run CONFIG VMM REMOTE MODE: MODE none (stock), block, poll, inproc
 disk_run() {
-	local config=$1 vmm=$2 remote=$3 mode=$4 dir=$logs/disk-$1 k v mpq t img run
+	local config=$1 vmm=$2 remote=$3 mode=$4 dir=$logs/disk-$1 mpq t img run
 	mkdir -p "$dir"
 	# The image and the run dir (its QMP socket) in the test VM's own
 	# /tmp: the shared output dir is 9p, which takes no sockets.
@@ -312,8 +311,7 @@ disk_run() {
 	tr -d '\r' <"$dir/guest.tap" >"$dir/guest.txt"
 	if [ "$remote" = "$QEMU_PATCHED" ]; then
 		# shellcheck disable=SC2086 # a list of names
-		python3 "$here/qom-get.py" "$run/dev0.qmp" /objects/robj0 $QOM_PROPS >"$dir/qom.txt" 2>&1
-		while IFS='=' read -r k v; do [ -n "$k" ] && q[$k]=$v; done <"$dir/qom.txt"
+		e2e_qom "$run/dev0.qmp" "$dir/qom.txt" $QOM_PROPS
 	fi
 	"$MPDEVCTL" show -j >"$dir/mpdevctl-show.json" 2>&1
 	e2e_stop

@@ -45,6 +45,8 @@
 #   e2e_xremote_args QEMU MODE DEVICE-ARGS...
 #                           E2E_REMOTE_ARGS: QEMU's own remote (x-remote)
 #                           serving proxy dev0, for mpqemu-run --remote-cmd
+#   e2e_qom SOCKET FILE PROP...
+#                           its counters (QOM, over QMP) into FILE and q[]
 # Waiting:
 #   e2e_wait FILE REGEX SECS [PID]
 #                           until a line of FILE matches REGEX (0), SECS
@@ -127,6 +129,20 @@ e2e_xremote_args() {
 	E2E_REMOTE_ARGS=("$qemu" -machine x-remote -nodefaults -no-user-config
 		-display none "$@" -object "$xro"
 		-qmp "unix:@RUNDIR@/@ID@.qmp,server=on,wait=off")
+}
+
+# e2e_qom SOCKET FILE PROP...: robj0's QOM counters (x-remote-object,
+# see e2e_xremote_args) over the remote's QMP socket, into FILE as
+# PROP=VALUE lines and into the array q[]
+declare -A q=()
+e2e_qom() {
+	local sock=$1 file=$2 k v
+	shift 2
+	q=()
+	python3 "$E2E_DIR/qom-get.py" "$sock" /objects/robj0 "$@" >"$file" 2>&1
+	while IFS='=' read -r k v; do
+		[ -n "$k" ] && q[$k]=$v
+	done <"$file"
 }
 
 e2e_wait() {

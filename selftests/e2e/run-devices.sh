@@ -103,10 +103,9 @@ taint0=$(cat /proc/sys/kernel/tainted)
 #   DEV:   lsi or e1000
 # Boots the guest with e2e.io=STEPS, waits for its steps, reads the
 # remote's counters into q[] (patched remote), stops everything.
-declare -A q=()
 case_dir='' case_name=''
 dev_case() {
-	local name=$1 vmm=$2 remote=$3 mpdev=$4 dev=$5 steps=$6 pm rc k v
+	local name=$1 vmm=$2 remote=$3 mpdev=$4 dev=$5 steps=$6 pm rc
 	local rcmd mpq
 	case_name=$name case_dir=$work/$name
 	mkdir -p "$case_dir/run"
@@ -152,11 +151,7 @@ dev_case() {
 	[ "$rc" -eq 0 ] || e2e_tail_logs "$case_dir" 15
 	if [ "$remote" = "$PATCHED" ] && kill -0 "$remote_pid" 2>/dev/null; then
 		# shellcheck disable=SC2086 # a list of names
-		python3 "$here/qom-get.py" "$case_dir/run/dev0.qmp" /objects/robj0 $QOM_PROPS \
-			>"$case_dir/qom.txt" 2>&1
-		while IFS='=' read -r k v; do
-			[ -n "$k" ] && q[$k]=$v
-		done <"$case_dir/qom.txt"
+		e2e_qom "$case_dir/run/dev0.qmp" "$case_dir/qom.txt" $QOM_PROPS
 		t_diag "$name: remote counters: $(tr '\n' ' ' <"$case_dir/qom.txt")"
 	fi
 	if [ "$mpdev" = on ] || [ "$mpdev" = poll ]; then
