@@ -196,6 +196,21 @@ io_summary() {
 	[ -n "$bad" ] && { echo "$bad"; return; }
 	grep -E '^(ok|BLK-BEYOND)' <<<"$1" | sed 's/^ok [0-9]* - //' | tr '\n' ';' | sed 's/;$//'
 }
+# say_check NAME: the one line each side prints about the path it took
+say_check() {
+	local n=$1 vlog=$case_dir/mpqemu-run.err rlog=$case_dir/run/dev0.log
+	local sock='BAR accesses arrive on the socket (the proxy sent no mpdev backend)'
+	case $mpdev in
+	auto) t_ok "$(grep -q -F 'dev0: BAR accesses go over the socket (mpdev=auto and no mpdev-fd)' "$vlog"; echo $?)" \
+		"$n: the patched VMM says in one line that dev0 uses the socket" ;;
+	none) [ "$remote" != "$PATCHED" ] ||
+		t_ok "$(grep -q -F "dev0: $sock" "$rlog"; echo $?)" \
+			"$n: the patched remote says in one line that no backend came" ;;
+	*) t_ok "$(grep -q -F 'dev0: BAR accesses served through mpdev' "$rlog" && ! grep -q -F "$sock" "$rlog"; echo $?)" \
+		"$n: the remote says it serves dev0 through mpdev, and nothing of the socket" ;;
+	esac
+}
+
 SEED=0
 disk_case() {
 	local name=$1 vmm=$2 remote=$3 mpdev=$4 out
@@ -210,6 +225,7 @@ disk_case() {
 			"$name: route: the remote busy-polled the ring (mpdev-mode=${q[mpdev-mode]:-?}, mpdev-poll-batches=${q[mpdev-poll-batches]:-?})" ;;
 		*) [ "$remote" = "$PATCHED" ] && route_socket "$name" ;;
 		esac
+		say_check "$name"
 		case_stop
 	fi
 	out=$("$IO" --out stdout verify-image "$work/$name/disk.img" "$SEED" 2>&1)
