@@ -16,8 +16,8 @@
  * so it is 16 bytes of header on x86-64 and whatever the same types give on
  * another host.
  *
- * MPQ_CMD_MPDEV_BACKEND is this project's extension (see
- * Documentation/mpdev/remote.rst); stock QEMU never sends it.
+ * MPQ_CMD_MPDEV_BACKEND and MPQ_CMD_MSI_FDS are this project's extensions
+ * (see Documentation/mpdev/remote.rst); stock QEMU never sends them.
  */
 #ifndef MPQEMU_PROTO_H
 #define MPQEMU_PROTO_H
@@ -42,6 +42,8 @@ enum mpq_cmd {
 	 * QEMU's range so a future upstream command cannot collide with it.
 	 */
 	MPQ_CMD_MPDEV_BACKEND	= 0x4d50,	/* 'MP'; reply RET (status) */
+	/* The eventfds that raise the MSI-X vectors; reply RET (status). */
+	MPQ_CMD_MSI_FDS		= 0x4d51,
 };
 
 #define MPQ_MAX_FDS		8	/* QEMU's REMOTE_MAX_FDS */
@@ -96,6 +98,24 @@ struct mpq_mpdev_backend {
 };
 
 /*
+ * MSI_FDS payload, with 1..MPQ_MAX_FDS eventfds: those of vectors @first
+ * to @first + nfds - 1 of the @total (the device's MSI-X table size) that
+ * the patched proxy emulates.  It sends them in order from vector 0, in
+ * ceil(total / 8) messages, and each is answered with RET: 0 when taken,
+ * all-ones when declined (the proxy then hides MSI-X from the guest).  The
+ * remote raises vector v by writing 1 to eventfd v; the table, the PBA and
+ * per-vector masking are the proxy's.
+ */
+#define MPQ_MSI_FDS_MAGIC	0x4653534du	/* "MSSF" little endian */
+#define MPQ_MSI_FDS_MSIX	1
+struct mpq_msi_fds {
+	uint32_t magic;
+	uint32_t kind;		/* MPQ_MSI_FDS_MSIX */
+	uint32_t first;
+	uint32_t total;
+};
+
+/*
  * mpdev_region.cookie of the regions the QEMU patch registers; the kernel
  * hands it back in every request (mpdev_request.cookie).  It says which BAR
  * the region belongs to and where in that BAR it starts, so that a region
@@ -127,6 +147,7 @@ union mpq_payload {
 	struct mpq_sync_sysmem sync_sysmem;
 	struct mpq_bar_access bar_access;
 	struct mpq_mpdev_backend mpdev;
+	struct mpq_msi_fds msi_fds;
 	uint8_t bytes[sizeof(struct mpq_sync_sysmem)];
 };
 
@@ -140,7 +161,7 @@ struct mpq_wire {
 #define MPQ_HDR_SIZE		offsetof(struct mpq_wire, data)
 #define MPQ_MAX_PAYLOAD		sizeof(union mpq_payload)
 
-/* Status values in the RET answering MPDEV_BACKEND. */
+/* Status values in the RET answering MPDEV_BACKEND and MSI_FDS. */
 #define MPQ_MPDEV_OK		0
 
 #if defined(__x86_64__)
@@ -151,6 +172,7 @@ _Static_assert(sizeof(struct mpq_bar_access) == 24, "BarAccessMsg");
 _Static_assert(sizeof(struct mpq_sync_sysmem) == 192, "SyncSysmemMsg");
 _Static_assert(MPQ_MAX_PAYLOAD == 192, "MPQemuMsg.data");
 #endif
+_Static_assert(sizeof(struct mpq_msi_fds) == 16, "MsiFdsMsg");
 _Static_assert(sizeof(struct mpq_mpdev_backend) <= sizeof(struct mpq_sync_sysmem),
 	       "extension payload must not grow the union");
 

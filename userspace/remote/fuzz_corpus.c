@@ -2,7 +2,7 @@
 /*
  * Writes the seed corpus for fuzz_msg into a directory: realistic message
  * sequences (the stock proxy's probe, BAR programming, every register,
- * DMA, INTx, reset, the mpdev extension) plus a few broken ones.  Seeds
+ * DMA, INTx, MSI-X, reset, the mpdev extensions) plus a few broken ones.  Seeds
  * are generated, never committed as binary files.
  */
 #include <errno.h>
@@ -158,6 +158,44 @@ int main(int argc, char **argv)
 	direct(s, 3, 4, 0, 0, 0);
 	direct(s, 0, 8, 0, 0xffc, 0);
 	rc |= save(argv[1], "direct", s);
+
+	/*
+	 * MSI-X: the patched proxy's eventfds (8 in one message), the guest
+	 * enabling, masking and unmasking, vectors raised in each state, the
+	 * table and PBA touched, a reset; then sets that must be declined.
+	 */
+	s->len = 0;
+	{
+		struct mpq_msi_fds f = { .magic = MPQ_MSI_FDS_MAGIC,
+					 .kind = MPQ_MSI_FDS_MSIX, .first = 0,
+					 .total = TESTDEV_MSIX_VECTORS };
+
+		msg(s, 2, MPQ_CMD_SET_IRQFD, NULL, 0);
+		msg(s, 8, MPQ_CMD_MSI_FDS, &f, sizeof(f));
+		setup(s);
+		cfg(s, MPQ_CMD_PCI_CFGWRITE, 0x18, 0xfebe0000, 4);
+		bar(s, MPQ_CMD_BAR_WRITE, 0xfebf0000 + TD_MSIX_RAISE, 1, 4, true);
+		cfg(s, MPQ_CMD_PCI_CFGWRITE, 0x4e, 0x8000, 2);
+		for (unsigned v = 0; v < 10; v++)
+			bar(s, MPQ_CMD_BAR_WRITE, 0xfebf0000 + TD_MSIX_RAISE, v, 4, true);
+		bar(s, MPQ_CMD_BAR_WRITE, 0xfebf0000 + TD_INT_RAISE, 4, 4, true);
+		cfg(s, MPQ_CMD_PCI_CFGWRITE, 0x4e, 0xc000, 2);
+		bar(s, MPQ_CMD_BAR_WRITE, 0xfebf0000 + TD_MSIX_RAISE, 3, 4, true);
+		bar(s, MPQ_CMD_BAR_READ, 0xfebe0000 + TD_MSIX_TABLE, 0, 4, true);
+		bar(s, MPQ_CMD_BAR_READ, 0xfebe0000 + TD_MSIX_PBA, 0, 8, true);
+		cfg(s, MPQ_CMD_PCI_CFGWRITE, 0x4f, 0x80, 1);
+		cfg(s, MPQ_CMD_PCI_CFGREAD, 0x4c, 0, 4);
+		msg(s, 0, MPQ_CMD_DEVICE_RESET, NULL, 0);
+		f.first = 4;
+		msg(s, 4, MPQ_CMD_MSI_FDS, &f, sizeof(f));
+		f.first = 0;
+		f.total = 9;
+		msg(s, 8, MPQ_CMD_MSI_FDS, &f, sizeof(f));
+		f.total = TESTDEV_MSIX_VECTORS;
+		f.magic = 0;
+		msg(s, 1, MPQ_CMD_MSI_FDS, &f, sizeof(f));
+	}
+	rc |= save(argv[1], "msix", s);
 
 	/* Broken: wrong sizes, wrong fds, a RET, an unknown command. */
 	s->len = 0;

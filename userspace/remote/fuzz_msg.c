@@ -2,7 +2,7 @@
 /*
  * libFuzzer target: untrusted bytes through the message parser, the
  * validator and the remote core, down to config space, BAR decoding, the
- * device model, DMA and INTx -- everything the socket peer can reach.
+ * device model, DMA, INTx and MSI-X -- everything the socket peer can reach.
  *
  * Input: a sequence of records.
  *   sel < 0x80:  (sel % 11) fresh eventfds ride with the message that
@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (size < 19)
 				break;
-			bar = data[0] % 8;	/* includes absent BARs 2..7 */
+			bar = data[0] % 8;	/* includes absent BARs 3..7 */
 			sz = data[1];
 			write = data[2] & 1;
 			off = get64(data + 3);

@@ -6,7 +6,8 @@
  * mpqemu_msg_valid() in hw/remote/mpqemu-link.c), with two deliberate
  * differences, both lenient where QEMU would tear the device down:
  *  - SYNC_SYSMEM with 0..8 fds is accepted (QEMU's check rejects 8, an
- *    off-by-one against its own sender, and 0, which its sender can emit);
+ *    off-by-one against its own sender, and 0, which its sender can emit),
+ *    and so is MSI_FDS (extension) with 0..8;
  *  - any rejected message leaves the stream usable when its framing is
  *    intact, so one bad message costs one all-ones reply, not the device.
  */
@@ -38,6 +39,7 @@ bool mpq_cmd_wants_reply(int cmd)
 	case MPQ_CMD_BAR_READ:
 	case MPQ_CMD_DEVICE_RESET:
 	case MPQ_CMD_MPDEV_BACKEND:
+	case MPQ_CMD_MSI_FDS:
 		return true;
 	default:
 		/* SYNC_SYSMEM and SET_IRQFD are sent with mpqemu_msg_send() */
@@ -57,6 +59,7 @@ const char *mpq_cmd_name(int cmd)
 	case MPQ_CMD_SET_IRQFD:		return "SET_IRQFD";
 	case MPQ_CMD_DEVICE_RESET:	return "DEVICE_RESET";
 	case MPQ_CMD_MPDEV_BACKEND:	return "MPDEV_BACKEND";
+	case MPQ_CMD_MSI_FDS:		return "MSI_FDS";
 	default:			return "unknown";
 	}
 }
@@ -103,6 +106,15 @@ enum mpq_verdict mpq_validate(const struct mpq_msg *m, const char **why)
 		want_size = sizeof(struct mpq_mpdev_backend);
 		min_fds = max_fds = 1;
 		break;
+	case MPQ_CMD_MSI_FDS:
+		/*
+		 * All 8: QEMU's own receiver refuses 8, we do not.  None: the
+		 * proxy says it carries MSI-X (remote.c checks total is 0).
+		 */
+		want_size = sizeof(struct mpq_msi_fds);
+		min_fds = 0;
+		max_fds = MPQ_MAX_FDS;
+		break;
 	case MPQ_CMD_RET:
 		*why = "RET sent to the remote";
 		return MPQ_BAD_MESSAGE;
@@ -134,6 +146,14 @@ enum mpq_verdict mpq_validate(const struct mpq_msg *m, const char **why)
 				*why = "MPDEV_BACKEND maps a region to a bad BAR";
 				return MPQ_BAD_MESSAGE;
 			}
+		}
+	}
+	if (m->cmd == MPQ_CMD_MSI_FDS) {
+		const struct mpq_msi_fds *f = &m->data.msi_fds;
+
+		if (f->magic != MPQ_MSI_FDS_MAGIC || f->kind != MPQ_MSI_FDS_MSIX) {
+			*why = "bad MSI_FDS header (magic or kind)";
+			return MPQ_BAD_MESSAGE;
 		}
 	}
 	return MPQ_VALID;

@@ -37,9 +37,21 @@
 #define PCI_SUBSYSTEM_VENDOR_ID	0x2c
 #define PCI_SUBSYSTEM_ID	0x2e
 #define PCI_CAPABILITY_LIST	0x34
+#define PCI_CAP_LIST_NEXT	1	/* a capability's next pointer */
 #define PCI_INTERRUPT_LINE	0x3c
 #define PCI_INTERRUPT_PIN	0x3d
 #define PCI_CAP_ID_VNDR		0x09
+#define PCI_CAP_ID_MSIX		0x11
+/* MSI-X capability registers (offsets from the capability). */
+#define PCI_MSIX_FLAGS		2	/* Message Control */
+#define  PCI_MSIX_FLAGS_QSIZE	0x07ff	/* table size - 1 */
+#define  PCI_MSIX_FLAGS_MASKALL	0x4000	/* Function Mask */
+#define  PCI_MSIX_FLAGS_ENABLE	0x8000
+#define PCI_MSIX_TABLE		4	/* offset | BIR */
+#define PCI_MSIX_PBA		8	/* offset | BIR */
+#define  PCI_MSIX_BIR_MASK	0x7
+#define PCI_MSIX_CAP_SIZE	12
+#define PCI_MSIX_ENTRY_SIZE	16
 
 struct pcicfg_bar {
 	uint32_t size;		/* power of two, 0 = not implemented */

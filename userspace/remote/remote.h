@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The remote core: one emulated PCI function (device model + config space
- * + guest RAM map + INTx) and the handling of decoded mpqemu messages.
+ * + guest RAM map + INTx + MSI-X) and the handling of decoded mpqemu messages.
  * Transport-free: link.c feeds it socket messages, mpdev_srv.c feeds it
  * mpdev requests, fuzz_msg.c feeds it fuzz input; all reach the device
  * through remote_bar_access().
@@ -17,6 +17,7 @@
 #include "guestmem.h"
 #include "intx.h"
 #include "msg.h"
+#include "msix.h"
 #include "pcicfg.h"
 
 /* Counters by path; the stats dump prints them as key=value lines. */
@@ -27,6 +28,7 @@ struct remote_stats {
 	uint64_t sock_bar_read, sock_bar_write;
 	uint64_t sock_sync_sysmem, sock_set_irqfd, sock_reset;
 	uint64_t sock_mpdev_backend;
+	uint64_t sock_msi_fds;
 	uint64_t sock_bad_msgs;		/* rejected by validation */
 	uint64_t sock_bad_access;	/* valid message, bad address/size */
 	/* mpdev fast path */
@@ -39,6 +41,8 @@ struct remote_stats {
 	/* guest RAM */
 	uint64_t dma_faults;		/* device DMA outside guest RAM */
 	uint64_t gmem_regions;		/* regions currently mapped */
+	/* MSI-X table or PBA accesses that reached the remote (the VMM's) */
+	uint64_t msix_table_accesses;
 };
 
 struct remote;
@@ -86,6 +90,7 @@ uint32_t remote_bar_size(const struct remote *r, int bar);
 
 struct remote_stats *remote_stats(struct remote *r);
 struct intx *remote_intx(struct remote *r);
+struct msix *remote_msix(struct remote *r);
 struct guestmem *remote_gmem(struct remote *r);
 void remote_dump_stats(struct remote *r, FILE *f);
 

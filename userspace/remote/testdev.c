@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 enum reg_kind {
 	R_CONST,	/* read-only value from get_reg() */
 	R_RW,		/* plain storage */
@@ -23,13 +25,14 @@ enum reg_kind {
 	R_DOORBELL,
 	R_DMA_CMD,
 	R_PIO_COUNTER,
+	R_MSIX_RAISE,
 };
 
 enum reg_id {
 	REG_MAGIC, REG_VERSION, REG_FEATURES, REG_INT_STATUS, REG_INT_MASK,
 	REG_INT_RAISE, REG_COUNTER, REG_DOORBELL, REG_DOORBELL_COUNT,
 	REG_DMA_SRC, REG_DMA_DST, REG_DMA_LEN, REG_DMA_CMD, REG_DMA_STATUS,
-	REG_DMA_COUNT, REG_PIO_MAGIC, REG_PIO_COUNTER,
+	REG_DMA_COUNT, REG_PIO_MAGIC, REG_PIO_COUNTER, REG_MSIX_RAISE,
 };
 
 struct reg {
@@ -55,6 +58,7 @@ static const struct reg bar0_regs[] = {
 	{ TD_DMA_CMD,		4, R_DMA_CMD,	REG_DMA_CMD },
 	{ TD_DMA_STATUS,	4, R_CONST,	REG_DMA_STATUS },
 	{ TD_DMA_COUNT,		4, R_CONST,	REG_DMA_COUNT },
+	{ TD_MSIX_RAISE,	4, R_MSIX_RAISE, REG_MSIX_RAISE },
 };
 
 static const struct reg bar1_regs[] = {
@@ -64,6 +68,7 @@ static const struct reg bar1_regs[] = {
 
 struct testdev {
 	struct dm_host *host;
+	unsigned int msix_vectors;	/* 0: no MSI-X capability, no BAR2 */
 	uint32_t int_status, int_mask;
 	uint64_t counter;
 	uint64_t doorbell_last, doorbell_count;
@@ -73,13 +78,43 @@ struct testdev {
 	uint8_t scratch[TD_SCRATCH_SIZE];
 	uint8_t pio_scratch[TDIO_SCRATCH_SIZE];
 	uint8_t *bounce;		/* DMA bounce buffer */
-	/* statistics */
-	uint64_t dma_ok, dma_err, dma_bytes;
+	/* statistics (kept across reset) */
+	struct testdev_stats {
+		uint64_t dma_ok, dma_err, dma_bytes;
+		uint64_t msix_raises;	/* MSIX_RAISE writes */
+		uint64_t msix_intx;	/* of those, taken as INTx (MSI-X off) */
+		uint64_t msix_events;	/* INT_STATUS events sent as a vector */
+	} st;
 };
 
 static void update_irq(struct testdev *d)
 {
 	d->host->set_irq(d->host, (d->int_status & d->int_mask) != 0);
+}
+
+/*
+ * An interrupt event: latch @bits in INT_STATUS; INTx follows the level
+ * (the core keeps it low while MSI-X is enabled), and with MSI-X enabled
+ * each event that INT_MASK lets through sends vector TD_MSIX_VEC_INT.
+ */
+static void raise_int(struct testdev *d, uint32_t bits)
+{
+	d->int_status |= bits;
+	update_irq(d);
+	if ((bits & d->int_mask) && d->host->msix_enabled(d->host)) {
+		d->st.msix_events++;
+		d->host->msix_notify(d->host, TD_MSIX_VEC_INT);
+	}
+}
+
+/* MSIX_RAISE: the vector, or with MSI-X disabled INT_STATUS bit 2. */
+static void msix_raise(struct testdev *d, uint32_t vector)
+{
+	d->st.msix_raises++;
+	if (d->host->msix_notify(d->host, vector) == MSIX_OFF) {
+		d->st.msix_intx++;
+		raise_int(d, TD_INT_SOFT);
+	}
 }
 
 static uint64_t get_reg(struct testdev *d, int id)
@@ -89,7 +124,8 @@ static uint64_t get_reg(struct testdev *d, int id)
 	case REG_PIO_MAGIC:		return TESTDEV_MAGIC;
 	case REG_VERSION:		return TESTDEV_VERSION;
 	case REG_FEATURES:
-		return TD_FEAT_DMA | TD_FEAT_PIO | TD_FEAT_INTX;
+		return TD_FEAT_DMA | TD_FEAT_PIO | TD_FEAT_INTX |
+		       (d->msix_vectors ? TD_FEAT_MSIX : 0);
 	case REG_INT_STATUS:		return d->int_status;
 	case REG_INT_MASK:		return d->int_mask;
 	case REG_COUNTER:		return d->counter;
@@ -122,15 +158,14 @@ static void dma_run(struct testdev *d)
 	d->dma_count++;
 	if (ok) {
 		d->dma_status = TD_DMA_ST_DONE;
-		d->int_status |= TD_INT_DMA_DONE;
-		d->dma_ok++;
-		d->dma_bytes += len;
+		d->st.dma_ok++;
+		d->st.dma_bytes += len;
+		raise_int(d, TD_INT_DMA_DONE);
 	} else {
 		d->dma_status = TD_DMA_ST_ERROR;
-		d->int_status |= TD_INT_DMA_ERROR;
-		d->dma_err++;
+		d->st.dma_err++;
+		raise_int(d, TD_INT_DMA_ERROR);
 	}
-	update_irq(d);
 }
 
 static void set_reg(struct testdev *d, const struct reg *r, uint64_t v,
@@ -146,8 +181,10 @@ static void set_reg(struct testdev *d, const struct reg *r, uint64_t v,
 		update_irq(d);
 		break;
 	case REG_INT_RAISE:
-		d->int_status |= v & written_bits & TD_INT_ALL;
-		update_irq(d);
+		raise_int(d, v & written_bits & TD_INT_ALL);
+		break;
+	case REG_MSIX_RAISE:
+		msix_raise(d, (uint32_t)(v & written_bits));
 		break;
 	case REG_COUNTER:		d->counter = v; break;
 	case REG_DOORBELL:
@@ -205,7 +242,8 @@ static void regs_write(struct testdev *d, const struct reg *regs, size_t n,
 			continue;
 		/* Merge the written bytes into the current value. */
 		rv = (r->kind == R_INT_RAISE || r->kind == R_DMA_CMD ||
-		      r->kind == R_W1C) ? 0 : get_reg(d, r->id);
+		      r->kind == R_W1C || r->kind == R_MSIX_RAISE) ?
+		     0 : get_reg(d, r->id);
 		for (unsigned b = 0; b < size; b++) {
 			uint64_t a = off + b;
 
@@ -262,7 +300,8 @@ static uint64_t testdev_bar_read(void *opaque, int bar, uint64_t off,
 		return regs_read(d, bar1_regs,
 				 sizeof(bar1_regs) / sizeof(bar1_regs[0]), off, size);
 	}
-	return ~0ull;
+	/* BAR2: the core keeps the MSI-X table and PBA; nothing else here. */
+	return 0;
 }
 
 static void testdev_bar_write(void *opaque, int bar, uint64_t off,
@@ -292,14 +331,14 @@ static void testdev_reset(void *opaque)
 	struct testdev *d = opaque;
 	struct dm_host *host = d->host;
 	uint8_t *bounce = d->bounce;
-	uint64_t ok = d->dma_ok, err = d->dma_err, bytes = d->dma_bytes;
+	unsigned int vectors = d->msix_vectors;
+	struct testdev_stats st = d->st;
 
 	memset(d, 0, sizeof(*d));
 	d->host = host;
 	d->bounce = bounce;
-	d->dma_ok = ok;
-	d->dma_err = err;
-	d->dma_bytes = bytes;
+	d->msix_vectors = vectors;
+	d->st = st;
 	d->int_mask = TD_INT_ALL;
 	update_irq(d);
 }
@@ -308,10 +347,16 @@ static void *testdev_create(struct dm_host *host, const char *args, char *err,
 			    size_t errlen)
 {
 	struct testdev *d;
+	long vectors = TESTDEV_MSIX_VECTORS;
 
 	if (args && *args) {
-		snprintf(err, errlen, "mpdev-testdev takes no arguments");
-		return NULL;
+		if (strncmp(args, "msix=", 5) ||
+		    !parse_int_range(args + 5, 0, TESTDEV_MSIX_MAX, &vectors)) {
+			snprintf(err, errlen,
+				 "mpdev-testdev: bad argument '%s' (takes msix=N, N = 0..%d MSI-X vectors)",
+				 args, TESTDEV_MSIX_MAX);
+			return NULL;
+		}
 	}
 	d = calloc(1, sizeof(*d));
 	if (!d || !(d->bounce = malloc(TD_DMA_MAX_LEN))) {
@@ -320,6 +365,7 @@ static void *testdev_create(struct dm_host *host, const char *args, char *err,
 		return NULL;
 	}
 	d->host = host;
+	d->msix_vectors = (unsigned int)vectors;
 	testdev_reset(d);
 	return d;
 }
@@ -336,7 +382,8 @@ static void testdev_destroy(void *opaque)
 
 static void testdev_ident(void *opaque, struct pcicfg_ident *id)
 {
-	(void)opaque;
+	struct testdev *d = opaque;
+
 	memset(id, 0, sizeof(*id));
 	id->vendor = TESTDEV_VENDOR_ID;
 	id->device = TESTDEV_DEVICE_ID;
@@ -348,6 +395,20 @@ static void testdev_ident(void *opaque, struct pcicfg_ident *id)
 	id->bar[0].size = TESTDEV_BAR0_SIZE;
 	id->bar[1].size = TESTDEV_BAR1_SIZE;
 	id->bar[1].io = true;
+	if (d->msix_vectors)
+		id->bar[2].size = TESTDEV_BAR2_SIZE;
+}
+
+/* The MSI-X table at the start of BAR2, the PBA in its second half. */
+static void testdev_msix(void *opaque, struct dm_msix *m)
+{
+	struct testdev *d = opaque;
+
+	m->vectors = d->msix_vectors;
+	m->table_bar = 2;
+	m->table_off = TD_MSIX_TABLE;
+	m->pba_bar = 2;
+	m->pba_off = TD_MSIX_PBA;
 }
 
 /* A vendor-specific capability carrying the device's magic and version. */
@@ -369,18 +430,24 @@ static void testdev_dump_stats(void *opaque, FILE *f)
 	fprintf(f, "dev.counter=%llu\n", (unsigned long long)d->counter);
 	fprintf(f, "dev.doorbell_count=%llu\n",
 		(unsigned long long)d->doorbell_count);
-	fprintf(f, "dev.dma_ok=%llu\n", (unsigned long long)d->dma_ok);
-	fprintf(f, "dev.dma_errors=%llu\n", (unsigned long long)d->dma_err);
-	fprintf(f, "dev.dma_bytes=%llu\n", (unsigned long long)d->dma_bytes);
+	fprintf(f, "dev.dma_ok=%llu\n", (unsigned long long)d->st.dma_ok);
+	fprintf(f, "dev.dma_errors=%llu\n", (unsigned long long)d->st.dma_err);
+	fprintf(f, "dev.dma_bytes=%llu\n", (unsigned long long)d->st.dma_bytes);
+	fprintf(f, "dev.msix_raises=%llu\n",
+		(unsigned long long)d->st.msix_raises);
+	fprintf(f, "dev.msix_intx=%llu\n", (unsigned long long)d->st.msix_intx);
+	fprintf(f, "dev.msix_events=%llu\n",
+		(unsigned long long)d->st.msix_events);
 }
 
 const struct devmodel_ops testdev_ops = {
 	.name		= "mpdev-testdev",
-	.summary	= "test device: scratch, counter, doorbell, DMA, INTx; BAR0 MMIO 4K, BAR1 PIO 32",
+	.summary	= "test device: scratch, counter, doorbell, DMA, INTx, MSI-X; BAR0 MMIO 4K, BAR1 PIO 32, BAR2 MSI-X 4K",
 	.create		= testdev_create,
 	.destroy	= testdev_destroy,
 	.ident		= testdev_ident,
 	.cfg_init	= testdev_cfg_init,
+	.msix		= testdev_msix,
 	.bar_read	= testdev_bar_read,
 	.bar_write	= testdev_bar_write,
 	.reset		= testdev_reset,

@@ -29,6 +29,7 @@
 #define  TD_FEAT_DMA		(1u << 0)
 #define  TD_FEAT_PIO		(1u << 1)
 #define  TD_FEAT_INTX		(1u << 2)
+#define  TD_FEAT_MSIX		(1u << 3)	/* unless msix=0 */
 #define TD_INT_STATUS		0x010	/* RW1C32: ack by writing 1s */
 #define TD_INT_MASK		0x014	/* RW32, reset TD_INT_ALL */
 #define TD_INT_RAISE		0x018	/* WO32: sets INT_STATUS bits */
@@ -48,6 +49,7 @@
 #define  TD_DMA_ST_DONE		(1u << 0)
 #define  TD_DMA_ST_ERROR	(1u << 1)
 #define TD_DMA_COUNT		0x05c	/* RO32 transfers finished */
+#define TD_MSIX_RAISE		0x060	/* WO32: raise the MSI-X vector written */
 #define TD_SCRATCH		0x100	/* 256 bytes RW, any size/alignment */
 #define TD_SCRATCH_SIZE		0x100
 #define TD_DMA_MAX_LEN		(1u << 20)
@@ -58,6 +60,18 @@
 #define TDIO_COUNTER		0x04	/* RW32: each read returns, then +1 */
 #define TDIO_SCRATCH		0x08	/* 24 bytes RW */
 #define TDIO_SCRATCH_SIZE	0x18
+
+/*
+ * BAR2 (unless msix=0): 4 KiB of memory holding the MSI-X table and PBA,
+ * which the VMM serves; the rest reads 0.  INT_STATUS events go out as
+ * vector TD_MSIX_VEC_INT while the guest has MSI-X enabled.
+ */
+#define TESTDEV_BAR2_SIZE	0x1000
+#define TD_MSIX_TABLE		0x000	/* in BAR2 */
+#define TD_MSIX_PBA		0x800	/* in BAR2 */
+#define TD_MSIX_VEC_INT		0
+#define TESTDEV_MSIX_VECTORS	8	/* default; --device-arg msix=N */
+#define TESTDEV_MSIX_MAX	128	/* the table fits below the PBA */
 
 extern const struct devmodel_ops testdev_ops;
 

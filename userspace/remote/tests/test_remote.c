@@ -13,6 +13,7 @@
  * usage: test_remote PATH/mpdev-remote PATH/mpqemu-run PATH/fake_mpdev.so
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -38,7 +39,13 @@
 
 #define BAR0	0xfebf0000ull
 #define BAR1	0xc000ull
+#define BAR2	0xfebe0000ull
 #define ONES	(~0ull)
+#define MSI_MAGIC	0x4653534du
+#define MSI_KIND	1
+/* testdev's MSI-X capability, after the 12-byte vendor one at 0x40. */
+#define MSIX_CAP	0x4c
+#define MSIX_CTL	(MSIX_CAP + 2)
 
 static const char *remote_bin, *run_bin, *fake_so;
 static char tmpdir[] = "/tmp/mpdev-test.XXXXXX";
@@ -196,6 +203,7 @@ static void setup_bars(int s)
 {
 	wc_cfg_write(s, 0x10, (uint32_t)BAR0, 4);
 	wc_cfg_write(s, 0x14, (uint32_t)BAR1, 4);
+	wc_cfg_write(s, 0x18, (uint32_t)BAR2, 4);
 	wc_cfg_write(s, 0x04, 0x0007, 2);
 }
 
@@ -214,13 +222,40 @@ static void test_config(int s)
 	ok(wc_cfg_write(s, 0x3c, 0x0b, 1) == 0 && wc_cfg_read(s, 0x3c, 1) == 0x0b,
 	   "interrupt line writable");
 	ok(wc_cfg_read(s, 0x06, 2) & 0x10, "status: capability list");
+	ok(wc_cfg_read(s, 0x40, 2) == 0x0009 && wc_cfg_read(s, 0x41, 1) == 0,
+	   "MSI-X hidden until the proxy says it carries it: the vendor cap ends the list");
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 0, 0, NULL, 0) == 0,
+	   "MSI_FDS without fds, total 0 (the proxy carries MSI-X): taken");
 	{
 		uint32_t cap = wc_cfg_read(s, 0x34, 1);
 		uint32_t hdr = wc_cfg_read(s, cap, 2);
+		uint32_t mx = hdr >> 8, mhdr = wc_cfg_read(s, mx, 2);
 
-		ok(cap >= 0x40 && (hdr & 0xff) == 0x09 && (hdr >> 8) == 0,
-		   "capability list: one vendor-specific cap at 0x%x", cap);
+		ok(cap == 0x40 && (hdr & 0xff) == 0x09 && mx == 0x4c,
+		   "capability list: vendor-specific cap at 0x%x, next 0x%x", cap, mx);
 		ok(wc_cfg_read(s, cap + 4, 4) == TESTDEV_MAGIC, "vendor cap carries magic");
+		ok((mhdr & 0xff) == 0x11 && (mhdr >> 8) == 0,
+		   "capability list: MSI-X (0x11) at 0x%x ends the list (next 0x%x)",
+		   mx, mhdr >> 8);
+		ok(wc_cfg_read(s, mx + 2, 2) == TESTDEV_MSIX_VECTORS - 1,
+		   "MSI-X: table size %d, disabled, unmasked (control 0x%04x)",
+		   TESTDEV_MSIX_VECTORS, (unsigned)wc_cfg_read(s, mx + 2, 2));
+		ok(wc_cfg_read(s, mx + 4, 4) == (TD_MSIX_TABLE | 2) &&
+		   wc_cfg_read(s, mx + 8, 4) == (TD_MSIX_PBA | 2),
+		   "MSI-X: table at BAR2+0x%x, PBA at BAR2+0x%x", TD_MSIX_TABLE, TD_MSIX_PBA);
+		wc_cfg_write(s, mx + 2, 0xffff, 2);
+		ok(wc_cfg_read(s, mx + 2, 2) == (0xc000 | (TESTDEV_MSIX_VECTORS - 1)),
+		   "MSI-X: only Enable and Function Mask are writable (0x%04x)",
+		   (unsigned)wc_cfg_read(s, mx + 2, 2));
+		wc_cfg_write(s, mx + 2, 0, 2);
+		wc_cfg_write(s, mx + 4, 0xffffffff, 4);
+		wc_cfg_write(s, mx + 8, 0xffffffff, 4);
+		wc_cfg_write(s, mx, 0xffff, 2);
+		ok(wc_cfg_read(s, mx + 2, 2) == TESTDEV_MSIX_VECTORS - 1 &&
+		   wc_cfg_read(s, mx + 4, 4) == (TD_MSIX_TABLE | 2) &&
+		   wc_cfg_read(s, mx + 8, 4) == (TD_MSIX_PBA | 2) &&
+		   wc_cfg_read(s, mx, 2) == 0x11,
+		   "MSI-X: id, next, table and PBA words read-only");
 	}
 	ok(wc_cfg_write(s, 0x00, 0xffffffff, 4) == 0 &&
 	   wc_cfg_read(s, 0x00, 2) == TESTDEV_VENDOR_ID, "ids read-only");
@@ -239,8 +274,10 @@ static void test_config(int s)
 	}
 	ok(sizes[0] == 0x1000, "BAR0 sizes to 4 KiB (got 0x%x)", sizes[0]);
 	ok(sizes[1] == 0x20 && io1, "BAR1 sizes to 32 bytes of I/O (got 0x%x)", sizes[1]);
-	ok(!sizes[2] && !sizes[3] && !sizes[4] && !sizes[5] && !sizes[6],
-	   "BARs 2-5 and dword 0x28 size to 0");
+	ok(sizes[2] == TESTDEV_BAR2_SIZE && !(wc_cfg_read(s, 0x18, 4) & 1),
+	   "BAR2 (MSI-X table and PBA) sizes to 4 KiB of memory (got 0x%x)", sizes[2]);
+	ok(!sizes[3] && !sizes[4] && !sizes[5] && !sizes[6],
+	   "BARs 3-5 and dword 0x28 size to 0");
 	ok(wc_cfg_read(s, 0x10, 4) == 0 && wc_cfg_read(s, 0x14, 4) == 1,
 	   "BARs restored after probing");
 
@@ -578,6 +615,397 @@ static void test_malformed(struct rproc *rp)
 	ok(wc_recv_ret(s, &v, &sz, 2000) == 1 && v == ONES, "DEVICE_RESET with payload: all-ones");
 	ok(stat_now(rp, "socket.bad_msgs") >= 8, "rejected messages counted (%lld)",
 	   file_key(rp->stats, "socket.bad_msgs"));
+}
+
+/* ---- MSI-X ----------------------------------------------------------- */
+
+/* Open fds of process @pid, all of them or only its eventfds; -1 on error. */
+static int proc_fds(pid_t pid, bool eventfds_only)
+{
+	char dir[64], path[384], link[64];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		ssize_t k;
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (!eventfds_only) {
+			n++;
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		k = readlink(path, link, sizeof(link) - 1);
+		if (k > 0) {
+			link[k] = 0;
+			n += !strcmp(link, "anon_inode:[eventfd]");
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+
+struct msix_rig {
+	struct rproc rp;
+	int s;
+	int nvec;
+	int v[16];		/* our ends of the vectors' eventfds */
+	uint64_t seen[16];	/* signals read from each so far */
+	int ev0, fd0;		/* the remote's eventfds / fds before MSI_FDS */
+};
+
+/* Read every vector's eventfd; true if exactly @want[i] came on each. */
+static bool vec_counts(struct msix_rig *m, const uint64_t *want)
+{
+	bool good = true;
+
+	for (int i = 0; i < m->nvec; i++) {
+		uint64_t c = eventfd_count(m->v[i]);
+
+		m->seen[i] += c;
+		good &= c == (want ? want[i] : 0);
+	}
+	return good;
+}
+
+/* Only vector @vec signalled, @n times, since the last look. */
+static bool only_vec(struct msix_rig *m, int vec, uint64_t n)
+{
+	uint64_t want[16] = { 0 };
+
+	want[vec] = n;
+	return vec_counts(m, want);
+}
+
+static void raise_vec(struct msix_rig *m, uint32_t vec)
+{
+	wc_bar_write(m->s, BAR0 + TD_MSIX_RAISE, vec, 4, true);
+}
+
+static bool rig_start(struct msix_rig *m, const char *tag, int nvec,
+		      const char *devarg)
+{
+	memset(m, 0, sizeof(*m));
+	m->nvec = nvec;
+	for (int i = 0; i < 16; i++)
+		m->v[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!start_remote(&m->rp, tag, -1, devarg ? "--device-arg" : NULL, devarg,
+			  NULL))
+		return false;
+	m->s = m->rp.sock;
+	wc_cfg_read(m->s, 0, 2);	/* up and serving */
+	m->ev0 = proc_fds(m->rp.pid, true);
+	m->fd0 = proc_fds(m->rp.pid, false);
+	return true;
+}
+
+static void rig_stop(struct msix_rig *m)
+{
+	stop_remote(&m->rp);
+	for (int i = 0; i < 16; i++)
+		close(m->v[i]);
+}
+
+/* The remote holds @n more eventfds (and fds) than before MSI_FDS. */
+static bool holds(struct msix_rig *m, int n)
+{
+	return proc_fds(m->rp.pid, true) == m->ev0 + n &&
+	       proc_fds(m->rp.pid, false) == m->fd0 + n;
+}
+
+/* MSI_FDS: what is taken, what is declined, and that declined fds close. */
+static void test_msix_fds(void)
+{
+	struct msix_rig m;
+	int s, p[2], fds[9];
+	char c;
+
+	if (!ok(rig_start(&m, "msix-fds", 8, NULL), "msix: remote started"))
+		return;
+	s = m.s;
+	diag("remote holds %d fds, %d of them eventfds, before MSI_FDS", m.fd0, m.ev0);
+	ok(wc_msi_fds(s, 0x12345678, MSI_KIND, 0, 8, m.v, 8) == ONES && holds(&m, 0),
+	   "MSI_FDS with a bad magic: declined, its 8 fds closed");
+	ok(wc_msi_fds(s, MSI_MAGIC, 2, 0, 8, m.v, 8) == ONES && holds(&m, 0),
+	   "MSI_FDS of an unknown kind (2): declined, fds closed");
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 0, 7, m.v, 7) == ONES && holds(&m, 0),
+	   "MSI_FDS with total 7 for an 8-vector table: declined, fds closed");
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 0, 9, m.v, 8) == ONES && holds(&m, 0),
+	   "MSI_FDS with total 9 for an 8-vector table: declined, fds closed");
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 1, 8, m.v, 7) == ONES && holds(&m, 0),
+	   "MSI_FDS starting at vector 1 (out of order): declined, fds closed");
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 4, 8, m.v, 5) == ONES && holds(&m, 0),
+	   "MSI_FDS for vectors 4-8 of 8 (past the table): declined, fds closed");
+	for (int i = 0; i < 9; i++)
+		fds[i] = m.v[i % 8];
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 0, 8, fds, 9) == ONES && holds(&m, 0),
+	   "MSI_FDS with 9 fds: declined, all closed");
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 0, 8, NULL, 0) == ONES,
+	   "MSI_FDS without fds: declined");
+	ok(wc_send(s, 0x4d51, 12, fds, 12, m.v, 8) == 0 &&
+	   wc_recv_ret(s, &(uint64_t){ 0 }, &(uint64_t){ 0 }, 2000) == 1 && holds(&m, 0),
+	   "MSI_FDS with a 12-byte payload: declined, fds closed");
+	if (pipe(p) == 0) {
+		for (int i = 0; i < 8; i++)
+			fds[i] = i == 5 ? p[1] : m.v[i];
+		ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 0, 8, fds, 8) == ONES && holds(&m, 0),
+		   "MSI_FDS with a pipe among the eventfds: declined, fds closed");
+		close(p[1]);
+		ok(read(p[0], &c, 1) == 0, "... the pipe's copy too (EOF)");
+		close(p[0]);
+	}
+
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 0, 8, m.v, 8) == 0 && holds(&m, 8),
+	   "MSI_FDS with all 8 eventfds in one message (QEMU's limit is 7): taken, held");
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 0, 8, m.v, 8) == 0 && holds(&m, 8),
+	   "a new set from vector 0 replaces the old one (8 held, not 16)");
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 0, 9, m.v, 8) == ONES && holds(&m, 0),
+	   "a declined message drops the whole set (0 held)");
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 0, 8, m.v, 8) == 0 && holds(&m, 8),
+	   "... and a new set is taken again");
+	{
+		long long n = stat_now(&m.rp, "socket.msi_fds");
+		long long held = file_key(m.rp.stats, "msix.fds");
+		long long taken = file_key(m.rp.stats, "msix.fd_msgs");
+		long long declined = file_key(m.rp.stats, "msix.declined");
+		long long bad = file_key(m.rp.stats, "socket.bad_msgs");
+
+		/* 4 of the 16 failed validation (magic, kind, fd count, size). */
+		ok(n == 10 && held == 8 && taken == 3 && declined == 7 && bad == 11,
+		   "counters: socket.msi_fds %lld (10), msix.fds %lld (8), fd_msgs %lld (3), declined %lld (7), socket.bad_msgs %lld (11)",
+		   n, held, taken, declined, bad);
+	}
+	rig_stop(&m);
+
+	/* 12 vectors: two messages, 8 + 4, in order. */
+	if (!ok(rig_start(&m, "msix-12", 12, "msix=12"), "msix=12: remote started"))
+		return;
+	s = m.s;
+	ok(wc_cfg_read(s, MSIX_CTL, 2) == 11 && (wc_cfg_read(s, 0x08, 4) >> 8) == TESTDEV_CLASS,
+	   "msix=12: table size 12 in the capability");
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 8, 12, m.v + 8, 4) == ONES && holds(&m, 0),
+	   "msix=12: vectors 8-11 before 0-7: declined");
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 0, 12, m.v, 8) == 0 && holds(&m, 8),
+	   "msix=12: vectors 0-7 taken");
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 8, 12, m.v + 8, 5) == ONES && holds(&m, 0),
+	   "msix=12: 5 fds from vector 8 (one past the end): declined, set dropped");
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 0, 12, m.v, 8) == 0 &&
+	   wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 8, 12, m.v + 8, 4) == 0 && holds(&m, 12),
+	   "msix=12: vectors 0-7, then 8-11: all 12 taken");
+	wc_cfg_write(s, 0x10, (uint32_t)BAR0, 4);
+	wc_cfg_write(s, 0x04, 0x0007, 2);
+	wc_cfg_write(s, MSIX_CTL, 0x8000, 2);
+	raise_vec(&m, 11);
+	raise_vec(&m, 8);
+	{
+		uint64_t want[16] = { 0 };
+
+		want[8] = want[11] = 1;
+		ok(vec_counts(&m, want), "msix=12: vectors 8 and 11 signal the second message's fds");
+	}
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 4, 12, m.v + 4, 4) == ONES && holds(&m, 0),
+	   "msix=12: vectors 4-7 again after the set: declined, set dropped");
+	raise_vec(&m, 8);
+	ok(vec_counts(&m, NULL) && stat_now(&m.rp, "msix.dropped") == 1,
+	   "msix=12: without eventfds a vector goes nowhere (msix.dropped 1)");
+	rig_stop(&m);
+
+	/* No MSI-X at all. */
+	if (!ok(rig_start(&m, "msix-0", 0, "msix=0"), "msix=0: remote started"))
+		return;
+	s = m.s;
+	ok(wc_cfg_read(s, 0x34, 1) == 0x40 && wc_cfg_read(s, 0x41, 1) == 0,
+	   "msix=0: the vendor capability is the only one");
+	wc_cfg_write(s, 0x18, 0xffffffff, 4);
+	ok(wc_cfg_read(s, 0x18, 4) == 0, "msix=0: no BAR2");
+	wc_cfg_write(s, 0x10, (uint32_t)BAR0, 4);
+	wc_cfg_write(s, 0x04, 0x0007, 2);
+	ok(wc_bar_read(s, BAR0 + TD_FEATURES, 4, true) == 7, "msix=0: FEATURES without bit 3");
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 0, 8, m.v, 8) == ONES && holds(&m, 0),
+	   "msix=0: MSI_FDS declined, fds closed");
+	raise_vec(&m, 0);
+	ok(wc_bar_read(s, BAR0 + TD_INT_STATUS, 4, true) == TD_INT_SOFT,
+	   "msix=0: MSIX_RAISE sets INT_STATUS bit 2 (INTx)");
+	rig_stop(&m);
+
+	{
+		struct rproc rp;
+		int st;
+
+		if (start_remote(&rp, "msix-bad", -1, "--device-arg", "msix=129", NULL)) {
+			st = wait_exit(rp.pid, 3000);
+			ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
+			   file_contains(rp.log, "msix=N"), "--device-arg msix=129 refused");
+			close(rp.sock);
+		}
+		if (start_remote(&rp, "devarg-bad", -1, "--device-arg", "bogus", NULL)) {
+			st = wait_exit(rp.pid, 3000);
+			ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1,
+			   "--device-arg bogus refused");
+			close(rp.sock);
+		}
+	}
+}
+
+/* Raising vectors: MSI-X Enable, Function Mask, INTx, reset, counters. */
+static void test_msix_notify(void)
+{
+	struct msix_rig m;
+	int s, irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int res = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	uint64_t want[16] = { 0 };
+	bool good;
+
+	if (!ok(rig_start(&m, "msix-notify", 8, NULL), "msix: remote started"))
+		goto out;
+	s = m.s;
+	setup_bars(s);
+	wc_set_irqfd(s, irq, res);
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 0, 8, m.v, 8) == 0, "8 eventfds taken");
+	ok(wc_bar_read(s, BAR0 + TD_FEATURES, 4, true) == 0xf, "FEATURES bit 3: MSI-X");
+
+	/* Disabled: no message; testdev falls back to INTx. */
+	raise_vec(&m, 3);
+	ok(vec_counts(&m, NULL), "MSI-X disabled: MSIX_RAISE signals no vector");
+	ok(wc_bar_read(s, BAR0 + TD_INT_STATUS, 4, true) == TD_INT_SOFT &&
+	   eventfd_count(irq) == 1, "... testdev sets INT_STATUS bit 2 and INTx fires instead");
+	wc_bar_write(s, BAR0 + TD_INT_STATUS, TD_INT_ALL, 4, true);
+
+	/* Enabled. */
+	wc_cfg_write(s, MSIX_CTL, 0x8000, 2);
+	ok(wc_cfg_read(s, MSIX_CTL, 2) == 0x8007, "MSI-X enabled (control 0x8007)");
+	raise_vec(&m, 5);
+	ok(only_vec(&m, 5, 1), "enabled: MSIX_RAISE 5 -> vector 5's eventfd reads 1, no other");
+	good = true;
+	for (int i = 0; i < 8; i++) {
+		raise_vec(&m, i);
+		good &= only_vec(&m, i, 1);
+	}
+	ok(good, "enabled: each of vectors 0-7 signals its own eventfd once");
+	for (int i = 0; i < 3; i++)
+		raise_vec(&m, 2);
+	ok(only_vec(&m, 2, 3), "three raises of vector 2 before the read: it reads 3");
+	wc_bar_write(s, BAR0 + TD_MSIX_RAISE, 6, 1, true);
+	ok(only_vec(&m, 6, 1), "a 1-byte write of MSIX_RAISE raises vector 6");
+	raise_vec(&m, 8);
+	raise_vec(&m, 0xffffffff);
+	ok(vec_counts(&m, NULL), "vectors 8 and 0xffffffff do not exist: nothing signalled");
+	ok(eventfd_count(irq) == 0, "no INTx for any of that");
+
+	/* INT_STATUS events go out as vector 0; INTx stays low meanwhile. */
+	wc_bar_write(s, BAR0 + TD_INT_RAISE, TD_INT_SOFT, 4, true);
+	ok(only_vec(&m, 0, 1) && eventfd_count(irq) == 0,
+	   "enabled: INT_RAISE sends vector 0, and no INTx");
+	ok(wc_cfg_read(s, 0x06, 2) & 0x08, "... Interrupt Status still mirrors the level");
+	wc_bar_write(s, BAR0 + TD_DMA_LEN, 0, 4, true);
+	wc_bar_write(s, BAR0 + TD_DMA_CMD, TD_DMA_CMD_GO, 4, true);
+	ok(only_vec(&m, 0, 1), "enabled: DMA completion sends vector 0");
+	wc_bar_write(s, BAR0 + TD_INT_MASK, 0, 4, true);
+	wc_bar_write(s, BAR0 + TD_INT_RAISE, TD_INT_SOFT, 4, true);
+	ok(vec_counts(&m, NULL), "INT_MASK 0: INT_RAISE sends nothing");
+	wc_bar_write(s, BAR0 + TD_INT_MASK, TD_INT_ALL, 4, true);
+	/* The level is high now: turning MSI-X off lets INTx through. */
+	wc_cfg_write(s, MSIX_CTL, 0, 2);
+	ok(eventfd_count(irq) == 1, "MSI-X disabled with INT_STATUS set: INTx asserted");
+	wc_bar_write(s, BAR0 + TD_INT_STATUS, TD_INT_ALL, 4, true);
+	wc_cfg_write(s, MSIX_CTL, 0x8000, 2);
+
+	/* Function Mask: held, once per vector, sent on unmask. */
+	wc_cfg_write(s, MSIX_CTL, 0xc000, 2);
+	ok(wc_cfg_read(s, MSIX_CTL, 2) == 0xc007, "function masked (control 0xc007)");
+	raise_vec(&m, 1);
+	raise_vec(&m, 1);
+	raise_vec(&m, 4);
+	ok(vec_counts(&m, NULL), "masked: raises of vectors 1, 1, 4 signal nothing");
+	ok(stat_now(&m.rp, "msix.pending") == 2 && file_key(m.rp.stats, "msix.held") == 3,
+	   "masked: 2 vectors pending, 3 raises held");
+	wc_cfg_write(s, MSIX_CTL, 0x8000, 2);
+	memset(want, 0, sizeof(want));
+	want[1] = want[4] = 1;
+	ok(vec_counts(&m, want), "unmasked: vectors 1 and 4 signalled once each");
+	ok(stat_now(&m.rp, "msix.pending") == 0 && file_key(m.rp.stats, "msix.flushed") == 2,
+	   "unmasked: nothing pending, 2 flushed");
+	wc_cfg_write(s, MSIX_CTL + 1, 0xc0, 1);
+	raise_vec(&m, 6);
+	wc_cfg_write(s, MSIX_CTL + 1, 0x80, 1);
+	ok(only_vec(&m, 6, 1), "byte writes of the control word mask and unmask too");
+
+	/* Pending survives MSI-X being turned off and on again. */
+	wc_cfg_write(s, MSIX_CTL, 0xc000, 2);
+	raise_vec(&m, 7);
+	wc_cfg_write(s, MSIX_CTL, 0x0000, 2);
+	ok(vec_counts(&m, NULL), "masked, then disabled: vector 7 still not sent");
+	wc_cfg_write(s, MSIX_CTL, 0x4000, 2);
+	wc_cfg_write(s, MSIX_CTL, 0xc000, 2);
+	ok(vec_counts(&m, NULL), "enabled but still masked: not sent");
+	wc_cfg_write(s, MSIX_CTL, 0x8000, 2);
+	ok(only_vec(&m, 7, 1), "enabled and unmasked: vector 7 sent");
+
+	/* The table and PBA are the VMM's: they never reach testdev. */
+	ok(wc_bar_read(s, BAR2 + TD_MSIX_TABLE, 4, true) == 0 &&
+	   wc_bar_write(s, BAR2 + TD_MSIX_TABLE + 12, 0, 4, true) == 0 &&
+	   wc_bar_read(s, BAR2 + TD_MSIX_PBA, 8, true) == 0 &&
+	   wc_bar_read(s, BAR2 + 0x400, 4, true) == 0,
+	   "BAR2: table and PBA read 0 here, writes ignored");
+	{
+		long long n = stat_now(&m.rp, "msix.table_accesses");
+
+		ok(n == 3, "BAR2: 3 table/PBA accesses counted, not the one beside them (%lld)",
+		   n);
+	}
+
+	/* Reset: MSI-X off and nothing pending, but the eventfds stay. */
+	wc_cfg_write(s, MSIX_CTL, 0xc000, 2);
+	raise_vec(&m, 3);
+	ok(wc_reset(s) == 0 && wc_cfg_read(s, MSIX_CTL, 2) == 7,
+	   "DEVICE_RESET clears Enable and Function Mask");
+	setup_bars(s);
+	wc_cfg_write(s, MSIX_CTL, 0x8000, 2);
+	ok(vec_counts(&m, NULL) && stat_now(&m.rp, "msix.fds") == 8 &&
+	   file_key(m.rp.stats, "msix.pending") == 0,
+	   "after reset: the held vector is gone, the 8 eventfds stay");
+	raise_vec(&m, 3);
+	ok(only_vec(&m, 3, 1), "after reset: vector 3 signals again");
+
+	{
+		long long raised = stat_now(&m.rp, "msix.raised");
+		long long sig = file_key(m.rp.stats, "msix.signalled");
+		long long held = file_key(m.rp.stats, "msix.held");
+		long long fl = file_key(m.rp.stats, "msix.flushed");
+		long long dr = file_key(m.rp.stats, "msix.dropped");
+		long long writes = file_key(m.rp.stats, "dev.msix_raises");
+		long long intx = file_key(m.rp.stats, "dev.msix_intx");
+		long long events = file_key(m.rp.stats, "dev.msix_events");
+		uint64_t total = 0;
+		char key[32];
+
+		good = true;
+		for (int i = 0; i < 8; i++) {
+			snprintf(key, sizeof(key), "msix.vec%d.signalled", i);
+			good &= file_key(m.rp.stats, key) == (long long)m.seen[i];
+			total += m.seen[i];
+		}
+		ok(good && (long long)total == sig,
+		   "per-vector counters match what the eventfds read (%llu in all)",
+		   (unsigned long long)total);
+		ok(raised == sig - fl + held + dr,
+		   "raised %lld = signalled %lld - flushed %lld + held %lld + dropped %lld",
+		   raised, sig, fl, held, dr);
+		ok(writes == 23 && intx == 1 && events == 2,
+		   "testdev counters: %lld MSIX_RAISE writes (23), %lld taken as INTx (1), %lld INT_STATUS events sent (2)",
+		   writes, intx, events);
+	}
+	rig_stop(&m);
+out:
+	close(irq);
+	close(res);
 }
 
 /* Framing errors end the remote cleanly, with a message. */
@@ -1345,6 +1773,8 @@ int main(int argc, char **argv)
 		test_malformed(&rp);
 		ok(stop_remote(&rp) == 0, "remote exits 0 at EOF");
 	}
+	test_msix_fds();
+	test_msix_notify();
 	test_fatal();
 	test_fastpath_fd();
 	test_fastpath_msg();

@@ -194,3 +194,24 @@ int wc_set_irqfd(int sock, int irqfd, int resamplefd)
 
 	return wc_send(sock, 6, 0, NULL, 0, fds, 2);
 }
+
+/*
+ * MsiFdsMsg (the patched proxy's MPQEMU_CMD_MSI_FDS, 0x4d51): u32 magic @0,
+ * u32 kind @4, u32 first @8, u32 total @12; 16 bytes, 1..8 eventfds.
+ */
+uint64_t wc_msi_fds(int sock, uint32_t magic, uint32_t kind, uint32_t first,
+		    uint32_t total, const int *fds, int nfds)
+{
+	uint8_t p[16];
+	uint64_t v, sz;
+
+	wc_put32(p, magic);
+	wc_put32(p + 4, kind);
+	wc_put32(p + 8, first);
+	wc_put32(p + 12, total);
+	if (wc_send(sock, 0x4d51, sizeof(p), p, sizeof(p), fds, nfds) < 0)
+		return ~0ull - 1;
+	if (wc_recv_ret(sock, &v, &sz, 5000) != 1 || sz != 8)
+		return ~0ull - 1;
+	return v;
+}

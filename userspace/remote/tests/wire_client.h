@@ -33,6 +33,13 @@ uint64_t wc_bar_write(int sock, uint64_t addr, uint64_t val, unsigned size,
 /* DEVICE_RESET: returns the RET's payload size (QEMU sends 0) or -1. */
 int64_t wc_reset(int sock);
 
+/*
+ * MSI_FDS (extension): the RET's value (0 taken, all-ones declined), or
+ * all-ones minus one when no 8-byte RET came.
+ */
+uint64_t wc_msi_fds(int sock, uint32_t magic, uint32_t kind, uint32_t first,
+		    uint32_t total, const int *fds, int nfds);
+
 /* No-reply messages. */
 int wc_sync_sysmem(int sock, int n, const uint64_t *gpas, const uint64_t *sizes,
 		   const uint64_t *offsets, const int *fds);
