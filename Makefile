@@ -12,7 +12,8 @@
 #                 build/bench/latest (BENCH_ARGS=--update-doc: also the doc)
 #   make check-kernels  build + kselftests on 6.1, 6.12 and sid (7.2) in the
 #                 test VM; rewrites the table in Documentation/mpdev/kernels.rst
-#   make lint     checkpatch.pl --strict on the module and the UAPI header
+#   make lint     checkpatch.pl --strict on the module, the UAPI header and
+#                 the e2e guest driver
 #   make C=1      build with sparse (kbuild's own switch)
 #
 # KDIR: the kernel build tree to build against.  Default: the running
@@ -69,6 +70,7 @@ $(BUILD)/checkpatch/scripts/checkpatch.pl:
 
 lint: $(BUILD)/checkpatch/scripts/checkpatch.pl
 	perl $< --no-tree --strict --terse -f kmod/mpdev.c kmod/netlink.c kmod/kvm_bus.c kmod/*.h include/uapi/linux/mpdev.h \
+		selftests/e2e/guest/mpdev_msix.c \
 		| tee $(BUILD)/checkpatch.log
 	@! grep -qE 'ERROR|WARNING|CHECK' $(BUILD)/checkpatch.log
 

@@ -83,9 +83,10 @@ if stage build make all; then
 			selftests/vm/vm-run --timeout 900 -- \
 			selftests/e2e/run-mpdev.sh
 		stage e2e-qemu-remote env MPDEV_VM_TCG_THREAD=multi selftests/vm/vm-run --timeout 600 -- selftests/e2e/run-qemu-remote.sh
-		# QEMU's lsi53c895a and e1000 in a remote, the guest's own drivers.
+		# QEMU's lsi53c895a, e1000, nvme and virtio-blk in a remote, the
+		# guest's own drivers.
 		stage e2e-devices env MPDEV_VM_TCG_THREAD=multi \
-			selftests/vm/vm-run --timeout 1500 -- selftests/e2e/run-devices.sh
+			selftests/vm/vm-run --timeout 2400 -- selftests/e2e/run-devices.sh
 	fi
 fi
 

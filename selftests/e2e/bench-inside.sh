@@ -135,6 +135,7 @@ run() {
 	say "$config: up after ${E2E_BOOT_SECS}s; measuring"
 	if ! e2e_wait "$dir/guest.tap" '^E2E-HOLD' "$RUN_TO" "$mpid"; then
 		check "$config: guest steps finished" 1 "not within ${RUN_TO}s; logs in $dir"
+		e2e_why_gone "$dir"
 		e2e_stop
 		return 1
 	fi
@@ -304,6 +305,7 @@ disk_run() {
 	say "disk $config: up after ${E2E_BOOT_SECS}s; measuring"
 	if ! e2e_wait "$dir/guest.tap" '^E2E-GUEST-DONE' "$RUN_TO" "$mpid"; then
 		check "disk $config: guest steps finished" 1 "not within ${RUN_TO}s; logs in $dir"
+		e2e_why_gone "$dir"
 		e2e_stop
 		cp "$run"/*.log "$run"/*.exit "$dir/" 2>/dev/null; rm -rf "$run"
 		return 1

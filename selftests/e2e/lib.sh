@@ -37,7 +37,8 @@
 #   e2e_stop                SIGTERM to mpqemu-run; SIGKILL to all three
 #                           after 10 s
 #   e2e_tail_logs DIR [N]   the last N lines of the guest's logs
-#   e2e_why_gone DIR        mpqemu-run's status and QEMU's resets, if gone
+#   e2e_why_gone DIR        mpqemu-run's status, QEMU's resets and KVM's
+#                           shutdown exits (a triple fault), if gone
 #   e2e_remote_stats FILE   the running remote's counters (SIGUSR1) into
 #                           FILE and the associative array rs[]; non-zero
 #                           if it wrote none within 15 s
@@ -168,6 +169,8 @@ e2e_start() {
 	: >"$dir/serial.log"
 	: >"$dir/qemu-debug.log"
 	remote_pid='' qemu_pid=''
+	e2e_trace_resets
+	[ ! -w "${E2E_KVM_EXIT%/events/*}/trace" ] || : >"${E2E_KVM_EXIT%/events/*}/trace"
 	[ -z "${E2E_RUNDIR:-}" ] || rm -f "$E2E_RUNDIR"/*.pid "$E2E_RUNDIR"/*.exit
 	if [ "${E2E_INPROC:-0}" = 1 ]; then
 		# No remote: CMD is QEMU itself, which takes no "--".
@@ -230,8 +233,22 @@ e2e_tail_logs() {
 	done
 }
 
-# A guest that triple-faults just stops QEMU (-no-reboot): the resets
-# beyond the two of start-up say so.
+# A guest that resets itself (a triple fault) just stops QEMU, which
+# runs with -no-reboot, and QEMU says nothing (it logs no CPU reset
+# either).  KVM sees it: the test VM's kernel records KVM's shutdown exits
+# (SVM) and triple-fault exits (VMX), with the guest's rip, in tracefs; the
+# filter makes every other exit free.  e2e_start clears the buffer.
+E2E_KVM_EXIT=/sys/kernel/tracing/events/kvm/kvm_exit
+e2e_trace_resets() {
+	[ "${MPDEV_IN_VM:-0}" = 1 ] && [ -w "$E2E_KVM_EXIT/filter" ] || return 0
+	[ "$(cat "$E2E_KVM_EXIT/enable" 2>/dev/null)" = 1 ] && return 0
+	{ echo '(isa == 2 && exit_reason == 127) || (isa == 1 && exit_reason == 2)' >"$E2E_KVM_EXIT/filter" ||
+		echo 'exit_reason == 127' >"$E2E_KVM_EXIT/filter"; } 2>/dev/null &&
+		echo 1 >"$E2E_KVM_EXIT/enable" 2>/dev/null
+}
+
+# Why mpqemu-run (or QEMU) is gone: its status, QEMU's resets, and any
+# shutdown exit KVM recorded since e2e_start.
 e2e_why_gone() {
 	local rc resets
 	[ -n "$mpid" ] && ! kill -0 "$mpid" 2>/dev/null || return 0
@@ -241,7 +258,13 @@ e2e_why_gone() {
 	resets=$(grep -c 'CPU Reset' "$1/qemu-debug.log" 2>/dev/null)
 	e2e_note "mpqemu-run exited with status $rc; QEMU logged ${resets:-0} CPU resets (2 at start-up)"
 	[ "${resets:-0}" -le 2 ] ||
-		e2e_note "the nested guest reset itself (triple fault?): register dumps in qemu-debug.log"
+		e2e_note "the nested guest reset itself: register dumps in qemu-debug.log"
+	[ -r "${E2E_KVM_EXIT%/events/*}/trace" ] || return 0
+	# a pipe: the test VM has no /dev/fd for process substitution
+	grep 'kvm_exit:' "${E2E_KVM_EXIT%/events/*}/trace" | head -n 4 |
+		while IFS= read -r l; do
+			e2e_note "the nested guest reset itself (triple fault), KVM saw: ${l#*kvm_exit: }"
+		done
 }
 
 declare -A rs=()

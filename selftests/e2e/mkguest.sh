@@ -12,8 +12,9 @@
 #                 /bin/mpdev-guest and the modules it may load (uio,
 #                 uio_pci_generic) in /lib/modules/e2e; the I/O tool as
 #                 /bin/mpdev-io and the modules of the devices it drives
-#                 (sym53c8xx, sd_mod, e1000, with their dependencies from
-#                 modules.dep) in /lib/modules/e2e, their load order in
+#                 (sym53c8xx, sd_mod, e1000, nvme, virtio_pci, virtio_blk,
+#                 with their dependencies from modules.dep; none that the
+#                 kernel has built in) in /lib/modules/e2e, their load order in
 #                 /lib/modules/e2e/io.order (guest/init's e2e.io loads
 #                 them); uncompressed, since decompressing costs seconds in
 #                 a nested guest
@@ -155,12 +156,19 @@ for m in $mods; do
 	[ -n "$f" ] || die "module $m not found for $kver in $moddir"
 	[ "$f" = builtin ] || modfiles+=("$m=$f")
 done
-# The modules of mpdev-io's devices (LSI 53C895A, its disks, e1000) and
-# what they need, in load order: modules.dep lists a module's dependencies
-# so that loading them from the last to the first works (as modprobe does).
-# Debian 6.1: scsi_common scsi_mod scsi_transport_spi sym53c8xx
-# crct10dif_common crc64 crc-t10dif crc64-rocksoft t10-pi sd_mod e1000.
-iomods="sym53c8xx sd_mod e1000"
+# mpdev-guest's MSI-X counter (guest/mpdev_msix.c), if the Makefile built it for $kver.
+if [ -f "$out/mpdev_msix.ko" ] &&
+   [ "$(PATH=$PATH:/usr/sbin:/sbin modinfo -F vermagic "$out/mpdev_msix.ko" 2>/dev/null | cut -d' ' -f1)" = "$kver" ]; then
+	modfiles+=("mpdev_msix=$out/mpdev_msix.ko")
+fi
+# The modules of mpdev-io's devices (LSI 53C895A, its disks, e1000, NVMe,
+# virtio-blk on modern virtio-pci) and what they need, in load order:
+# modules.dep lists a module's dependencies so that loading them from the
+# last to the first works (as modprobe does).  Debian 6.1: scsi_common
+# scsi_mod scsi_transport_spi sym53c8xx crct10dif_common crc64 crc-t10dif
+# crc64-rocksoft t10-pi sd_mod e1000 nvme-core nvme virtio_ring virtio
+# virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk.
+iomods="sym53c8xx sd_mod e1000 nvme virtio_pci virtio_blk"
 ioorder=()
 io_add() {
 	local f=$1 n d deps i

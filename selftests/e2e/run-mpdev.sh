@@ -16,12 +16,16 @@
 #  1. boot; the guest runs check (WITHOUT --xfail-split8: on the fast path
 #     an 8-byte access reaches the device whole), dma, movebar (BAR0 moved
 #     through config space: works at the new address, dead at the old one),
+#     msix (its mpdev_msix driver counts each MSI-X vector's interrupts:
+#     exact counts, Function Mask, a vector masked in the VMM's table),
 #     one short bench, then keeps reading BAR0 (hold);
 #  2. proof of the fast path: the remote's counters show the BAR accesses
 #     served from the mpdev backend (mpdev.reads/writes > 0), every one
 #     routed by the cookie QEMU gave its region (mpdev.by_cookie), and not
 #     one BAR_READ/BAR_WRITE socket message; QEMU did not warn that it
-#     fell back; mpdevctl (if built) shows mpdev's own counters > 0, the
+#     fell back; the proxy handed over the MSI-X eventfds, the table and
+#     PBA never reached the remote, and each vector was signalled as often
+#     as the guest raised it; mpdevctl (if built) shows mpdev's own counters > 0, the
 #     ring, the context's footprint and the regions' cookies;
 #  3. the remote killed (SIGKILL) while the guest reads BAR0: the guest's
 #     reads return all-ones, its vCPU does not hang, and mpqemu-run reports
@@ -38,7 +42,7 @@
 #
 # Environment (MPDEV_* because vm-run passes those into the VM):
 #   MPDEV_QEMU_PATCHED       patched QEMU (default: build-qemu.sh --print-path)
-#   MPDEV_E2E_RUN            guest steps (default check,dma,movebar,bench:...)
+#   MPDEV_E2E_RUN            guest steps (default check,dma,movebar,msix,bench:...)
 #   MPDEV_E2E_BOOT_TIMEOUT   seconds until mpdev-guest starts (default 240)
 #   MPDEV_E2E_RUN_TIMEOUT    seconds for the guest steps (default 300)
 #   MPDEV_E2E_KILL_TIMEOUT   seconds for all-ones / mpqemu-run to stop (30)
@@ -51,7 +55,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-RUN_STEPS=${MPDEV_E2E_RUN:-check,dma,movebar,bench:-n:300:--sizes:4}
+RUN_STEPS=${MPDEV_E2E_RUN:-check,dma,movebar,msix,bench:-n:300:--sizes:4}
 BOOT_TO=${MPDEV_E2E_BOOT_TIMEOUT:-240}
 RUN_TO=${MPDEV_E2E_RUN_TIMEOUT:-300}
 KILL_TO=${MPDEV_E2E_KILL_TIMEOUT:-30}
@@ -150,6 +154,26 @@ t_ok "$([ "${rs[mpdev.bad_requests]:-1}" -eq 0 ] && [ "${rs[socket.bad_msgs]:-1}
 	"remote: no request or message rejected (mpdev.bad_requests=${rs[mpdev.bad_requests]:-?}, socket.bad_msgs=${rs[socket.bad_msgs]:-?})"
 t_ok "$([ "${rs[intx.signals]:-0}" -ge 9 ] && [ "${rs[intx.resamples]:-0}" -ge 9 ] && [ "${rs[dev.dma_ok]:-0}" -ge 4 ]; echo $?)" \
 	"remote: DMA and INTx (irqfd + resample) still work beside the fast path (${rs[dev.dma_ok]:-?} DMA, ${rs[intx.signals]:-?} signals, ${rs[intx.resamples]:-?} resamples)"
+# MSI-X: the guest's msix step says what it sent towards the remote
+# (E2E-MSIX sent=per-vector raises the remote had to signal, held=raises
+# held by the Function Mask, flushed=held vectors sent on unmask).
+mline=$(tr -d '\r' <"$work/guest.tap" | grep -m1 '^E2E-MSIX ')
+if [ -n "$mline" ]; then
+	mkv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$mline"; }
+	mn=$(mkv vectors) msent=$(mkv sent) mheld=$(mkv held) mflushed=$(mkv flushed)
+	rsig=
+	for ((i = 0; i < ${mn:-0}; i++)); do rsig+="${rsig:+,}${rs[msix.vec$i.signalled]:-?}"; done
+	t_ok "$([ "${rs[msix.vectors]:-0}" = "$mn" ] && [ "${rs[msix.fds]:-0}" = "$mn" ] &&
+		[ "${rs[msix.fd_msgs]:-0}" -eq $(( (mn + 7) / 8 )) ] && [ "${rs[msix.declined]:-1}" -eq 0 ]; echo $?)" \
+		"remote: the proxy handed over the eventfds of all ${mn:-?} MSI-X vectors (msix.fds=${rs[msix.fds]:-?} in ${rs[msix.fd_msgs]:-?} message(s), declined=${rs[msix.declined]:-?})"
+	t_ok "$([ -n "${rs[msix.table_accesses]:-}" ] && [ "${rs[msix.table_accesses]}" -eq 0 ]; echo $?)" \
+		"remote: the MSI-X table and PBA stayed in the VMM (msix.table_accesses=${rs[msix.table_accesses]:-?})"
+	t_ok "$([ "$rsig" = "$msent" ] && [ "${rs[msix.held]:-}" = "$mheld" ] &&
+		[ "${rs[msix.flushed]:-}" = "$mflushed" ]; echo $?)" \
+		"remote: each vector signalled as often as the guest raised it (remote $rsig, guest sent $msent; held ${rs[msix.held]:-?}/$mheld, flushed ${rs[msix.flushed]:-?}/$mflushed)"
+else
+	t_ok 0 "remote: MSI-X eventfds, table and per-vector signals" "SKIP the guest's msix step did not run (no E2E-MSIX line)"
+fi
 fallback=$(grep -E 'mpdev.*(socket path|fall|failed|refused)' "$work/mpqemu-run.err" | head -n1)
 t_ok "$([ -z "$fallback" ]; echo $?)" "QEMU did not fall back to the socket path${fallback:+: '$fallback'}"
 if [ "$have_ctl" = 1 ]; then

@@ -11,7 +11,12 @@
 # verify-image fail; stream then verify-stream passes, also with records
 # after N lost (a remote killed mid-I/O) or one torn, and fails on a damaged
 # record, data after a hole and an N past the end; bench prints its line;
-# fetch gets a file from python3's http.server on 127.0.0.1.
+# msix walks the capability list of config-space files made here (MSI-X
+# enabled passes; disabled, masked, absent, a looping or out-of-range list,
+# a cut-off capability and a 64-byte header-only read fail, each saying
+# why), and without --file finds no disk with a made-up serial; pci finds
+# no function with a made-up ID; fetch gets a file from python3's
+# http.server on 127.0.0.1.
 # No root, no VM.  MPDEV-IO defaults to build/e2e/mpdev-io (make -C
 # selftests/e2e).  TAP; the last line is "N passed, N failed".
 set -u
@@ -150,6 +155,83 @@ for rw in randread randwrite; do
 	ok $? "bench $rw: BLKBENCH line"
 done
 want 2 "bench with a bad RW is a usage error" "$io" --out stdout --file bench "$b" seqread 1
+
+# --------------------------------------------------------------- msix
+# A type 0 config space: status says "capability list", 0x34 -> 0x40 (power
+# management, ID 0x01) -> 0x50 (MSI-X, ID 0x11: 4 entries, table BAR0+0x2000,
+# PBA BAR0+0x3000), Message Control's high byte HI (0x80: enable).
+# mkcfg FILE HI [NEXT_OF_0x50 [ID_AT_0x50]]
+mkcfg() {
+	rm -f "$1"
+	truncate -s 256 "$1"
+	poke "$1" 6 10
+	poke "$1" $((0x34)) 40
+	poke "$1" $((0x40)) 01
+	poke "$1" $((0x41)) 50
+	poke "$1" $((0x50)) "${4:-11}"
+	poke "$1" $((0x51)) "${3:-00}"
+	poke "$1" $((0x52)) 03
+	poke "$1" $((0x53)) "$2"
+	poke "$1" $((0x55)) 20
+	poke "$1" $((0x59)) 30
+}
+c=$tmp/cfg
+mkcfg "$c" 80
+want 0 "msix: MSI-X enabled in a config-space file" "$io" --out stdout --file msix "$c"
+grep -q "^MSIX serial=$c bdf=file enabled=1 masked=0 entries=4 vectors=- irqs=-\$" "$tmp/out" &&
+	grep -q '^# msix: file: MSI-X capability at 0x50, control 0x8003 (enable 1, function mask 0), 4 entries, table BAR0+0x2000, PBA BAR0+0x3000$' "$tmp/out"
+ok $? "msix: the MSIX line, the capability at 0x50 after the PM one, table and PBA"
+want 0 "msix as a run step" "$io" --out stdout --file run "msix:$c"
+grep -q '^E2E-GUEST-DONE pass=1 fail=0 skip=0 todo=0$' "$tmp/out"
+ok $? "msix step: E2E-GUEST-DONE pass=1"
+# want_why RC DESC REGEX CMD...: fails with RC and says REGEX
+want_why() {
+	local rc=$1 desc=$2 re=$3
+	shift 3
+	want "$rc" "$desc" "$@"
+	grep -q -E -- "$re" "$tmp/out"
+	ok $? "$desc: says '$re'"
+}
+mkcfg "$c" 00
+want_why 1 "msix: MSI-X present but not enabled fails" '^not ok 1 - .*: MSI-X not enabled, 4 entries' 	"$io" --out stdout --file msix "$c"
+mkcfg "$c" c0
+want_why 1 "msix: enabled with the function masked fails" 'MSI-X enabled but the function masked' 	"$io" --out stdout --file msix "$c"
+mkcfg "$c" 80 00 05
+want_why 1 "msix: a list without MSI-X fails" '^not ok 1 - .*: no MSI-X capability \(IDs: 0x01 0x05\)$' 	"$io" --out stdout --file msix "$c"
+mkcfg "$c" 80 40 05
+want_why 1 "msix: a list that loops fails" 'capability list loops' "$io" --out stdout --file msix "$c"
+mkcfg "$c" 80
+poke "$c" 6 00
+want_why 1 "msix: no capability list (status bit 4 clear) fails" 'no capability list \(status 0x0000\)' 	"$io" --out stdout --file msix "$c"
+mkcfg "$c" 80
+poke "$c" $((0x34)) 20
+want_why 1 "msix: a capability pointer into the header fails" 'pointer 0x20 points into the header' 	"$io" --out stdout --file msix "$c"
+# third in the list: PM, MSI (0x05) at 0x50, MSI-X at 0xa0 (8 entries, enabled)
+mkcfg "$c" 00 a0 05
+poke "$c" $((0xa0)) 11
+poke "$c" $((0xa2)) 07
+poke "$c" $((0xa3)) 80
+want 0 "msix: MSI-X found third in the list" "$io" --out stdout --file msix "$c"
+grep -q '^# msix: file: MSI-X capability at 0xa0, control 0x8007 .* 8 entries' "$tmp/out"
+ok $? "msix: at 0xa0, 8 entries"
+mkcfg "$c" 80
+poke "$c" $((0x41)) f8
+poke "$c" $((0xf8)) 11
+want_why 1 "msix: an MSI-X capability cut off at the end fails" 'MSI-X capability at 0xf8 cut off at 256 bytes' 	"$io" --out stdout --file msix "$c"
+# an unprivileged read of sysfs config gets the 64-byte header only
+mkcfg "$c" 80
+truncate -s 64 "$c"
+want_why 1 "msix: 64 bytes (the header only) fail" 'capability at 0x40 is past the 64 bytes read' 	"$io" --out stdout --file msix "$c"
+truncate -s 32 "$c"
+want_why 1 "msix: 32 bytes fail" 'config space of 32 bytes, not even the 64-byte header' 	"$io" --out stdout --file msix "$c"
+want_why 1 "msix: a missing file fails" 'read .*: No such file' "$io" --out stdout --file msix "$tmp/none"
+want 2 "msix with a bad MIN is a usage error" "$io" --out stdout --file msix "$c" many
+# without --file: the host's disks (none has this serial), its PCI functions
+want_why 1 "msix: a serial no disk has fails" 'no disk with serial mpdev-io-none' \
+	"$io" --out stdout msix mpdev-io-none
+want_why 1 "pci: an ID no function has fails" '^not ok 1 - pci ffff:fffe: no such function$' \
+	"$io" --out stdout pci ffff/fffe
+want 2 "pci without VVVV/DDDD is a usage error" "$io" --out stdout pci 1b36
 
 # -------------------------------------------------------------- fetch
 # (net's HTTP part; net itself configures an interface: guest only)

@@ -6,8 +6,9 @@
  * (selftests/e2e): it finds the testdev (6d70:0001) in sysfs and checks it
  * through the interfaces any guest driver uses -- config space through
  * sysfs "config", BAR0 through an mmap of "resource0", BAR1 through
- * "resource1" -- binds uio_pci_generic to run DMA with interrupts, moves
- * BAR0, and times accesses.  Results are TAP; see
+ * "resource1" -- binds uio_pci_generic to run DMA with interrupts, binds
+ * its own mpdev_msix driver to count MSI-X interrupts, moves BAR0, and
+ * times accesses.  Results are TAP; see
  * Documentation/mpdev/e2e.rst for the list of checks.
  *
  * usage: mpdev-guest [--out stdout|debugcon[=PORT]] [--dev BDF]
@@ -28,6 +29,13 @@
  *   movebar [--to ADDR]  rewrite BAR0 through config space, check the new
  *                        address reaches the device and the old one does
  *                        not, then move it back
+ *   msix [--moddir DIR] [--timeout-ms N]
+ *                        bind our mpdev_msix driver (guest/mpdev_msix.c),
+ *                        raise vectors through MSIX_RAISE and count each
+ *                        vector's interrupts in /proc/interrupts: exact
+ *                        counts, INT_STATUS events on vector 0, Function
+ *                        Mask (held once per vector), a vector masked in
+ *                        the table (PBA); then unbind (INTx again)
  *   bench [-n N] [--sizes 1,2,4,8] [--ops read,write] [--threads T]
  *         (lists may use "/" instead of ",", as they must in a run STEP)
  *         [--res FILE] [--id VVVV:DDDD] [--off OFF] [--space mmio|pio]
@@ -103,6 +111,7 @@
 #define  TD_DMA_ST_DONE		(1u << 0)
 #define  TD_DMA_ST_ERROR	(1u << 1)
 #define TD_DMA_COUNT	0x05c
+#define TD_MSIX_RAISE	0x060
 #define TD_SCRATCH	0x100
 #define TD_SCRATCH_SIZE	0x100
 #define TD_BAR1_SIZE	0x20
@@ -110,6 +119,9 @@
 #define TDIO_COUNTER	0x04
 #define TDIO_SCRATCH	0x08
 #define TDIO_SCRATCH_SIZE 0x18
+#define TD_BAR2_SIZE	0x1000
+#define TD_MSIX_TABLE	0x000
+#define TD_MSIX_PBA	0x800
 
 /* PCI config space. */
 #define PCI_VENDOR_ID		0x00
@@ -1254,6 +1266,333 @@ static int cmd_movebar(int argc, char **argv)
 	return 0;
 }
 
+/* -------------------------------------------------------------- msix */
+
+#define PCI_CAP_ID_MSI		0x05
+#define PCI_CAP_ID_MSIX		0x11
+#define PCI_MSIX_FLAGS		2
+#define  PCI_MSIX_FLAGS_QSIZE	0x07ff
+#define  PCI_MSIX_FLAGS_MASKALL	0x4000
+#define  PCI_MSIX_FLAGS_ENABLE	0x8000
+#define PCI_MSIX_TABLE		4
+#define PCI_MSIX_PBA		8
+#define MSIX_ENTRY_CTRL		12	/* vector control, bit 0 masked */
+#define MSIX_MAX		32	/* vectors this step handles */
+#define MSIX_DRV		"mpdev_msix"
+
+/*
+ * Interrupts of the vectors mpdev_msix requested (named "mpdev_msix.N")
+ * so far, summed over the CPUs, from /proc/interrupts.  Returns how many
+ * of the @n vectors have a line there, -1 if it cannot be read.
+ */
+static int msix_counts(uint64_t *c, int n)
+{
+	FILE *f = fopen("/proc/interrupts", "r");
+	char line[1024];
+	int found = 0;
+
+	memset(c, 0, n * sizeof(*c));
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *name = strstr(line, MSIX_DRV ".");
+		char *p = strchr(line, ':');
+		uint64_t sum = 0;
+		int v;
+
+		if (!name || !p || sscanf(name, MSIX_DRV ".%d", &v) != 1 || v < 0 || v >= n)
+			continue;
+		/* "IRQ:" then one count per CPU, then the chip's name. */
+		for (p++;;) {
+			char *end;
+			unsigned long long x;
+
+			while (*p == ' ' || *p == '\t')
+				p++;
+			if (!isdigit((unsigned char)*p))
+				break;
+			x = strtoull(p, &end, 10);
+			if (*end != ' ' && *end != '\t')
+				break;
+			sum += x;
+			p = end;
+		}
+		c[v] = sum;
+		found++;
+	}
+	fclose(f);
+	return found;
+}
+
+/* "a,b,c" of @n counts, for TAP lines. */
+static const char *msix_list(const uint64_t *c, int n, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = 0;
+	for (int i = 0; i < n && o < len; i++)
+		o += snprintf(buf + o, len - o, "%s%" PRIu64, i ? "," : "", c[i]);
+	return buf;
+}
+
+/*
+ * Wait up to @ms until the counts since @base are @want, then a little
+ * longer to see that nothing more comes.  @got gets what came.
+ */
+static bool msix_expect(int n, const uint64_t *base, const uint64_t *want, uint64_t *got,
+			int ms)
+{
+	uint64_t now[MSIX_MAX];
+	bool same = false;
+
+	for (int t = 0; t <= ms; t += 10) {
+		msix_counts(now, n);
+		same = true;
+		for (int i = 0; i < n; i++) {
+			got[i] = now[i] - base[i];
+			same &= got[i] == want[i];
+		}
+		if (same)
+			break;
+		msleep(10);
+	}
+	if (!same)
+		return false;
+	msleep(100);
+	msix_counts(now, n);
+	for (int i = 0; i < n; i++) {
+		got[i] = now[i] - base[i];
+		same &= got[i] == want[i];
+	}
+	return same;
+}
+
+/*
+ * Raise vector @v and wait (up to @ms) for its interrupt.  Messages on
+ * one vector that arrive while it is still pending in the guest's local
+ * APIC are one interrupt, as on real hardware: a test that counts must
+ * not raise a vector again before its last message was taken.
+ */
+static void msix_raise_wait(volatile uint8_t *b, int n, int v, int ms)
+{
+	uint64_t c0[MSIX_MAX], c[MSIX_MAX];
+
+	msix_counts(c0, n);
+	mwr(b, TD_MSIX_RAISE, 4, v);
+	for (int t = 0; t < ms; t++) {
+		msix_counts(c, n);
+		if (c[v] != c0[v])
+			return;
+		msleep(1);
+	}
+}
+
+static int bind_driver(struct dev *d, const char *name)
+{
+	char p[PATH_MAX], drv[64];
+
+	if (current_driver(d, drv, sizeof(drv)) == 0) {
+		if (!strcmp(drv, name))
+			return 0;
+		snprintf(p, sizeof(p), "%s/driver/unbind", d->dir);
+		write_file(p, d->bdf);
+	}
+	snprintf(p, sizeof(p), "%s/driver_override", d->dir);
+	if (write_file(p, name) < 0)
+		return -1;
+	write_file("/sys/bus/pci/drivers_probe", d->bdf);
+	return current_driver(d, drv, sizeof(drv)) == 0 && !strcmp(drv, name) ? 0 : -1;
+}
+
+static int cmd_msix(int argc, char **argv)
+{
+	const char *moddir = "/lib/modules/e2e";
+	uint64_t base[MSIX_MAX], want[MSIX_MAX], got[MSIX_MAX], total[MSIX_MAX] = { 0 };
+	uint64_t sent[MSIX_MAX] = { 0 };	/* raises that reach the remote's eventfds */
+	uint64_t s2 = 0, z2 = 0, f2 = 0;
+	unsigned held = 0, flushed = 0;
+	char p[PATH_MAX], l1[256], l2[256];
+	volatile uint8_t *b, *t;
+	uint16_t flags, ctl;
+	uint8_t pos = 0, cap;
+	int timeout_ms = 3000, n, msi = 0;
+	uint32_t v32;
+	struct stat st;
+	struct dev d;
+	bool good;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--moddir") && i + 1 < argc)
+			moddir = argv[++i];
+		else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc)
+			timeout_ms = atoi(argv[++i]);
+		else
+			usage_err("msix: unknown option %s", argv[i]);
+	}
+	if (need_dev(&d, "msix") < 0)
+		return 1;
+
+	/* The capability list as the patched proxy shows it: MSI-X, no MSI. */
+	cap = cfg_rd(&d, PCI_CAPABILITY_LIST, 1) & ~3;
+	for (int i = 0; cap >= 0x40 && i < 48; i++) {
+		uint8_t id = cfg_rd(&d, cap, 1);
+
+		if (id == PCI_CAP_ID_MSIX)
+			pos = cap;
+		msi += id == PCI_CAP_ID_MSI;
+		cap = cfg_rd(&d, cap + 1, 1) & ~3;
+	}
+	if (!tap(pos && !msi, "msix: MSI-X capability at 0x%02x, no MSI capability", pos))
+		return 1;
+	flags = cfg_rd(&d, pos + PCI_MSIX_FLAGS, 2);
+	n = (flags & PCI_MSIX_FLAGS_QSIZE) + 1;
+	bar_res(&d, 2, &s2, &z2, &f2);
+	tap(n <= MSIX_MAX && cfg_rd(&d, pos + PCI_MSIX_TABLE, 4) == (TD_MSIX_TABLE | 2) &&
+	    cfg_rd(&d, pos + PCI_MSIX_PBA, 4) == (TD_MSIX_PBA | 2) &&
+	    s2 && z2 == TD_BAR2_SIZE && (f2 & 0x200),
+	    "msix: %d vectors, table at BAR2+0x%x, PBA at BAR2+0x%x, BAR2 4 KiB of memory at 0x%" PRIx64,
+	    n, cfg_rd(&d, pos + PCI_MSIX_TABLE, 4) & ~7u, cfg_rd(&d, pos + PCI_MSIX_PBA, 4) & ~7u, s2);
+	if (n > MSIX_MAX)
+		return 1;
+
+	snprintf(p, sizeof(p), "%s/%s.ko", moddir, MSIX_DRV);
+	if (stat("/sys/bus/pci/drivers/" MSIX_DRV, &st) < 0 && stat(p, &st) < 0) {
+		tap_skip("no " MSIX_DRV ".ko in the initramfs (selftests/e2e/Makefile builds it against the guest kernel's headers)",
+			 "msix: interrupts counted per vector");
+		return 0;
+	}
+	if (stat("/sys/bus/pci/drivers/" MSIX_DRV, &st) < 0) {
+		int r = load_module(p);
+
+		if (!tap(r == 0, "msix: %s loaded", p)) {
+			diag("finit_module: %s", strerror(-r));
+			return 1;
+		}
+	}
+	if (!tap(bind_driver(&d, MSIX_DRV) == 0, "msix: %s binds to %s", MSIX_DRV, d.bdf))
+		return 1;
+	ctl = cfg_rd(&d, pos + PCI_MSIX_FLAGS, 2);
+	tap((ctl & PCI_MSIX_FLAGS_ENABLE) && !(ctl & PCI_MSIX_FLAGS_MASKALL),
+	    "msix: the driver enabled MSI-X (control 0x%04x)", ctl);
+	tap(msix_counts(base, n) == n, "msix: /proc/interrupts lists %s.0-%d", MSIX_DRV, n - 1);
+	b = map_bar(&d, 0, TD_BAR0_SIZE);
+	t = map_bar(&d, 2, TD_BAR2_SIZE);
+	if (!tap(b && t, "msix: BAR0 and BAR2 mapped"))
+		return 1;
+	mwr(b, TD_INT_STATUS, 4, TD_INT_ALL);
+
+	/* Vector v raised v + 1 times: each count exact, nothing elsewhere. */
+	for (int v = 0; v < n; v++) {
+		for (int k = 0; k <= v; k++)
+			msix_raise_wait(b, n, v, timeout_ms);
+		want[v] = v + 1;
+		sent[v] += v + 1;
+	}
+	good = msix_expect(n, base, want, got, timeout_ms);
+	tap(good, "msix: vector v raised v+1 times, one at a time, interrupts exactly v+1 times (%s)",
+	    msix_list(got, n, l1, sizeof(l1)));
+	for (int v = 0; v < n; v++)
+		total[v] += got[v];
+
+	/* An INT_STATUS event goes out as vector 0. */
+	msix_counts(base, n);
+	memset(want, 0, sizeof(want));
+	want[0] = 1;
+	sent[0]++;
+	mwr(b, TD_INT_RAISE, 4, TD_INT_SOFT);
+	good = msix_expect(n, base, want, got, timeout_ms);
+	v32 = mrd(b, TD_INT_STATUS, 4);
+	tap(good && v32 == TD_INT_SOFT, "msix: INT_RAISE interrupts on vector 0 once, INT_STATUS 0x%x (%s)",
+	    v32, msix_list(got, n, l1, sizeof(l1)));
+	mwr(b, TD_INT_STATUS, 4, TD_INT_ALL);
+	for (int v = 0; v < n; v++)
+		total[v] += got[v];
+
+	/* Function Mask (config space): held at the device, one per vector. */
+	msix_counts(base, n);
+	memset(want, 0, sizeof(want));
+	cfg_wr(&d, pos + PCI_MSIX_FLAGS, 2, ctl | PCI_MSIX_FLAGS_MASKALL);
+	for (int k = 0; k < 3; k++)
+		mwr(b, TD_MSIX_RAISE, 4, 3 % n);
+	mwr(b, TD_MSIX_RAISE, 4, 6 % n);
+	held += 4;
+	good = msix_expect(n, base, want, got, 200);
+	tap(good, "msix: function masked: 3 raises of vector %d and 1 of vector %d interrupt nothing (%s)",
+	    3 % n, 6 % n, msix_list(got, n, l1, sizeof(l1)));
+	for (int v = 0; v < n; v++)
+		total[v] += got[v];
+	msix_counts(base, n);
+	cfg_wr(&d, pos + PCI_MSIX_FLAGS, 2, ctl & ~PCI_MSIX_FLAGS_MASKALL);
+	want[3 % n]++;
+	want[6 % n]++;
+	sent[3 % n]++;
+	sent[6 % n]++;
+	flushed += 3 % n == 6 % n ? 1 : 2;
+	good = msix_expect(n, base, want, got, timeout_ms);
+	tap(good, "msix: function unmasked: one interrupt on each held vector (%s)",
+	    msix_list(got, n, l1, sizeof(l1)));
+	for (int v = 0; v < n; v++)
+		total[v] += got[v];
+
+	/* A masked vector (the VMM's table): pending in the PBA, once. */
+	{
+		int v = 5 % n;
+		size_t ctrl = TD_MSIX_TABLE + 16 * v + MSIX_ENTRY_CTRL;
+		uint32_t c0 = mrd(t, ctrl, 4);
+		uint64_t pba;
+
+		msix_counts(base, n);
+		memset(want, 0, sizeof(want));
+		mwr(t, ctrl, 4, c0 | 1);
+		mwr(b, TD_MSIX_RAISE, 4, v);
+		mwr(b, TD_MSIX_RAISE, 4, v);
+		sent[v] += 2;
+		good = msix_expect(n, base, want, got, 200);
+		pba = mrd(t, TD_MSIX_PBA, 8);
+		tap(good && (pba & (1ull << v)),
+		    "msix: vector %d masked in the table: 2 raises interrupt nothing, PBA 0x%" PRIx64 " (%s)",
+		    v, pba, msix_list(got, n, l1, sizeof(l1)));
+		for (int i = 0; i < n; i++)
+			total[i] += got[i];
+		msix_counts(base, n);
+		mwr(t, ctrl, 4, c0);
+		want[v] = 1;
+		good = msix_expect(n, base, want, got, timeout_ms);
+		pba = mrd(t, TD_MSIX_PBA, 8);
+		tap(good && !(pba & (1ull << v)),
+		    "msix: vector %d unmasked: one interrupt, PBA 0x%" PRIx64 " (%s)", v, pba,
+		    msix_list(got, n, l1, sizeof(l1)));
+		for (int i = 0; i < n; i++)
+			total[i] += got[i];
+	}
+	diag("msix: interrupts per vector in all: %s", msix_list(total, n, l1, sizeof(l1)));
+	/* For the host: what the remote must have signalled, per vector. */
+	say("E2E-MSIX vectors=%d sent=%s got=%s held=%u flushed=%u", n,
+	    msix_list(sent, n, l2, sizeof(l2)), l1, held, flushed);
+
+	/* Unbound: MSI-X off again, and MSIX_RAISE falls back to INTx. */
+	snprintf(p, sizeof(p), "%s/driver/unbind", d.dir);
+	write_file(p, d.bdf);
+	snprintf(p, sizeof(p), "%s/driver_override", d.dir);
+	write_file(p, "\n");
+	ctl = cfg_rd(&d, pos + PCI_MSIX_FLAGS, 2);
+	cmd_set(&d, PCI_COMMAND_MEMORY, 0);
+	/* INT_MASK 0: the bit latches, but no INTx without a handler. */
+	mwr(b, TD_INT_MASK, 4, 0);
+	mwr(b, TD_INT_STATUS, 4, TD_INT_ALL);
+	mwr(b, TD_MSIX_RAISE, 4, 1);
+	v32 = mrd(b, TD_INT_STATUS, 4);
+	tap(!(ctl & PCI_MSIX_FLAGS_ENABLE) && v32 == TD_INT_SOFT,
+	    "msix: unbound, MSI-X disabled (control 0x%04x): MSIX_RAISE sets INT_STATUS bit 2 (0x%x)",
+	    ctl, v32);
+	mwr(b, TD_INT_STATUS, 4, TD_INT_ALL);
+	mwr(b, TD_INT_MASK, 4, TD_INT_ALL);
+	munmap((void *)b, TD_BAR0_SIZE);
+	munmap((void *)t, TD_BAR2_SIZE);
+	close(d.cfg);
+	return 0;
+}
+
 /* ------------------------------------------------------------- bench */
 
 struct bench_case {
@@ -1573,7 +1912,8 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 } commands[] = {
 	{ "find", cmd_find }, { "check", cmd_check }, { "dma", cmd_dma },
-	{ "movebar", cmd_movebar }, { "bench", cmd_bench }, { "hold", cmd_hold },
+	{ "movebar", cmd_movebar }, { "msix", cmd_msix }, { "bench", cmd_bench },
+	{ "hold", cmd_hold },
 	{ "run", cmd_run },
 };
 

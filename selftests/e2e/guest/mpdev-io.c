@@ -4,17 +4,20 @@
  *
  * A small static tool for the nested guest of the end-to-end tests
  * (selftests/e2e), for the devices QEMU's own models provide from a remote
- * process (an LSI 53C895A with scsi-hd disks, an e1000 with -netdev user):
- * it finds SCSI disks by serial number, writes and reads back patterns
- * with O_DIRECT, streams self-describing records for the "remote killed
- * mid-I/O" test, times 4 KiB random I/O, and fetches a file over the NIC.
- * The same binary checks the disk images host-side (verify-image,
+ * process or in-process (an LSI 53C895A with scsi-hd disks, NVMe,
+ * virtio-blk, an e1000 with -netdev user): it finds disks by serial number,
+ * checks their PCI function's MSI-X and interrupts, writes and reads back
+ * patterns with O_DIRECT, streams self-describing records for the "remote
+ * killed mid-I/O" test, times 4 KiB random I/O, and fetches a file over the
+ * NIC.  The same binary checks the disk images host-side (verify-image,
  * verify-stream).  Results are TAP; see Documentation/mpdev/e2e.rst.
  *
  * usage: mpdev-io [--out stdout|debugcon[=PORT]] [--file] COMMAND [ARGS]
  * commands (in a run STEP the arguments are separated by ":"):
- *   disk SERIAL [SECS]   wait (default 30 s) for the SCSI disk /dev/sdX
- *                        whose serial (VPD page 0x80) is SERIAL
+ *   disk SERIAL [SECS]   wait (default 30 s) for the disk whose serial is
+ *                        SERIAL: a SCSI disk /dev/sdX (VPD page 0x80), an
+ *                        NVMe namespace /dev/nvmeXnY (its controller's
+ *                        serial) or a virtio-blk disk /dev/vdX
  *   pattern SERIAL SEED  O_DIRECT writes of 16 extents (4..256 KiB, offsets
  *                        from SEED and the disk size, with offset 0 and the
  *                        last 4 KiB), then generation-2 overwrites of two
@@ -27,6 +30,18 @@
  *   bench SERIAL randread|randwrite SECS [LABEL]
  *                        4 KiB random O_DIRECT I/O at queue depth 1 over the
  *                        disk's first GiB: one "BLKBENCH ..." line
+ *   msix SERIAL [MIN]    the disk's PCI function (up from /sys/block/X/device)
+ *                        has an MSI-X capability (config space), enabled,
+ *                        the function not masked, and its vectors (msi_irqs/)
+ *                        took at least MIN (default 1) interrupts, all CPUs
+ *                        of /proc/interrupts: one "MSIX serial=S bdf=B
+ *                        enabled=1 masked=0 entries=E vectors=N irqs=T" line
+ *   pci VVVV/DDDD [SECS] what the guest sees of the first function with that
+ *                        ID: driver, BARs, MSI-X, interrupts, its kernel
+ *                        messages and the disks under it (waiting up to SECS
+ *                        for one), as comments and one "PCI id=... bdf=...
+ *                        driver=... bar0_size=... disks=..." line; ok if
+ *                        the function is there
  *   net URL SHA256       bring up the first ethernet interface as
  *                        10.0.2.15/24 via 10.0.2.2 (QEMU -netdev user),
  *                        ping 10.0.2.2, fetch URL, compare its sha256 (in a
@@ -44,7 +59,8 @@
  *
  * Disks are named by SERIAL; with --file, SERIAL is a path instead (a plain
  * file or a block device; O_DIRECT when the file system has it), for a
- * host-side self-test (selftests/e2e/test-mpdev-io.sh).
+ * host-side self-test (selftests/e2e/test-mpdev-io.sh); for msix, a file
+ * of config space (only the capability is checked then).
  *
  * Output: TAP; "# mpdev-io: CMD (uptime X s) ..." first, the plan last, and
  * run ends with "E2E-GUEST-DONE pass=P fail=F skip=S todo=T".  --out
@@ -61,6 +77,7 @@
 #include <limits.h>
 #include <arpa/inet.h>
 #include <linux/fs.h>
+#include <linux/pci_regs.h>
 #include <netinet/in.h>
 #include <scsi/sg.h>
 #include <stdarg.h>
@@ -323,13 +340,28 @@ static int vpd80_serial(const unsigned char *pg, int n, char *out, size_t len)
 	return 0;
 }
 
-/* The serial of /sys/block/NAME: sysfs vpd_pg80, else an INQUIRY by SG_IO. */
+/*
+ * The serial of /sys/block/NAME: an NVMe namespace (nvmeXnY) has its
+ * controller's (device/serial, space-padded), a virtio-blk disk (vdX) its
+ * own (serial); a SCSI disk (sdX) has sysfs vpd_pg80, else an INQUIRY by
+ * SG_IO.  Other block devices have none here.
+ */
 static int disk_serial(const char *name, char *out, size_t len)
 {
 	unsigned char pg[252];
 	char path[PATH_MAX];
 	int fd, n;
 
+	if (!strncmp(name, "nvme", 4) || !strncmp(name, "vd", 2)) {
+		snprintf(path, sizeof(path), "/sys/block/%s/%sserial", name,
+			 name[0] == 'n' ? "device/" : "");
+		if (read_attr(path, out, len) <= 0)
+			return -1;
+		trim(out);
+		return *out ? 0 : -1;
+	}
+	if (strncmp(name, "sd", 2))
+		return -1;
 	snprintf(path, sizeof(path), "/sys/block/%s/device/vpd_pg80", name);
 	fd = open(path, O_RDONLY);
 	if (fd >= 0) {
@@ -400,8 +432,6 @@ static struct disk *disk_scan(const char *serial)
 	if (!dir)
 		return NULL;
 	while ((de = readdir(dir))) {
-		if (strncmp(de->d_name, "sd", 2))
-			continue;
 		if (disk_serial(de->d_name, ser, sizeof(ser)) || strcmp(ser, serial))
 			continue;
 		snprintf(path, sizeof(path), "/sys/block/%s/size", de->d_name);
@@ -884,6 +914,571 @@ static int cmd_bench(int argc, char **argv)
 	return 0;
 }
 
+/* --------------------------------------------------------------- PCI */
+
+#define CFG_MAX		4096		/* PCIe config space, extended part too */
+#define MAX_VEC		64		/* MSI-X IRQs counted per function */
+
+/* Up to LEN bytes of PATH (sysfs config reads stop at its end); -1 on error. */
+static ssize_t read_bytes(const char *path, void *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY), e;
+	size_t got = 0;
+
+	if (fd < 0)
+		return -1;
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		if (!n)
+			break;
+		got += n;
+	}
+	close(fd);
+	return got;
+}
+
+static bool is_bdf(const char *s)
+{
+	unsigned dom, bus, dev, fn;
+	int n = -1;
+
+	return sscanf(s, "%4x:%2x:%2x.%1x%n", &dom, &bus, &dev, &fn, &n) == 4 &&
+	       n == (int)strlen(s) && n == 12;
+}
+
+/* The PCI function a sysfs device PATH sits under: its DDDD:BB:DD.F into BDF. */
+static int pci_parent(const char *path, char *bdf, size_t len)
+{
+	char real[PATH_MAX], cfg[PATH_MAX + 8], *p;
+	struct stat st;
+
+	if (!realpath(path, real))
+		return -1;
+	while ((p = strrchr(real, '/')) && p != real) {
+		snprintf(cfg, sizeof(cfg), "%s/config", real);
+		if (is_bdf(p + 1) && stat(cfg, &st) == 0) {
+			snprintf(bdf, len, "%s", p + 1);
+			return 0;
+		}
+		*p = 0;
+	}
+	return -1;
+}
+
+struct msix {
+	unsigned cap;			/* offset of the capability; 0: none */
+	unsigned ctrl;			/* Message Control */
+	unsigned entries;		/* table size */
+	unsigned tbir, pbir;		/* BARs of the table and the PBA */
+	uint32_t toff, poff;		/* and their offsets in them */
+	char why[160];			/* no capability or a bad list: why */
+};
+
+static uint32_t le32(const unsigned char *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/*
+ * Walk the capability list of config space CFG (LEN bytes) to the MSI-X
+ * capability: 0 with M->cap its offset, or 0 (M->why: not there); -1 (why
+ * in M->why) if the list is malformed or leaves the LEN bytes.
+ */
+static int msix_parse(const unsigned char *cfg, size_t len, struct msix *m)
+{
+	unsigned ptr, n = 0;
+	int w;
+
+	memset(m, 0, sizeof(*m));
+	if (len < PCI_STD_HEADER_SIZEOF) {
+		snprintf(m->why, sizeof(m->why), "config space of %zu bytes, not even the %d-byte header",
+			 len, PCI_STD_HEADER_SIZEOF);
+		return -1;
+	}
+	if (!(cfg[PCI_STATUS] & PCI_STATUS_CAP_LIST)) {
+		snprintf(m->why, sizeof(m->why), "no capability list (status 0x%04x)",
+			 cfg[PCI_STATUS] | cfg[PCI_STATUS + 1] << 8);
+		return 0;
+	}
+	w = snprintf(m->why, sizeof(m->why), "no MSI-X capability (IDs:");
+	ptr = cfg[(cfg[PCI_HEADER_TYPE] & 0x7f) == PCI_HEADER_TYPE_CARDBUS ?
+		  PCI_CB_CAPABILITY_LIST : PCI_CAPABILITY_LIST] & ~3u;
+	for (; ptr; ptr = cfg[ptr + PCI_CAP_LIST_NEXT] & ~3u) {
+		if (ptr < PCI_STD_HEADER_SIZEOF) {
+			snprintf(m->why, sizeof(m->why), "capability pointer 0x%02x points into the header",
+				 ptr);
+			return -1;
+		}
+		if (ptr + PCI_CAP_FLAGS > len) {
+			snprintf(m->why, sizeof(m->why), "capability at 0x%02x is past the %zu bytes read",
+				 ptr, len);
+			return -1;
+		}
+		if (++n > 48) {		/* 48 capabilities of 4 bytes fill 192 */
+			snprintf(m->why, sizeof(m->why), "capability list loops (at 0x%02x)", ptr);
+			return -1;
+		}
+		if (cfg[ptr + PCI_CAP_LIST_ID] != PCI_CAP_ID_MSIX) {
+			if (w > 0 && (size_t)w < sizeof(m->why) - 8)
+				w += snprintf(m->why + w, sizeof(m->why) - w, " 0x%02x",
+					      cfg[ptr + PCI_CAP_LIST_ID]);
+			continue;
+		}
+		if (ptr + PCI_CAP_MSIX_SIZEOF > len) {
+			snprintf(m->why, sizeof(m->why), "MSI-X capability at 0x%02x cut off at %zu bytes",
+				 ptr, len);
+			return -1;
+		}
+		m->cap = ptr;
+		m->ctrl = cfg[ptr + PCI_MSIX_FLAGS] | cfg[ptr + PCI_MSIX_FLAGS + 1] << 8;
+		m->entries = (m->ctrl & PCI_MSIX_FLAGS_QSIZE) + 1;
+		m->tbir = le32(cfg + ptr + PCI_MSIX_TABLE) & PCI_MSIX_TABLE_BIR;
+		m->toff = le32(cfg + ptr + PCI_MSIX_TABLE) & PCI_MSIX_TABLE_OFFSET;
+		m->pbir = le32(cfg + ptr + PCI_MSIX_PBA) & PCI_MSIX_PBA_BIR;
+		m->poff = le32(cfg + ptr + PCI_MSIX_PBA) & PCI_MSIX_PBA_OFFSET;
+		m->why[0] = 0;
+		return 0;
+	}
+	if (w > 0 && (size_t)w < sizeof(m->why) - 2)
+		snprintf(m->why + w, sizeof(m->why) - w, "%s)", n ? "" : " none");
+	return 0;
+}
+
+static int cmp_uint(const void *a, const void *b)
+{
+	unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * BDF's IRQs from its msi_irqs/ whose mode file says MODE ("msix" or
+ * "msi"): up to MAX into IRQS, sorted; how many in all, -1 without the
+ * directory (no MSI or MSI-X in use).
+ */
+static int msi_irqs(const char *bdf, const char *mode, unsigned *irqs, int max)
+{
+	char path[PATH_MAX], m[16];
+	struct dirent *de;
+	int n = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/msi_irqs", bdf);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while ((de = readdir(dir))) {
+		char *end;
+		unsigned long irq = strtoul(de->d_name, &end, 10);
+
+		if (*end || end == de->d_name)
+			continue;
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/msi_irqs/%s", bdf, de->d_name);
+		if (read_attr(path, m, sizeof(m)) <= 0)
+			continue;
+		trim(m);
+		if (strcmp(m, mode))
+			continue;
+		if (n < max)
+			irqs[n] = irq;
+		n++;
+	}
+	closedir(dir);
+	qsort(irqs, n < max ? n : max, sizeof(*irqs), cmp_uint);
+	return n;
+}
+
+/*
+ * The interrupts IRQS[0..N) took, summed over all CPUs, from
+ * /proc/interrupts; each one's into COUNT (if not NULL, -1 for an IRQ
+ * that is not listed).  -1 if the file cannot be read or parsed.
+ */
+static long long irq_counts(const unsigned *irqs, int n, long long *count)
+{
+	FILE *f = fopen("/proc/interrupts", "r");
+	char *line = NULL, *p, *e;
+	long long sum = 0;
+	size_t cap = 0;
+	int ncpu = 0, i;
+
+	if (!f)
+		return -1;
+	for (i = 0; count && i < n; i++)
+		count[i] = -1;
+	/* "           CPU0       CPU1": one column per CPU */
+	if (getline(&line, &cap, f) < 0) {
+		sum = -1;
+		goto out;
+	}
+	for (p = line; (p = strstr(p, "CPU")); p += 3)
+		ncpu++;
+	if (!ncpu) {
+		sum = -1;
+		goto out;
+	}
+	while (getline(&line, &cap, f) > 0) {
+		unsigned long irq;
+		long long c = 0;
+
+		for (p = line; *p == ' '; p++)
+			;
+		if (*p < '0' || *p > '9')
+			continue;	/* NMI:, LOC:, ... */
+		irq = strtoul(p, &e, 10);
+		if (*e != ':')
+			continue;
+		for (i = 0; i < n && irqs[i] != irq; i++)
+			;
+		if (i == n)
+			continue;
+		p = e + 1;
+		for (int k = 0; k < ncpu; k++) {
+			unsigned long long v = strtoull(p, &e, 10);
+
+			if (e == p)
+				break;		/* the chip's name: fewer columns */
+			c += v;
+			p = e;
+		}
+		if (count)
+			count[i] = c;
+		sum += c;
+	}
+out:
+	free(line);
+	fclose(f);
+	return sum;
+}
+
+/* What MSI-X control bits say, for a TAP line. */
+static const char *msix_state(const struct msix *m)
+{
+	if (!(m->ctrl & PCI_MSIX_FLAGS_ENABLE))
+		return "MSI-X not enabled";
+	if (m->ctrl & PCI_MSIX_FLAGS_MASKALL)
+		return "MSI-X enabled but the function masked";
+	return "MSI-X enabled";
+}
+
+static void msix_diag(const char *who, const char *bdf, const struct msix *m)
+{
+	diag("%s: %s: MSI-X capability at 0x%02x, control 0x%04x (enable %u, function mask %u), "
+	     "%u entries, table BAR%u+0x%x, PBA BAR%u+0x%x", who, bdf, m->cap, m->ctrl,
+	     !!(m->ctrl & PCI_MSIX_FLAGS_ENABLE), !!(m->ctrl & PCI_MSIX_FLAGS_MASKALL), m->entries,
+	     m->tbir, m->toff, m->pbir, m->poff);
+}
+
+/* The MSI-X IRQs of BDF and their interrupts: vectors, or -1 (TAP'd). */
+static int msix_count(const char *who, const char *bdf, long long *total)
+{
+	unsigned irqs[MAX_VEC];
+	long long cnt[MAX_VEC];
+	int nv = msi_irqs(bdf, "msix", irqs, MAX_VEC), k;
+
+	*total = 0;
+	if (nv <= 0)
+		return nv < 0 ? 0 : nv;
+	if (nv > MAX_VEC)
+		diag("%s: %s: %d MSI-X vectors, counting the first %d", who, bdf, nv, MAX_VEC);
+	*total = irq_counts(irqs, nv < MAX_VEC ? nv : MAX_VEC, cnt);
+	if (*total < 0) {
+		tap(false, "%s: %s: cannot read /proc/interrupts", who, bdf);
+		return -1;
+	}
+	for (k = 0; k < nv && k < MAX_VEC; k++)
+		diag("%s: %s: IRQ %u: %lld interrupt(s)%s", who, bdf, irqs[k], cnt[k],
+		     cnt[k] < 0 ? " (not in /proc/interrupts)" : "");
+	return nv;
+}
+
+/*
+ * msix SERIAL [MIN]: the disk's PCI function has MSI-X on, its vectors
+ * took at least MIN interrupts.  With --file, SERIAL is a config-space
+ * file: only the capability is checked.
+ */
+static int cmd_msix(int argc, char **argv)
+{
+	static unsigned char cfg[CFG_MAX];
+	uint64_t min = argc > 2 ? parse_u64(argv[2], "msix MIN") : 1;
+	char bdf[32] = "file", path[PATH_MAX];
+	long long total;
+	struct msix m;
+	struct disk *d;
+	ssize_t n;
+	bool on;
+	int nv;
+
+	if (argc < 2 || argc > 3)
+		usage_err("msix SERIAL [MIN]");
+	if (opt_file) {
+		snprintf(path, sizeof(path), "%s", argv[1]);
+	} else {
+		d = disk_need(argv[1], "msix");
+		if (!d)
+			return 1;
+		snprintf(path, sizeof(path), "/sys/block/%s/device", d->name);
+		if (pci_parent(path, bdf, sizeof(bdf)) < 0)
+			return !tap(false, "msix %s: %s is not under a PCI function", argv[1], path);
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", bdf);
+	}
+	n = read_bytes(path, cfg, sizeof(cfg));
+	if (n < 0)
+		return !tap(false, "msix %s: read %s: %s", argv[1], path, strerror(errno));
+	if (msix_parse(cfg, n, &m) < 0 || !m.cap)
+		return !tap(false, "msix %s: %s: %s", argv[1], bdf, m.why);
+	msix_diag("msix", bdf, &m);
+	on = (m.ctrl & PCI_MSIX_FLAGS_ENABLE) && !(m.ctrl & PCI_MSIX_FLAGS_MASKALL);
+	if (opt_file) {
+		say("MSIX serial=%s bdf=file enabled=%u masked=%u entries=%u vectors=- irqs=-", argv[1],
+		    !!(m.ctrl & PCI_MSIX_FLAGS_ENABLE), !!(m.ctrl & PCI_MSIX_FLAGS_MASKALL), m.entries);
+		return !tap(on, "msix %s: %s, %u entries (config space only)", argv[1], msix_state(&m),
+			    m.entries);
+	}
+	nv = msix_count("msix", bdf, &total);
+	if (nv < 0)
+		return 1;
+	say("MSIX serial=%s bdf=%s enabled=%u masked=%u entries=%u vectors=%d irqs=%lld", argv[1], bdf,
+	    !!(m.ctrl & PCI_MSIX_FLAGS_ENABLE), !!(m.ctrl & PCI_MSIX_FLAGS_MASKALL), m.entries, nv,
+	    total);
+	return !tap(on && nv > 0 && total >= 0 && (uint64_t)total >= min,
+		    "msix %s: %s: %s, %d of %u vectors in use, %lld interrupts (want >= %" PRIu64 ")",
+		    argv[1], bdf, msix_state(&m), nv, m.entries, total, min);
+}
+
+/* Does MSG name a PCI function other than BDF? */
+static bool names_other_fn(const char *msg, const char *bdf)
+{
+	char b[13];
+
+	for (const char *p = msg; strlen(p) >= 12; p++) {
+		snprintf(b, sizeof(b), "%.12s", p);
+		if (is_bdf(b) && strcmp(b, bdf))
+			return true;
+	}
+	return false;
+}
+
+/* The next record of /dev/kmsg (FD): its text in REC, 0 at the end. */
+static int kmsg_next(int fd, char *rec, size_t len, char **msg)
+{
+	for (;;) {
+		ssize_t n = read(fd, rec, len - 1);
+
+		if (n < 0 && errno == EPIPE)	/* overwritten meanwhile: go on */
+			continue;
+		if (n <= 0)
+			return 0;		/* EAGAIN: the end */
+		rec[n] = 0;
+		*msg = strchr(rec, ';');
+		if (!*msg)
+			continue;
+		(*msg)++;
+		(*msg)[strcspn(*msg, "\n")] = 0;
+		return 1;
+	}
+}
+
+/*
+ * The kernel's messages about the function, as comments: those naming it,
+ * or naming none other but one of its names -- drivers that spoke of it
+ * ("nvme 0000:00:01.0: ..." makes "nvme ..." one) and its child devices
+ * ("virtio0:").
+ */
+static void kmsg_diag(const char *who, const char *bdf)
+{
+	char rec[1024], names[8][32], path[PATH_MAX], *msg;
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK), nn = 0, shown = 0;
+	struct dirent *de;
+	DIR *dir;
+
+	if (fd < 0)
+		return;
+	while (nn < 8 && kmsg_next(fd, rec, sizeof(rec), &msg)) {
+		char *sp = strchr(msg, ' ');
+		int k;
+
+		if (!sp || strncmp(sp + 1, bdf, strlen(bdf)) || sp[1 + strlen(bdf)] != ':' ||
+		    sp - msg >= 31 || !strncmp(msg, "pci ", 4))
+			continue;
+		snprintf(names[nn], sizeof(names[nn]), "%.*s ", (int)(sp - msg), msg);
+		for (k = 0; k < nn && strcmp(names[k], names[nn]); k++)
+			;
+		nn += k == nn;
+	}
+	close(fd);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", bdf);
+	dir = opendir(path);
+	while (dir && nn < 8 && (de = readdir(dir))) {
+		size_t l = strlen(de->d_name);
+
+		if (de->d_type == DT_DIR && l && l < 30 && de->d_name[l - 1] >= '0' &&
+		    de->d_name[l - 1] <= '9' && !is_bdf(de->d_name))
+			snprintf(names[nn++], sizeof(names[0]), "%s:", de->d_name);
+	}
+	if (dir)
+		closedir(dir);
+	fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	if (fd < 0)
+		return;
+	while (shown < 24 && kmsg_next(fd, rec, sizeof(rec), &msg)) {
+		bool named = strstr(msg, bdf);
+
+		for (int k = 0; !named && k < nn; k++)
+			named = names[k][strlen(names[k]) - 1] == ' ' ?
+				!strncmp(msg, names[k], strlen(names[k])) : !!strstr(msg, names[k]);
+		if (named && (strstr(msg, bdf) || !names_other_fn(msg, bdf))) {
+			diag("%s: kernel: %s", who, msg);
+			shown++;
+		}
+	}
+	close(fd);
+}
+
+/*
+ * pci VVVV/DDDD [SECS]: what the guest sees of the first function with
+ * that ID: its driver, BARs (sysfs resource), MSI-X, interrupts and the
+ * disks under it (waiting up to SECS for one).  Comments and one line:
+ * PCI id=... bdf=... driver=... bar0_size=... ... disks=...
+ */
+static int cmd_pci(int argc, char **argv)
+{
+	static unsigned char cfg[CFG_MAX];
+	unsigned vid, did, secs = argc > 2 ? parse_u64(argv[2], "pci SECS") : 0;
+	char bdf[32] = "", path[PATH_MAX], buf[256], drv[64] = "", blks[128] = "";
+	char bars[512] = "", bsum[256] = "";	/* the BARs: for the PCI line, for TAP */
+	size_t bw = 0, sw = 0;
+	uint64_t t0 = now_ns(), end = t0 + secs * 1000000000ull;
+	long long total = 0, intx_count = -1;
+	unsigned intx = 0;
+	struct dirent *de;
+	struct msix m;
+	ssize_t n;
+	DIR *dir;
+	int nv = 0;
+	FILE *f;
+
+	if (argc < 2 || argc > 3 || sscanf(argv[1], "%x%*[:/]%x", &vid, &did) != 2)
+		usage_err("pci VVVV/DDDD [SECS]");
+	dir = opendir("/sys/bus/pci/devices");
+	while (dir && !*bdf && (de = readdir(dir))) {
+		unsigned v = 0, dv = 0;
+
+		if (!is_bdf(de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vendor", de->d_name);
+		if (read_attr(path, buf, sizeof(buf)) > 0)
+			v = strtoul(buf, NULL, 16);
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device", de->d_name);
+		if (read_attr(path, buf, sizeof(buf)) > 0)
+			dv = strtoul(buf, NULL, 16);
+		if (v == vid && dv == did)
+			snprintf(bdf, sizeof(bdf), "%s", de->d_name);
+	}
+	if (dir)
+		closedir(dir);
+	if (!*bdf)
+		return !tap(false, "pci %04x:%04x: no such function", vid, did);
+
+	/* the disks under it, waiting for one up to SECS */
+	for (;;) {
+		size_t w = 0;
+
+		*blks = 0;
+		dir = opendir("/sys/block");
+		while (dir && (de = readdir(dir))) {
+			char b[32];
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/sys/block/%s/device", de->d_name);
+			if (pci_parent(path, b, sizeof(b)) || strcmp(b, bdf) ||
+			    strlen(de->d_name) + 2 > sizeof(blks) - w)
+				continue;
+			w += snprintf(blks + w, sizeof(blks) - w, "%s%s", w ? "/" : "", de->d_name);
+		}
+		if (dir)
+			closedir(dir);
+		if (*blks || now_ns() >= end)
+			break;
+		msleep(200);
+	}
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n > 0) {
+		buf[n] = 0;
+		snprintf(drv, sizeof(drv), "%s", strrchr(buf, '/') ? strrchr(buf, '/') + 1 : buf);
+	}
+	/* start end flags, one line per resource: BARs 0..5 first */
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource", bdf);
+	f = fopen(path, "r");
+	for (int i = 0; f && i < PCI_STD_NUM_BARS && fgets(buf, sizeof(buf), f); i++) {
+		unsigned long long r[3];
+
+		if (sscanf(buf, "%llx %llx %llx", &r[0], &r[1], &r[2]) != 3)
+			break;
+		if (r[1] && bw < sizeof(bars))
+			bw += snprintf(bars + bw, sizeof(bars) - bw,
+				       " bar%d_start=0x%llx bar%d_size=%llu bar%d_flags=0x%llx", i, r[0], i,
+				       r[1] - r[0] + 1, i, r[2]);
+		if (r[1] && sw < sizeof(bsum))
+			sw += snprintf(bsum + sw, sizeof(bsum) - sw, "%sBAR%d %llu %s%s", sw ? ", " : "",
+				       i, r[1] - r[0] + 1 >= 1024 ? (r[1] - r[0] + 1) >> 10 : r[1] - r[0] + 1,
+				       r[1] - r[0] + 1 >= 1024 ? "KiB" : "bytes",
+				       r[2] & 0x100 ? " I/O" : r[2] & 0x100000 ? " 64-bit" : "");
+		if (r[1])
+			diag("pci %s: BAR%d: 0x%llx-0x%llx (%llu KiB), flags 0x%llx: %s%s%s", bdf, i,
+			     r[0], r[1], (r[1] - r[0] + 1) >> 10, r[2],
+			     r[2] & 0x100 ? "I/O" : "memory",
+			     r[2] & 0x100000 ? ", 64-bit" : (r[2] & 0x100) ? "" : ", 32-bit",
+			     r[2] & 0x2000 ? ", prefetchable" : "");
+	}
+	if (f)
+		fclose(f);
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", bdf);
+	n = read_bytes(path, cfg, sizeof(cfg));
+	if (n < 0)
+		return !tap(false, "pci %s: read %s: %s", bdf, path, strerror(errno));
+	if (msix_parse(cfg, n, &m) < 0)
+		return !tap(false, "pci %s: %s", bdf, m.why);
+	if (m.cap) {
+		msix_diag("pci", bdf, &m);
+		nv = msix_count("pci", bdf, &total);
+		if (nv < 0)
+			return 1;
+	} else {
+		diag("pci %s: %s", bdf, m.why);
+	}
+	/* INTx: the function's irq, if it has a pin */
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/irq", bdf);
+	if (cfg[PCI_INTERRUPT_PIN] && read_attr(path, buf, sizeof(buf)) > 0) {
+		intx = strtoul(buf, NULL, 10);
+		if (intx)	/* -1: not requested (MSI-X on, or no driver) */
+			irq_counts(&intx, 1, &intx_count);
+	}
+	kmsg_diag("pci", bdf);
+	say("PCI id=%04x:%04x bdf=%s driver=%s%s msix=%u msix_enabled=%u msix_masked=%u "
+	    "msix_entries=%u vectors=%d irqs=%lld intx_irq=%u intx_count=%lld disks=%s", vid, did,
+	    bdf, *drv ? drv : "none", bars, !!m.cap, !!(m.ctrl & PCI_MSIX_FLAGS_ENABLE),
+	    !!(m.ctrl & PCI_MSIX_FLAGS_MASKALL), m.entries, nv, total, intx, intx_count,
+	    *blks ? blks : "none");
+	tap(true, "pci %04x:%04x: %s, driver %s, %s, %s%s, %d vector(s), %lld interrupts; "
+	    "disks: %s%s", vid, did, bdf, *drv ? drv : "none", *bsum ? bsum : "no BARs",
+	    m.cap ? "" : "no ", m.cap ? msix_state(&m) : "MSI-X", nv, total,
+	    *blks ? blks : "none", *blks || !secs ? "" : " (after the wait)");
+	return 0;
+}
+
 /* --------------------------------------------------------------- net */
 
 /* Run ARGV (busybox applets), output into OUT; exit status, 128+signal or -1. */
@@ -1176,7 +1771,8 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 } commands[] = {
 	{ "disk", cmd_disk }, { "pattern", cmd_pattern }, { "stream", cmd_stream },
-	{ "bench", cmd_bench }, { "net", cmd_net }, { "fetch", cmd_fetch }, { "verify-image", cmd_verify_image },
+	{ "bench", cmd_bench }, { "msix", cmd_msix }, { "pci", cmd_pci }, { "net", cmd_net },
+	{ "fetch", cmd_fetch }, { "verify-image", cmd_verify_image },
 	{ "verify-stream", cmd_verify_stream }, { "run", cmd_run },
 };
 
