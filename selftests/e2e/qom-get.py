@@ -4,12 +4,15 @@
 # qom-get.py - read QOM properties over a QEMU's QMP socket (stdlib only):
 #
 #   qom-get.py SOCKET PATH PROP [PROP...]
+#   qom-get.py SOCKET --hmp COMMAND
 #
 # Prints "PROP=VALUE" per property (booleans as true/false, strings bare)
 # and exits 0, or prints why it could not and exits 1.  A property QEMU
 # does not know is printed as "PROP=?" and makes the exit status 1: a
 # remote without the mpdev series has none of its counters, and a runner
-# must not read that as zero.  Waits up to 10 s for the socket to appear.
+# must not read that as zero.  With --hmp it prints the output of one HMP
+# command (human-monitor-command).  Waits up to 10 s for the socket to
+# appear.
 import json
 import os
 import socket
@@ -34,10 +37,10 @@ try:
 except (OSError, ValueError) as e:
     sys.exit("qom-get: %s: %s" % (path, e))
 
-rc = 0
-for p in props:
-    f.write(json.dumps({"execute": "qom-get",
-                        "arguments": {"path": obj, "property": p}}) + "\n")
+
+
+def call(cmd, args):
+    f.write(json.dumps({"execute": cmd, "arguments": args}) + "\n")
     f.flush()
     while True:  # skip asynchronous events
         line = f.readline()
@@ -45,7 +48,17 @@ for p in props:
             sys.exit("qom-get: %s: QEMU closed the monitor" % path)
         m = json.loads(line)
         if "return" in m or "error" in m:
-            break
+            return m
+
+
+if obj == "--hmp":
+    m = call("human-monitor-command", {"command-line": " ".join(props)})
+    print(m.get("return", m))
+    sys.exit(0 if "return" in m else 1)
+
+rc = 0
+for p in props:
+    m = call("qom-get", {"path": obj, "property": p})
     if "return" in m:
         v = m["return"]
         print("%s=%s" % (p, json.dumps(v) if isinstance(v, bool) else v))

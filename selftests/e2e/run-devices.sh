@@ -373,22 +373,7 @@ modern_mpdev() {
 
 # vmm_hmp SOCKET COMMAND: an HMP command's output, over the VMM's QMP socket
 vmm_hmp() {
-	python3 -c '
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(10)
-s.connect(sys.argv[1])
-f = s.makefile("rw")
-f.readline()
-for c in ({"execute": "qmp_capabilities"}, {"execute": "human-monitor-command",
-          "arguments": {"command-line": sys.argv[2]}}):
-    f.write(json.dumps(c) + "\n")
-    f.flush()
-    while True:
-        m = json.loads(f.readline())
-        if "return" in m or "error" in m:
-            break
-print(m.get("return", m))' "$@"
+	python3 "$E2E_DIR/qom-get.py" "$1" --hmp "$2"
 }
 
 # modern_classic NAME DEV: stock VMM and remote, stock x-pci-proxy-dev:

@@ -146,7 +146,6 @@ static uint32_t msix_pba_len(const struct dm_msix *m)
 	return (m->vectors + 63) / 64 * 8;
 }
 
-/* Check the model's MSI-X layout and add the capability. */
 /* The config offset of the capability list pointer that leads to MSI-X */
 static uint8_t msix_prev_ptr(struct remote *r)
 {
@@ -182,6 +181,7 @@ static void msix_hide(const struct remote *r, uint32_t addr, int len,
 	*v |= (next & 0xfc) << ((r->msix_prev - addr) * 8);
 }
 
+/* Check the model's MSI-X layout and add the capability. */
 static int add_msix(struct remote *r, char *err, size_t errlen)
 {
 	const struct dm_msix *m = &r->msix_desc;
