@@ -20,7 +20,12 @@
 # disk-raw, ops randread/randwrite, size 4096, threads = queue depth 1,
 # ops_per_s = IOPS) have their own blocks, ratios on IOPS (> 1 means the
 # first is faster), a "disk" array in bench.json, a second row of chart
-# panels and targets D1-D3.  Targets are reported, never enforced.
+# panels and targets D1-D3.  The NVMe rows (space nvme-null: QEMU's nvme
+# device on a null-co backing, the same 4 KiB random I/O at queue depth
+# (threads) 1 and 16; configs mpdev-block, mpdev-poll, inproc and
+# inproc-ioeventfd, no stock: stock multi-process cannot carry nvme) have
+# blocks of their own, an "nvme" array in bench.json, a row of chart
+# panels (QD1, QD16) and target N1.  Targets are reported, never enforced.
 # --update-doc replaces what lies between the lines ".. bench-results-start"
 # and ".. bench-results-end" of FILE.rst and nothing else.
 #
@@ -150,10 +155,30 @@ function read_result(   f, i, k) {
 		warn(FILENAME ":" FNR ": second row for " f[1] " " f[2] " " f[3] " size " f[4] " threads " f[5] "; the tables use this one")
 	ROW[k] = nres
 	CFGROWS[f[1]]++
-	if (!(f[1] in CFGIDX))
+	if (!(f[1] in CFGIDX) && !(f[1] in NCFGIDX))
 		warn_once("config", f[1], "unknown config \"" f[1] "\": in bench.json only")
 	if (!(f[2] in EXPECT))
 		warn_once("space", f[2], "unknown space \"" f[2] "\": in bench.json only")
+	if (!((f[2], f[4]) in SEENSZ)) {
+		SEENSZ[f[2], f[4]] = 1
+		SEENLIST[f[2]] = SEENLIST[f[2]] " " f[4]
+	}
+	if (f[2] in NVMEIDX) {
+		# NVMe: randread/randwrite at queue depth (threads) 1 and 16,
+		# the configs of NCFG (no stock)
+		nnvme++
+		NROWS[f[1]]++
+		if ((f[1] in CFGIDX) && !(f[1] in NCFGIDX))
+			warn_once("nvmecfg", f[1], "config \"" f[1] "\" on " f[2] ": not an NVMe configuration; in bench.json only")
+		if (f[3] != "randread" && f[3] != "randwrite")
+			warn_once("op", f[2] SUBSEP f[3], "unknown op \"" f[3] "\" for " f[2] ": in bench.json only")
+		if (!(f[5] in NQDIDX))
+			warn_once("threads", f[2] SUBSEP f[5], f[2] " threads=" f[5] " (queue depth): in bench.json only")
+		io_n_check(f)
+		return
+	}
+	if ((f[1] in NCFGIDX) && !(f[1] in CFGIDX))
+		warn_once("cfgspace", f[1] SUBSEP f[2], "config \"" f[1] "\" on " f[2] ": an NVMe configuration; in bench.json only")
 	if (f[2] in DISKIDX) {
 		# real I/O: randread/randwrite at queue depth (threads) 1
 		ndisk++
@@ -162,16 +187,19 @@ function read_result(   f, i, k) {
 			warn_once("op", f[2] SUBSEP f[3], "unknown op \"" f[3] "\" for " f[2] ": in bench.json only")
 		if (f[5] != 1)
 			warn_once("threads", f[2] SUBSEP f[5], f[2] " threads=" f[5] " (queue depth): in bench.json only")
+		io_n_check(f)
 	} else {
 		if (f[3] != "read" && f[3] != "write")
 			warn_once("op", f[3], "unknown op \"" f[3] "\": in bench.json only")
 		if (f[5] > 2)
 			warn_once("threads", f[5], "threads=" f[5] ": in bench.json only")
 	}
-	if (!((f[2], f[4]) in SEENSZ)) {
-		SEENSZ[f[2], f[4]] = 1
-		SEENLIST[f[2]] = SEENLIST[f[2]] " " f[4]
-	}
+}
+
+# A real-I/O row (disk or NVMe) that completed no I/O measured nothing.
+function io_n_check(f) {
+	if (f[6] !~ /^[0-9]+$/ || f[6] + 0 < 1)
+		warn(FILENAME ":" FNR ": " f[1] " " f[2] " " f[3] " at queue depth " f[5] ": n=" f[6] ", no I/O completed: its numbers are no measurement")
 }
 
 function read_check(   st, d, i) {
@@ -371,7 +399,8 @@ function add_target(id, text, status, value, limit, detail) {
 	T_value[nt] = value
 	T_limit[nt] = limit
 	T_detail[nt] = detail
-	T_disk[nt] = (id ~ /^D/)
+	# T: registers, D: disk, N: NVMe
+	T_kind[nt] = substr(id, 1, 1)
 }
 # T1-T3: holds if every size holds; one size over the limit is a miss
 # even when other sizes lack data; otherwise missing data is N/A.
@@ -427,55 +456,70 @@ function evaluate(   r, w, st, v, d) {
 	add_target("T4", "2-vCPU throughput >= 1.6 x 1-vCPU with mpdev (blocking remote, MMIO 4 bytes)", st, v, 1.6, d)
 }
 
-# D1-D3: IOPS of fast over ref on disk-null, 4 KiB, queue depth 1, for
-# randread and randwrite; holds if both reach limit, one below it is a
-# miss even when the other lacks data, otherwise missing data is N/A.
-# The value is the worst (lowest) ratio.  disk-raw is information.
-function disk_target(id, text, fast, ref, limit,   i, op, a, b, r, worst, wop, bad, nmiss, mf, mr, st, d, raw) {
-	worst = wop = mf = mr = raw = ""
-	bad = nmiss = 0
+# The IOPS ratio fast/ref on space, 4 KiB at queue depth qd, for randread
+# and randwrite: IS_worst/IS_wop the worst (lowest) and its op, IS_bad the
+# ops below limit, IS_nmiss the ops without a ratio, IS_missing what lacks
+# and IS_status: holds if both reach limit, one below it is a miss even
+# when the other lacks data, otherwise missing data is N/A.
+function iops_scan(space, qd, fast, ref, limit,   i, op, a, b, r, mf, mr) {
+	IS_worst = IS_wop = mf = mr = ""
+	IS_bad = IS_nmiss = 0
 	for (i = 1; i <= 2; i++) {
 		op = DOPS[i]
-		a = val(fast, "disk-null", op, 4096, 1, 10)
-		b = val(ref, "disk-null", op, 4096, 1, 10)
+		a = val(fast, space, op, 4096, qd, 10)
+		b = val(ref, space, op, 4096, qd, 10)
 		if (a == "")
 			mf = mf " " op
 		if (b == "" || b + 0 <= 0)
 			mr = mr " " op
 		r = ratio(a, b)
 		if (r == "")
-			nmiss++
+			IS_nmiss++
 		else {
-			if (worst == "" || r < worst) {
-				worst = r
-				wop = op
+			if (IS_worst == "" || r < IS_worst) {
+				IS_worst = r
+				IS_wop = op
 			}
 			if (r < limit)
-				bad++
+				IS_bad++
 		}
-		raw = raw (i > 1 ? ", " : "") op " " fmt(ratio(val(fast, "disk-raw", op, 4096, 1, 10), val(ref, "disk-raw", op, 4096, 1, 10)), "%.2f")
 	}
-	if (bad)
-		st = "missed"
-	else if (nmiss)
-		st = "n/a"
-	else
-		st = "holds"
-	d = (worst == "") ? "" : sprintf("worst %.3f (%s)", worst, wop)
-	if (!DROWS["disk-null"])
-		d = "not evaluated: no disk-null rows"
-	else if (nmiss) {
-		mf = dmiss_desc(fast, mf)
-		mr = dmiss_desc(ref, mr)
-		mf = mf (mf != "" && mr != "" ? ", " : "") mr
-		if (st == "n/a")
-			d = "not evaluated: " mf (d != "" ? "; the other op: " d : "")
-		else
-			d = d "; " mf
+	mf = dmiss_desc(fast, mf)
+	mr = dmiss_desc(ref, mr)
+	IS_missing = mf (mf != "" && mr != "" ? ", " : "") mr
+	IS_status = IS_bad ? "missed" : IS_nmiss ? "n/a" : "holds"
+}
+# The detail of that verdict: the worst ratio, what lacks, or that the
+# run has no rows of the space (nrows of them).
+function iops_detail(space, nrows,   d) {
+	if (!nrows)
+		return "not evaluated: no " space " rows"
+	d = (IS_worst == "") ? "" : sprintf("worst %.3f (%s)", IS_worst, IS_wop)
+	if (!IS_nmiss)
+		return d
+	if (IS_status == "n/a")
+		return "not evaluated: " IS_missing (d != "" ? "; the other op: " d : "")
+	return d "; " IS_missing
+}
+# "randread 1.50, randwrite 1.40": IOPS fast/ref as information.
+function iops_info(space, qd, fast, ref,   i, op, s) {
+	s = ""
+	for (i = 1; i <= 2; i++) {
+		op = DOPS[i]
+		s = s (i > 1 ? ", " : "") op " " fmt(ratio(val(fast, space, op, 4096, qd, 10), val(ref, space, op, 4096, qd, 10)), "%.2f")
 	}
+	return s
+}
+
+# D1-D3: IOPS of fast over ref on disk-null, 4 KiB, queue depth 1, for
+# randread and randwrite (iops_scan).  The value is the worst (lowest)
+# ratio.  disk-raw is information.
+function disk_target(id, text, fast, ref, limit,   d) {
+	iops_scan("disk-null", 1, fast, ref, limit)
+	d = iops_detail("disk-null", DROWS["disk-null"])
 	if (DROWS["disk-raw"])
-		d = d "; disk-raw (information): " raw
-	add_target(id, text, st, worst, limit, d)
+		d = d "; disk-raw (information): " iops_info("disk-raw", 1, fast, ref)
+	add_target(id, text, IS_status, IS_worst, limit, d)
 }
 function dmiss_desc(cfg, ops) {
 	if (ops == "")
@@ -488,6 +532,18 @@ function evaluate_disk() {
 	disk_target("D1", "mpdev polling IOPS >= 2.0 x stock (disk-null, randread and randwrite)", "mpdev-poll", "stock", 2.0)
 	disk_target("D2", "mpdev polling IOPS >= 1.0 x in-process (disk-null)", "mpdev-poll", "inproc", 1.0)
 	disk_target("D3", "mpdev blocking IOPS >= 1.3 x stock (disk-null)", "mpdev-block", "stock", 1.3)
+}
+# N1: like D2 on nvme-null at QD1; the other QD1 ratios and the QD16 one
+# are information.
+function evaluate_nvme(   d) {
+	iops_scan("nvme-null", 1, "mpdev-poll", "inproc", 1.0)
+	d = iops_detail("nvme-null", nnvme)
+	if (nnvme) {
+		d = d "; information: QD1 poll/ioeventfd " iops_info("nvme-null", 1, "mpdev-poll", "inproc-ioeventfd")
+		d = d "; QD1 block/inproc " iops_info("nvme-null", 1, "mpdev-block", "inproc")
+		d = d "; QD16 poll/inproc " iops_info("nvme-null", 16, "mpdev-poll", "inproc")
+	}
+	add_target("N1", "mpdev polling IOPS >= 1.0 x in-process at QD1 (nvme-null, randread and randwrite)", IS_status, IS_worst, 1.0, d)
 }
 
 # Real-I/O blocks, one per disk space/op/size (normally 4096): IOPS, p50,
@@ -520,6 +576,41 @@ function collect_disk(   si, oi, S, m, r, ci, b, sp, op) {
 	}
 }
 function sizename(s) { return (s == 4096) ? "4 KiB" : s " bytes" }
+
+# NVMe blocks, one per queue depth/op/size (normally 4096), QD1 first:
+# IOPS, p50, p99 per NVMe config and the IOPS ratios.  None when no
+# nvme-null row was read.
+function collect_nvme(   q, oi, S, m, r, ci, b, op, qd) {
+	nnb = 0
+	if (!nnvme)
+		return
+	split("", S)
+	m = sizes_of(NSPACE, S)
+	for (q = 1; q <= nnqd; q++) {
+		qd = NQD[q]
+		for (oi = 1; oi <= 2; oi++) {
+			op = DOPS[oi]
+			for (r = 1; r <= m; r++) {
+				b = ++nnb
+				NB_op[b] = op
+				NB_size[b] = S[r]
+				NB_qd[b] = qd
+				for (ci = 1; ci <= nncfg; ci++) {
+					NV[b, ci, 1] = val(NCFG[ci], NSPACE, op, S[r], qd, 10)
+					NV[b, ci, 2] = val(NCFG[ci], NSPACE, op, S[r], qd, 7)
+					NV[b, ci, 3] = val(NCFG[ci], NSPACE, op, S[r], qd, 8)
+				}
+				NRAT[b, 1] = ratio(NV[b, NCFGIDX["mpdev-poll"], 1], NV[b, NCFGIDX["inproc"], 1])
+				NRAT[b, 2] = ratio(NV[b, NCFGIDX["mpdev-poll"], 1], NV[b, NCFGIDX["inproc-ioeventfd"], 1])
+				NRAT[b, 3] = ratio(NV[b, NCFGIDX["mpdev-block"], 1], NV[b, NCFGIDX["inproc"], 1])
+			}
+		}
+	}
+}
+# "randread QD1", "randwrite 512 bytes QD16": the short name of an NVMe block.
+function nvme_case(b) {
+	return NB_op[b] (NB_size[b] == 4096 ? "" : " " sizename(NB_size[b])) " QD" NB_qd[b]
+}
 
 # Latency blocks (threads=1) and throughput entries, for every output.
 function collect(   si, oi, b, S, m, r, ci, c, sp, op, k) {
@@ -627,14 +718,19 @@ function print_console(   i, b, r, ci, line, k, have, c) {
 		printf "%-12s %-14s %10s %10s %6s\n", TP_cfg[i], tp_access(i), fmt(TP_1[i], "%.0f"), fmt(TP_2[i], "%.0f"), fmt(TP_scale[i], "%.2f")
 
 	print_disk()
+	print_nvme()
 
 	printf "\n== Targets (p50, MMIO, threads=1 except T4; reported, not enforced)\n"
 	for (i = 1; i <= nt; i++)
-		if (!T_disk[i])
+		if (T_kind[i] == "T")
 			printf "%-3s %-7s %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i]
 	printf "\n== Disk targets (IOPS, disk-null, 4 KiB at queue depth 1; reported, not enforced)\n"
 	for (i = 1; i <= nt; i++)
-		if (T_disk[i])
+		if (T_kind[i] == "D")
+			printf "%-3s %-7s %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i]
+	printf "\n== NVMe targets (IOPS, nvme-null, 4 KiB at queue depth 1; reported, not enforced)\n"
+	for (i = 1; i <= nt; i++)
+		if (T_kind[i] == "N")
 			printf "%-3s %-7s %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i]
 
 	if (!have_checks)
@@ -663,6 +759,35 @@ function print_disk(   b, ci, k, line) {
 		line = "IOPS ratios (> 1: mpdev faster):"
 		for (k = 1; k <= 3; k++)
 			line = line sprintf(" %s %s", RATHDR[k], fmt(DR[b, k], "%.2f"))
+		print line
+	}
+}
+
+# A config of NCFG without any nvme-null row (in a run that has some).
+function nvme_missing(c) {
+	return "no " NSPACE " rows for " c ": its cells show \"-\"" ((c == "mpdev-poll" || c == "inproc") ? " and N1 is N/A" : "")
+}
+function print_nvme(   b, ci, k, line) {
+	if (!nnvme) {
+		printf "\n== NVMe (%s): no rows, not measured in this run\n", NSPACE
+		return
+	}
+	printf "\n== NVMe: the guest'"'"'s own nvme driver on QEMU'"'"'s nvme device, random O_DIRECT I/O at queue depth 1 and 16\n"
+	printf "   %s: %s\n", NSPACE, NBACKING
+	print "   " NOSTOCK
+	print "   inproc: " NLABEL["inproc"]
+	print "   inproc-ioeventfd: " NLABEL["inproc-ioeventfd"]
+	for (ci = 1; ci <= nncfg; ci++)
+		if (!NROWS[NCFG[ci]])
+			printf "MISSING: %s\n", nvme_missing(NCFG[ci])
+	for (b = 1; b <= nnb; b++) {
+		printf "\n== %s %s, %s at QD%d: IOPS, p50 and p99 per I/O in µs; ratios on IOPS (> 1: mpdev faster)\n", toupper(NSPACE), NB_op[b], sizename(NB_size[b]), NB_qd[b]
+		printf "%-16s %9s %9s %9s\n", "config", "IOPS", "p50", "p99"
+		for (ci = 1; ci <= nncfg; ci++)
+			printf "%-16s %9s %9s %9s\n", NCFG[ci], fmt(NV[b, ci, 1], "%.0f"), us(NV[b, ci, 2]), us(NV[b, ci, 3])
+		line = "IOPS ratios (> 1: mpdev faster):"
+		for (k = 1; k <= 3; k++)
+			line = line sprintf(" %s %s", NRATHDR[k], fmt(NRAT[b, k], "%.2f"))
 		print line
 	}
 }
@@ -706,7 +831,20 @@ function write_json(   i, k, b, r, sep) {
 			printf ", \"%s\": %s", RATNAME[k], jround(DR[b, k], 4) > JSONF
 		printf "}" > JSONF
 	}
-	printf "%s],\n  \"targets\": [", (ndb ? "\n  " : "") > JSONF
+	printf "%s],\n  \"nvme\": [", (ndb ? "\n  " : "") > JSONF
+	for (b = 1; b <= nnb; b++) {
+		printf "%s\n    {\"space\": %s, \"op\": %s, \"size\": %s, \"queue_depth\": %s", (b > 1 ? "," : ""), jstr(NSPACE), jstr(NB_op[b]), jnum(NB_size[b]), jnum(NB_qd[b]) > JSONF
+		for (k = 1; k <= 3; k++) {
+			printf ", \"%s\": {", DVNAME[k] > JSONF
+			for (i = 1; i <= nncfg; i++)
+				printf "%s%s: %s", (i > 1 ? ", " : ""), jstr(NCFG[i]), jnum(NV[b, i, k]) > JSONF
+			printf "}" > JSONF
+		}
+		for (k = 1; k <= 3; k++)
+			printf ", \"%s\": %s", NRATNAME[k], jround(NRAT[b, k], 4) > JSONF
+		printf "}" > JSONF
+	}
+	printf "%s],\n  \"targets\": [", (nnb ? "\n  " : "") > JSONF
 	for (i = 1; i <= nt; i++)
 		printf "%s\n    {\"id\": %s, \"text\": %s, \"status\": %s, \"value\": %s, \"limit\": %s, \"detail\": %s}", (i > 1 ? "," : ""), jstr(T_id[i]), jstr(T_text[i]), jstr(T_status[i]), jround(T_value[i], 4), jnum(T_limit[i]), jstr(T_detail[i]) > JSONF
 	printf "%s],\n  \"checks\": [", (nt ? "\n  " : "") > JSONF
@@ -718,7 +856,7 @@ function write_json(   i, k, b, r, sep) {
 
 # gnuplot data: MMIO reads (index 0) and writes (index 1), p50 in us,
 # "-" where there is no (positive: log scale) value.
-function write_dat(   b, r, ci, v, line, o, c) {
+function write_dat(   b, r, ci, v, line, o, c, q, nidx) {
 	o = 0
 	for (b = 1; b <= nblk; b++) {
 		if (BLK_space[b] != "mmio")
@@ -764,6 +902,29 @@ function write_dat(   b, r, ci, v, line, o, c) {
 			print line > DATF
 		}
 	}
+	# NVMe: the indices after those, one per queue depth (1, 16), IOPS
+	# per op.
+	nidx = 2 + (ndb ? ndsp : 0)
+	for (q = 1; nnb && q <= nnqd; q++) {
+		printf "\n\n# %s, IOPS (4 KiB random, queue depth %d): op", NSPACE, NQD[q] > DATF
+		for (ci = 1; ci <= nncfg; ci++)
+			printf " %s", NCFG[ci] > DATF
+		printf "\n" > DATF
+		for (b = 1; b <= nnb; b++) {
+			if (NB_qd[b] != NQD[q])
+				continue
+			line = NB_op[b] (NB_size[b] == 4096 ? "" : "-" NB_size[b])
+			for (ci = 1; ci <= nncfg; ci++) {
+				v = NV[b, ci, 1]
+				if (v != "") {
+					line = line " " sprintf("%.1f", v)
+					CHART["nvme", NQD[q], ci] = 1
+				} else
+					line = line " -"
+			}
+			print line > DATF
+		}
+	}
 	close(DATF)
 	for (o = 1; o <= 2; o++) {
 		line = ""
@@ -779,6 +940,14 @@ function write_dat(   b, r, ci, v, line, o, c) {
 			if ((DSPACES[o], ci) in CHART)
 				line = line " " ci
 		printf "chart_%s=%s\n", DSPACES[o], trim(line) > STATF
+	}
+	printf "chart_nvme=%d\nchart_nvme_index=%d\n", (nnb > 0), nidx > STATF
+	for (q = 1; q <= nnqd; q++) {
+		line = ""
+		for (ci = 1; ci <= nncfg; ci++)
+			if (("nvme", NQD[q], ci) in CHART)
+				line = line " " ci
+		printf "chart_nvme_qd%d=%s\n", NQD[q], trim(line) > STATF
 	}
 }
 
@@ -831,7 +1000,7 @@ function write_rst(   i, b, r, ci, k, n, line) {
 	print "**Targets** (p50, MMIO; reported, not enforced)" > RSTF
 	print "" > RSTF
 	for (i = 1; i <= nt; i++)
-		if (!T_disk[i])
+		if (T_kind[i] == "T")
 			printf "* %s **%s** -- %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i] > RSTF
 	print "" > RSTF
 
@@ -857,6 +1026,7 @@ function write_rst(   i, b, r, ci, k, n, line) {
 	}
 
 	write_rst_disk()
+	write_rst_nvme()
 
 	if (!have_checks)
 		print "Sanity checks: none recorded (no ``checks.tsv``)." > RSTF
@@ -903,7 +1073,60 @@ function write_rst_disk(   i, b, ci, k, line) {
 	print "**Disk targets** (IOPS, disk-null, 4 KiB at queue depth 1; reported, not enforced)" > RSTF
 	print "" > RSTF
 	for (i = 1; i <= nt; i++)
-		if (T_disk[i])
+		if (T_kind[i] == "D")
+			printf "* %s **%s** -- %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i] > RSTF
+	print "" > RSTF
+}
+
+# NVMe: one table, configs as rows and a column per queue depth/op/size,
+# then the IOPS ratios the same way.
+function write_rst_nvme(   i, b, ci, k) {
+	if (!nnvme)
+		printf "**NVMe**: no %s rows in this run.\n\n", NSPACE > RSTF
+	else {
+		print "**NVMe**: the nested guest'"'"'s own ``nvme`` driver on QEMU'"'"'s ``nvme``" > RSTF
+		print "device with a ``null-co`` backing, random O_DIRECT I/O at queue depth 1" > RSTF
+		print "and 16; ``inproc`` is the same device in the VMM QEMU (``ioeventfd=off``," > RSTF
+		print "QEMU'"'"'s default), ``inproc-ioeventfd`` the same with ``ioeventfd=on`` for" > RSTF
+		print "its doorbells.  Stock multi-process: cannot run nvme (no MSI-X in stock" > RSTF
+		print "``x-pci-proxy-dev``).  Each cell: IOPS (p50 / p99 per I/O in" > RSTF
+		print "microseconds)." > RSTF
+		print "" > RSTF
+		for (ci = 1; ci <= nncfg; ci++)
+			if (!NROWS[NCFG[ci]])
+				printf "**No %s results for %s**: its cells show \"-\".\n\n", NSPACE, NCFG[ci] > RSTF
+		k = 1
+		for (b = 1; b <= nnb; b++)
+			if (NB_size[b] != 4096)
+				k = 0
+		printf "**%s**%s\n\n", NSPACE, (k ? ", 4 KiB" : "") > RSTF
+		split("", TB)
+		TB[0, 1] = "Config"
+		for (b = 1; b <= nnb; b++)
+			TB[0, b + 1] = nvme_case(b)
+		for (ci = 1; ci <= nncfg; ci++) {
+			TB[ci, 1] = NCFG[ci]
+			for (b = 1; b <= nnb; b++)
+				TB[ci, b + 1] = fmt(NV[b, ci, 1], "%.0f") " (" us(NV[b, ci, 2]) " / " us(NV[b, ci, 3]) ")"
+		}
+		rst_table(nncfg, nnb + 1)
+		print "IOPS ratios (> 1: mpdev does more I/O per second):" > RSTF
+		print "" > RSTF
+		split("", TB)
+		TB[0, 1] = "Ratio"
+		for (b = 1; b <= nnb; b++)
+			TB[0, b + 1] = nvme_case(b)
+		for (k = 1; k <= 3; k++) {
+			TB[k, 1] = NRATHDR[k]
+			for (b = 1; b <= nnb; b++)
+				TB[k, b + 1] = fmt(NRAT[b, k], "%.2f")
+		}
+		rst_table(3, nnb + 1)
+	}
+	print "**NVMe targets** (IOPS, nvme-null, 4 KiB at queue depth 1; reported, not enforced)" > RSTF
+	print "" > RSTF
+	for (i = 1; i <= nt; i++)
+		if (T_kind[i] == "N")
 			printf "* %s **%s** -- %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i] > RSTF
 	print "" > RSTF
 }
@@ -930,6 +1153,23 @@ BEGIN {
 	DBACKING["disk-null"] = "null-co backing: the dispatch cost"
 	DBACKING["disk-raw"] = "raw image file"
 	split("randread randwrite", DOPS, " ")
+	# NVMe (QEMU nvme on null-co, the nvme driver of the guest): the same
+	# random I/O at queue depth (threads) 1 and 16, its own configs.
+	NSPACE = "nvme-null"
+	NVMEIDX[NSPACE] = 1
+	EXPECT[NSPACE] = "4096"
+	NBACKING = "null-co backing: the dispatch cost"
+	nnqd = split("1 16", NQD, " ")
+	for (i = 1; i <= nnqd; i++)
+		NQDIDX[NQD[i]] = i
+	nncfg = split("mpdev-block mpdev-poll inproc inproc-ioeventfd", NCFG, " ")
+	for (i = 1; i <= nncfg; i++)
+		NCFGIDX[NCFG[i]] = i
+	NLABEL["inproc"] = "the same nvme device in the VMM QEMU itself, ioeventfd=off (QEMU'"'"'s default)"
+	NLABEL["inproc-ioeventfd"] = "the same, with ioeventfd=on for its doorbells"
+	NOSTOCK = "stock multi-process: cannot run nvme (no MSI-X in stock x-pci-proxy-dev)"
+	split("poll/inproc poll/ioeventfd block/inproc", NRATHDR, " ")
+	split("poll_vs_inproc poll_vs_ioeventfd block_vs_inproc", NRATNAME, " ")
 	split("read write", OPS, " ")
 	split("1 2 4 8", TSIZE, " ")
 	split("config space op size threads n p50_ns p99_ns mean_ns ops_per_s", RESNAME, " ")
@@ -955,7 +1195,7 @@ BEGIN {
 	STATF = ENVIRON["BR_STATUS"]
 	DIRNAME = ENVIRON["BR_DIR"]
 	have_checks = ENVIRON["BR_HAVE_CHECKS"] + 0
-	nres = nchk = nfail = nmeta = nt = ndisk = ndt = 0
+	nres = nchk = nfail = nmeta = nt = ndisk = ndt = nnvme = nnb = 0
 }
 { sub(/\r$/, "") }
 part == "res" { read_result(); next }
@@ -964,8 +1204,10 @@ part == "meta" { read_meta(); next }
 END {
 	collect()
 	collect_disk()
+	collect_nvme()
 	evaluate()
 	evaluate_disk()
+	evaluate_nvme()
 	print_console()
 	write_json()
 	write_dat()
@@ -987,6 +1229,7 @@ BR_JSON=$work/bench.json BR_DAT=$work/chart.dat BR_RST=$work/doc.rst \
 
 rows=0 fails=0 chart_read='' chart_write=''
 chart_disk=0 chart_disk_null='' chart_disk_raw=''
+chart_nvme=0 chart_nvme_index=2 chart_nvme_qd1='' chart_nvme_qd16=''
 while IFS='=' read -r k v; do
 	case $k in
 	rows) rows=$v ;;
@@ -996,6 +1239,10 @@ while IFS='=' read -r k v; do
 	chart_disk) chart_disk=$v ;;
 	chart_disk-null) chart_disk_null=$v ;;
 	chart_disk-raw) chart_disk_raw=$v ;;
+	chart_nvme) chart_nvme=$v ;;
+	chart_nvme_index) chart_nvme_index=$v ;;
+	chart_nvme_qd1) chart_nvme_qd1=$v ;;
+	chart_nvme_qd16) chart_nvme_qd16=$v ;;
 	esac
 done <"$work/status"
 
@@ -1009,8 +1256,14 @@ mmio_labels=('stock multi-process (socket)' 'mpdev, blocking remote'
 	'mpdev, polling remote' 'in-process (QEMU pci-testdev)')
 disk_labels=('stock multi-process (socket)' 'mpdev, blocking remote'
 	'mpdev, polling remote' 'in-process (lsi53c895a in the VMM)')
+# The NVMe panels have their own columns: no stock, an ioeventfd=on inproc.
+nvme_labels=('mpdev, blocking remote' 'mpdev, polling remote'
+	'in-process (nvme in the VMM, ioeventfd=off)'
+	'in-process (nvme in the VMM, ioeventfd=on)')
 labels=("${mmio_labels[@]}")
-colors=('#d62728' '#1f77b4' '#2ca02c' '#7f7f7f')
+mmio_colors=('#d62728' '#1f77b4' '#2ca02c' '#7f7f7f')
+nvme_colors=('#1f77b4' '#2ca02c' '#7f7f7f' '#9467bd')
+colors=("${mmio_colors[@]}")
 
 # chart_panel INDEX TITLE CONFIGS: one multiplot panel of chart.gp; CONFIGS
 # are the 1-based columns with data (gnuplot fails on a panel without any).
@@ -1021,7 +1274,7 @@ chart_panel() {
 		printf "set label 1 'no data' at graph 0.5, graph 0.5 center\n"
 		printf 'unset logscale y\nset xrange [0:1]\nset yrange [0:1]\n'
 		printf 'unset xtics\nunset ytics\nplot NaN notitle\n'
-		printf 'unset label 1\nset autoscale xy\nset xtics\nset ytics\nset logscale y\n'
+		printf 'unset label 1\nset autoscale xy\nset xtics nomirror\nset ytics\nset logscale y\n'
 		return
 	fi
 	for c in $cfgs; do
@@ -1042,12 +1295,19 @@ elif ! command -v gnuplot >/dev/null 2>&1; then
 else
 	# pngcairo draws better and knows the micro sign; libgd png is the
 	# fallback every gnuplot build has.
-	# With real-I/O rows a second row of panels: disk IOPS.
+	# With real-I/O rows a second row of panels: disk IOPS; with NVMe
+	# rows one more: NVMe IOPS at QD1 and QD16.
 	height=560 layout='1,2'
 	title='Nested-guest benchmark: p50 latency per MMIO access'
-	if [ "$chart_disk" = 1 ]; then
+	if [ "$chart_disk" = 1 ] && [ "$chart_nvme" = 1 ]; then
+		height=1520 layout='3,2'
+		title="$title (top), 4 KiB disk IOPS at queue depth 1 (middle), 4 KiB NVMe IOPS at queue depth 1 and 16 (bottom)"
+	elif [ "$chart_disk" = 1 ]; then
 		height=1040 layout='2,2'
-		title='Nested-guest benchmark: p50 latency per MMIO access (top), 4 KiB disk IOPS at queue depth 1 (bottom)'
+		title="$title (top), 4 KiB disk IOPS at queue depth 1 (bottom)"
+	elif [ "$chart_nvme" = 1 ]; then
+		height=1040 layout='2,2'
+		title="$title (top), 4 KiB NVMe IOPS at queue depth 1 and 16 (bottom)"
 	fi
 	if gnuplot -e 'set terminal pngcairo' >/dev/null 2>&1; then
 		term="pngcairo size 1200,$height noenhanced font ',10'" unit='µs'
@@ -1079,6 +1339,17 @@ else
 				chart_panel "${p%% *}" "${p#* }, 4 KiB random, QD1" "$c"
 			done
 			labels=("${mmio_labels[@]}")
+		fi
+		if [ "$chart_nvme" = 1 ]; then
+			labels=("${nvme_labels[@]}") colors=("${nvme_colors[@]}")
+			for q in 1 16; do
+				printf '\nunset logscale y\nset yrange [0:*]\nset offsets 0, 0, graph 0.08, 0\n'
+				echo "set ylabel 'IOPS (higher is better)'"
+				if [ "$q" = 1 ]; then c=$chart_nvme_qd1; else c=$chart_nvme_qd16; fi
+				chart_panel "$((chart_nvme_index + (q == 1 ? 0 : 1)))" \
+					"nvme-null, 4 KiB random, QD$q (no stock: it cannot run nvme)" "$c"
+			done
+			labels=("${mmio_labels[@]}") colors=("${mmio_colors[@]}")
 		fi
 		echo 'unset multiplot'
 	} >"$work/chart.gp"

@@ -63,8 +63,9 @@ pkgs_vm="qemu-system-x86 busybox-static cpio zstd xz-utils gzip coreutils"
 # Userspace: netlink helper library, fuzzing with libFuzzer (clang's
 # compiler-rt is a separate package in bookworm, not pulled in by clang).
 pkgs_user="libmnl-dev clang libclang-rt-dev"
-# Benchmarks and inspection of emulated PCI devices.
-pkgs_tools="gnuplot-nox pciutils"
+# Benchmarks and inspection of emulated PCI devices; Linux AIO for the
+# nested guest's I/O tool (mpdev-io, linked static: libaio-dev has libaio.a).
+pkgs_tools="gnuplot-nox pciutils libaio-dev"
 # Building Debian's QEMU from source with the mpdev patch
 # (ARCHITECTURE.md section 5: x86_64-softmmu with multiprocess and KVM).
 pkgs_qemu_build="dpkg-dev meson ninja-build pkg-config python3 libglib2.0-dev libpixman-1-dev libfdt-dev"

@@ -3,8 +3,8 @@
 #
 # test-bench-report.sh - test of scripts/bench-report.sh on synthetic runs:
 # target verdicts, ratios, JSON, the chart, --update-doc and exit statuses,
-# for the register rows (mmio, pio) and the real-I/O rows (disk-null,
-# disk-raw) alone and together.
+# for the register rows (mmio, pio), the real-I/O rows (disk-null,
+# disk-raw) and the NVMe rows (nvme-null, QD1 and QD16) alone and together.
 # Needs nothing but bash, coreutils and awk; python3 (JSON, docutils) and
 # gnuplot (PNG) are used for extra checks when present.  Prints TAP, then
 # "N passed, N failed"; the exit status is non-zero if anything failed.
@@ -38,6 +38,11 @@ skip() {
 	n=$((n + 1))
 	skipped=$((skipped + 1))
 	echo "ok $n - # SKIP $1"
+}
+# skip_n COUNT REASON: the checks of a branch that cannot run.
+skip_n() {
+	local k
+	for ((k = 0; k < $1; k++)); do skip "$2"; done
 }
 # The exit status of the last run_report, and a file holding its stdout.
 rc=0
@@ -230,7 +235,7 @@ check "A: bench.json T1 holds with value and limit" \
 	has "$tmp/a/bench.json" '"id": "T1", .*"status": "holds", "value": 0\.15, "limit": 0\.25'
 check "A: bench.json escapes quotes and backslashes" has "$tmp/a/bench.json" '\\"quoted\\" \\\\ back\\tslash'
 check "A: bench.json has all top-level keys" \
-	is "$(grep -Eo '^  "[a-z]+"' "$tmp/a/bench.json" | tr -d ' "' | tr '\n' ' ')" "meta results ratios throughput disk targets checks "
+	is "$(grep -Eo '^  "[a-z]+"' "$tmp/a/bench.json" | tr -d ' "' | tr '\n' ' ')" "meta results ratios throughput disk nvme targets checks "
 check "A (only mmio/pio rows): no warnings" hasnt "$tmp/a.out.err" 'warning'
 check "A: real I/O said to be not measured" has "$tmp/a.out" '^== Real I/O \(disk-null, disk-raw\): no rows'
 check "A: D1-D3 N/A, no disk-null rows" \
@@ -284,8 +289,8 @@ check "G: bench.json D1 holds, value 2.2, limit 2.0" \
 	has "$tmp/g/bench.json" '"id": "D1", .*"status": "holds", "value": 2\.2, "limit": 2,'
 if [ "$have_python" = 1 ]; then
 	check "G: bench.json is valid JSON" json_ok "$tmp/g/bench.json"
-	check "G: bench.json: 78 results, 4 disk entries, 7 targets" \
-		is "$(json_q "$tmp/g/bench.json" 'len(d["results"]), len(d["disk"]), len(d["targets"])')" "78 4 7"
+	check "G: bench.json: 78 results, 4 disk entries, no nvme entry, 8 targets (N1 too)" \
+		is "$(json_q "$tmp/g/bench.json" 'len(d["results"]), len(d["disk"]), len(d["nvme"]), len(d["targets"])')" "78 4 0 8"
 	check "G: bench.json disk-raw randwrite poll/inproc 1.0938, mean_ns null in results" \
 		is "$(json_q "$tmp/g/bench.json" '[x["poll_vs_inproc"] for x in d["disk"] if x["space"] == "disk-raw" and x["op"] == "randwrite"], [r["mean_ns"] for r in d["results"] if r["space"] == "disk-raw"][0]')" "[1.0938] None"
 else
@@ -299,6 +304,7 @@ if command -v gnuplot >/dev/null 2>&1; then
 	check "G: chart.dat has disk-null IOPS" has "$tmp/g/chart.dat" '^randread 1000\.0 1500\.0 2500\.0 2000\.0$'
 else
 	skip "no gnuplot: no PNG expected"
+	skip "no gnuplot: no chart.gp"
 	skip "no gnuplot: no chart.dat"
 fi
 
@@ -430,6 +436,350 @@ check "doc: missing marker explained on stderr" has "$tmp/m.out.err" 'bench-resu
 check "doc: missing marker leaves the page and DIR untouched" \
 	untouched "$tmp/nomark.rst" "$tmp/nomark.orig" "$tmp/fresh/bench.json"
 
+# ------------------------------------------------------------ NVMe
+# nvme-null: IOPS per config/op/queue depth; NIOPSX overrides one, "skip"
+# leaves its row out.  p50 = 1e9 / IOPS ns, p99 = 3 x p50, mean "-".  No
+# stock: stock multi-process cannot carry nvme.  Ratios (poll/inproc,
+# poll/ioeventfd, block/inproc): QD1 randread 1.10 0.92 0.75, randwrite
+# 1.05 0.84 0.70; QD16 randread 1.13 0.90 0.75, randwrite 1.05 0.86 0.70.
+declare -A NIOPS=(
+	[mpdev-block,randread,1]=1500 [mpdev-block,randwrite,1]=1400
+	[mpdev-poll,randread,1]=2200 [mpdev-poll,randwrite,1]=2100
+	[inproc,randread,1]=2000 [inproc,randwrite,1]=2000
+	[inproc-ioeventfd,randread,1]=2400 [inproc-ioeventfd,randwrite,1]=2500
+	[mpdev-block,randread,16]=6000 [mpdev-block,randwrite,16]=5600
+	[mpdev-poll,randread,16]=9040 [mpdev-poll,randwrite,16]=8400
+	[inproc,randread,16]=8000 [inproc,randwrite,16]=8000
+	[inproc-ioeventfd,randread,16]=10000 [inproc-ioeventfd,randwrite,16]=9800
+)
+declare -A NIOPSX
+NCONFIGS=(mpdev-block mpdev-poll inproc inproc-ioeventfd)
+
+# write_nvme DIR CONFIGS...: append the nvme-null rows of CONFIGS to
+# DIR/results.tsv (a new one if there is none: an NVMe-only run).
+write_nvme() {
+	local d=$1 c qd op v p
+	shift
+	mkdir -p "$d"
+	[ -f "$d/results.tsv" ] ||
+		printf '# config\tspace\top\tsize\tthreads\tn\tp50_ns\tp99_ns\tmean_ns\tops_per_s\n' >"$d/results.tsv"
+	for c in "$@"; do
+		for qd in 1 16; do
+			for op in randread randwrite; do
+				v=${NIOPSX[$c,$op,$qd]:-${NIOPS[$c,$op,$qd]}}
+				[ "$v" = skip ] && continue
+				p=$((1000000000 / v))
+				printf '%s\tnvme-null\t%s\t4096\t%d\t%d\t%d\t%d\t-\t%d.0\n' \
+					"$c" "$op" "$qd" $((v * 5)) "$p" $((3 * p)) "$v"
+			done
+		done
+	done >>"$d/results.tsv"
+}
+# write_nvme_run DIR CONFIGS...: NVMe rows only, with checks and meta.
+write_nvme_run() {
+	write_nvme "$@"
+	printf 'nvme mpdev-poll: four I/O rows measured\tok\t4 rows with n > 0\n' >"$1/checks.tsv"
+	printf 'date=2024-05-01 12:00\nn=1000\ndisk_secs=5\n' >"$1/meta.txt"
+}
+# The console block of an NVMe op at a queue depth: nvme_block OUT randread 16.
+nvme_block() {
+	awk -v blk="== NVME-NULL $2, 4 KiB at QD$3:" '
+		index($0, blk) == 1 { inb = 1; next }
+		/^== / { inb = 0 }
+		inb' "$1"
+}
+# Its IOPS ratio line: "1.10 0.92 0.75" (poll/inproc poll/ioeventfd block/inproc).
+nvme_ratios() {
+	nvme_block "$@" | awk '/^IOPS ratios / { print $(NF - 4), $(NF - 2), $NF }'
+}
+has_in_nvme() {
+	local out=$1 op=$2 qd=$3
+	shift 3
+	nvme_block "$out" "$op" "$qd" >"$tmp/nblk"
+	has "$tmp/nblk" "$@"
+}
+hasnt_in_nvme() {
+	nvme_block "$1" "$2" "$3" >"$tmp/nblk"
+	hasnt "$tmp/nblk" "$4"
+}
+# The console without its NVMe sections, DIR named DIR: what NVMe rows
+# must not change.
+no_nvme() {
+	awk '/^== (NVMe|NVME-NULL)/ { skip = 1; next } /^== / { skip = 0 } !skip' "$1" | sed "s|$2|DIR|g"
+}
+# fails CMD...: CMD fails (a check that must catch a wrong value).
+fails() { ! "$@" 2>/dev/null; }
+# nvme_cross JSON: every "nvme" entry agrees with the raw "results" rows:
+# IOPS per config and each ratio recomputed from them (4 decimals).
+nvme_cross() {
+	python3 - "$1" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+rows = {(r["config"], r["op"], r["threads"]): r["ops_per_s"]
+        for r in d["results"] if r["space"] == "nvme-null"}
+pairs = {"poll_vs_inproc": ("mpdev-poll", "inproc"),
+         "poll_vs_ioeventfd": ("mpdev-poll", "inproc-ioeventfd"),
+         "block_vs_inproc": ("mpdev-block", "inproc")}
+bad = 0
+if not d["nvme"]:
+    print("no nvme entries", file=sys.stderr)
+    bad = 1
+for e in d["nvme"]:
+    k = (e["op"], e["queue_depth"])
+    for c, v in e["iops"].items():
+        if v != rows.get((c,) + k):
+            print("iops", c, k, v, rows.get((c,) + k), file=sys.stderr)
+            bad = 1
+    for name, (a, b) in pairs.items():
+        want = round(rows[(a,) + k] / rows[(b,) + k], 4)
+        if e[name] is None or abs(e[name] - want) > 1e-9:
+            print(name, k, e[name], "expected", want, file=sys.stderr)
+            bad = 1
+sys.exit(bad)
+EOF
+}
+have_gnuplot=0
+command -v gnuplot >/dev/null 2>&1 && have_gnuplot=1
+
+# ------------------------------------------------------------ N: all three kinds
+reset_data
+DIOPSX=() NIOPSX=()
+write_run "$tmp/n" stock mpdev-block mpdev-poll inproc
+write_disk "$tmp/n" stock mpdev-block mpdev-poll inproc
+write_nvme "$tmp/n" "${NCONFIGS[@]}"
+run_report "$tmp/n.out" "$tmp/n"
+check "N (register, disk and NVMe rows): exit status 0" is "$rc" 0
+check "N: no warnings (nvme-null, its configs and QD16 are known)" hasnt "$tmp/n.out.err" warning
+check "N: everything but the NVMe sections exactly as G (without NVMe rows)" \
+	cmp -s <(no_nvme "$tmp/g.out" "$tmp/g") <(no_nvme "$tmp/n.out" "$tmp/n")
+check "N: a block per NVMe op and queue depth, QD1 first" \
+	is "$(grep -E '^== NVME-NULL ' "$tmp/n.out" | sed 's/:.*//' | tr '\n' '|')" \
+	"== NVME-NULL randread, 4 KiB at QD1|== NVME-NULL randwrite, 4 KiB at QD1|== NVME-NULL randread, 4 KiB at QD16|== NVME-NULL randwrite, 4 KiB at QD16|"
+check "N: NVMe block header line" \
+	has "$tmp/n.out" '^== NVME-NULL randread, 4 KiB at QD1: IOPS, p50 and p99 per I/O in µs; ratios on IOPS \(> 1: mpdev faster\)$'
+check "N: stock said to be unable to run nvme, once" \
+	is "$(grep -c '^   stock multi-process: cannot run nvme (no MSI-X in stock x-pci-proxy-dev)$' "$tmp/n.out")" 1
+check "N: NVMe randread QD1 rows: IOPS, p50, p99 per config" \
+	has_in_nvme "$tmp/n.out" randread 1 '^inproc +2000 +500\.0 +1500\.0$' '^mpdev-poll +2200 +454\.5 +1363\.6$' \
+	'^inproc-ioeventfd +2400 +416\.7 +1250\.0$' '^mpdev-block +1500 +666\.7 +2000\.0$'
+check "N: no stock row in the NVMe blocks (not measured, not pretended)" hasnt_in_nvme "$tmp/n.out" randread 1 '^stock'
+check "N: NVMe randread QD1 ratios poll/inproc poll/ioeventfd block/inproc" \
+	is "$(nvme_ratios "$tmp/n.out" randread 1)" "1.10 0.92 0.75"
+check "N: NVMe randwrite QD1 ratios" is "$(nvme_ratios "$tmp/n.out" randwrite 1)" "1.05 0.84 0.70"
+check "N: NVMe randread QD16 ratios" is "$(nvme_ratios "$tmp/n.out" randread 16)" "1.13 0.90 0.75"
+check "N: NVMe randwrite QD16 ratios" is "$(nvme_ratios "$tmp/n.out" randwrite 16)" "1.05 0.86 0.70"
+check "N: N1 HOLDS, worst 1.050 (randwrite), the other ratios as information" \
+	has "$tmp/n.out" '^N1 +HOLDS +mpdev polling IOPS >= 1\.0 x in-process at QD1 \(nvme-null, randread and randwrite\): worst 1\.050 \(randwrite\); information: QD1 poll/ioeventfd randread 0\.92, randwrite 0\.84; QD1 block/inproc randread 0\.75, randwrite 0\.70; QD16 poll/inproc randread 1\.13, randwrite 1\.05$'
+check "N: N1 under its own heading" \
+	has "$tmp/n.out" '^== NVMe targets \(IOPS, nvme-null, 4 KiB at queue depth 1; reported, not enforced\)$'
+check "N: D1-D3 and T1-T4 still HOLD" is "$(grep -Ec '^(D[1-3]|T[1-4]) +HOLDS ' "$tmp/n.out")" 7
+if [ "$have_python" = 1 ]; then
+	check "N: bench.json is valid JSON" json_ok "$tmp/n/bench.json"
+	check "N: bench.json: 94 results, 4 disk and 4 nvme entries, 8 targets" \
+		is "$(json_q "$tmp/n/bench.json" 'len(d["results"]), len(d["disk"]), len(d["nvme"]), len(d["targets"])')" "94 4 4 8"
+	check "N: bench.json nvme entries with their op and queue_depth, QD1 first" \
+		is "$(json_q "$tmp/n/bench.json" '[(x["space"], x["op"], x["size"], x["queue_depth"]) for x in d["nvme"]]')" \
+		"[('nvme-null', 'randread', 4096, 1), ('nvme-null', 'randwrite', 4096, 1), ('nvme-null', 'randread', 4096, 16), ('nvme-null', 'randwrite', 4096, 16)]"
+	check "N: bench.json nvme iops/p50/p99 keyed by the four NVMe configs, no stock" \
+		is "$(json_q "$tmp/n/bench.json" '[sorted(d["nvme"][0][k]) for k in ("iops", "p50_ns", "p99_ns")] == [["inproc", "inproc-ioeventfd", "mpdev-block", "mpdev-poll"]] * 3')" True
+	check "N: bench.json nvme QD16 randread ratios 1.13, 0.904, 0.75" \
+		is "$(json_q "$tmp/n/bench.json" '[(x["poll_vs_inproc"], x["poll_vs_ioeventfd"], x["block_vs_inproc"]) for x in d["nvme"] if x["queue_depth"] == 16 and x["op"] == "randread"]')" "[(1.13, 0.904, 0.75)]"
+	check "N: bench.json nvme entries agree with the raw rows (IOPS, every ratio)" nvme_cross "$tmp/n/bench.json"
+	sed 's/"poll_vs_inproc": 1\.13,/"poll_vs_inproc": 1.31,/' "$tmp/n/bench.json" >"$tmp/n-wrong.json"
+	check "N: a wrong nvme ratio in bench.json would be caught" fails nvme_cross "$tmp/n-wrong.json"
+	check "N: bench.json N1 holds, value 1.05, limit 1, after D3" \
+		is "$(json_q "$tmp/n/bench.json" '[t["id"] for t in d["targets"]], [(t["status"], t["value"], t["limit"]) for t in d["targets"] if t["id"] == "N1"]')" \
+		"['T1', 'T2', 'T3', 'T4', 'D1', 'D2', 'D3', 'N1'] [('holds', 1.05, 1)]"
+	check "N: bench.json disk entries unchanged by the NVMe rows" \
+		is "$(json_q "$tmp/n/bench.json" 'd["disk"]')" "$(json_q "$tmp/g/bench.json" 'd["disk"]')"
+else
+	skip_n 9 "no python3: NVMe JSON not checked"
+fi
+check "N: bench.json nvme entry line" \
+	has "$tmp/n/bench.json" '^    \{"space": "nvme-null", "op": "randread", "size": 4096, "queue_depth": 16, "iops": \{"mpdev-block": 6000\.0, "mpdev-poll": 9040\.0, "inproc": 8000\.0, "inproc-ioeventfd": 10000\.0\}, "p50_ns": \{"mpdev-block": 166666, .*"poll_vs_inproc": 1\.13, "poll_vs_ioeventfd": 0\.904, "block_vs_inproc": 0\.75\}'
+if [ "$have_gnuplot" = 1 ]; then
+	check "N: bench.png is a PNG" is "$(head -c 4 "$tmp/n/bench.png" | tail -c 3)" PNG
+	check "N: chart.gp: three rows of panels" has "$tmp/n/chart.gp" "^set multiplot layout 3,2 title '.*\(top\), 4 KiB disk IOPS at queue depth 1 \(middle\), 4 KiB NVMe IOPS at queue depth 1 and 16 \(bottom\)'$"
+	check "N: chart.gp: disk panels still index 2, 3 with 4 configs each" is "$(grep -c 'index [23] using' "$tmp/n/chart.gp")" 8
+	check "N: chart.gp: NVMe panels index 4 (QD1), 5 (QD16), 4 configs each" is "$(grep -c 'index [45] using' "$tmp/n/chart.gp")" 8
+	check "N: chart.gp: NVMe panel titles" has "$tmp/n/chart.gp" "^set title 'nvme-null, 4 KiB random, QD1 " "^set title 'nvme-null, 4 KiB random, QD16 "
+	check "N: chart.dat has NVMe QD16 IOPS" has "$tmp/n/chart.dat" '^# nvme-null, IOPS \(4 KiB random, queue depth 16\): op mpdev-block mpdev-poll inproc inproc-ioeventfd$' '^randread 6000\.0 9040\.0 8000\.0 10000\.0$'
+	check "N: gnuplot said nothing" hasnt "$tmp/n.out.err" 'gnuplot'
+	check "A (no NVMe rows): chart.gp has no NVMe panel" hasnt "$tmp/a/chart.gp" 'nvme'
+	check "G (no NVMe rows): chart.gp two rows as before" has "$tmp/g/chart.gp" "^set multiplot layout 2,2 title '.*\(top\), 4 KiB disk IOPS at queue depth 1 \(bottom\)'$"
+else
+	skip_n 9 "no gnuplot: no chart"
+fi
+cp "$tmp/page.once" "$tmp/page-n.rst"
+run_report "$tmp/dn.out" --update-doc "$tmp/page-n.rst" "$tmp/n"
+check "doc with NVMe rows: exit status 0" is "$rc" 0
+check "doc with NVMe rows: the NVMe table, configs as rows, QD1 and QD16 columns" \
+	has "$tmp/page-n.rst" '^\*\*NVMe\*\*: the nested guest' '^\*\*nvme-null\*\*, 4 KiB$' \
+	'^Config +randread QD1 +randwrite QD1 +randread QD16 +randwrite QD16$' \
+	'^inproc-ioeventfd +2400 \(416\.7 / 1250\.0\) +2500 \(400\.0 / 1200\.0\) +10000 \(100\.0 / 300\.0\) +9800 \(102\.0 / 306\.1\)$' \
+	'^mpdev-poll +2200 \(454\.5 / 1363\.6\) '
+check "doc with NVMe rows: no stock row in the NVMe table, the reason given" \
+	has "$tmp/page-n.rst" 'Stock multi-process: cannot run nvme \(no MSI-X in stock'
+check "doc with NVMe rows: the IOPS ratio table" \
+	has "$tmp/page-n.rst" '^Ratio +randread QD1 +randwrite QD1 +randread QD16 +randwrite QD16$' \
+	'^poll/inproc +1\.10 +1\.05 +1\.13 +1\.05$' '^poll/ioeventfd +0\.92 +0\.84 +0\.90 +0\.86$' '^block/inproc +0\.75 +0\.70 +0\.75 +0\.70$'
+check "doc with NVMe rows: N1 in the NVMe targets list" \
+	has "$tmp/page-n.rst" '^\*\*NVMe targets\*\* \(IOPS, nvme-null, 4 KiB at queue depth 1; reported, not enforced\)$' \
+	'^\* N1 \*\*HOLDS\*\* -- mpdev polling IOPS >= 1\.0 x in-process at QD1 \(nvme-null, randread and randwrite\): worst 1\.050 \(randwrite\); '
+check "doc with NVMe rows: disk tables, MMIO table, T and D targets still there" \
+	has "$tmp/page-n.rst" '^\*\*disk-null randread\*\*, 4 KiB$' '^2 +40\.0 / 80\.0 ' '^\* T1 \*\*HOLDS\*\* -- ' '^\* D1 \*\*HOLDS\*\* -- '
+check "doc with NVMe rows: only the NVMe part differs from the page without" \
+	cmp -s <(awk '/^\*\*NVMe/ { s = 1 } /^Sanity checks/ { s = 0 } !s' "$tmp/page-n.rst") \
+	<(awk '/^\*\*NVMe/ { s = 1 } /^Sanity checks/ { s = 0 } !s' "$tmp/page-g.rst")
+check "doc with NVMe rows: text after the block kept" cmp -s "$tmp/after" <(tail -n 3 "$tmp/page-n.rst")
+cp "$tmp/page-n.rst" "$tmp/page-n.once"
+run_report "$tmp/dn2.out" --update-doc "$tmp/page-n.rst" "$tmp/n"
+check "doc with NVMe rows: a second update gives the same file" cmp -s "$tmp/page-n.once" "$tmp/page-n.rst"
+if [ "$have_python" = 1 ] && python3 -c 'import docutils' 2>/dev/null; then
+	check "doc with NVMe rows: valid reStructuredText" python3 -c '
+import sys, docutils.core
+docutils.core.publish_doctree(open(sys.argv[1], encoding="utf-8").read(),
+	settings_overrides={"halt_level": 2, "report_level": 2})' "$tmp/page-n.rst"
+else
+	skip "no docutils: rst not validated"
+fi
+check "doc without NVMe rows: said so, N1 N/A listed" \
+	has "$tmp/page.once" '^\*\*NVMe\*\*: no nvme-null rows in this run\.$' \
+	'^\* N1 \*\*N/A\*\* -- mpdev polling IOPS >= 1\.0 x in-process at QD1 \(nvme-null, randread and randwrite\): not evaluated: no nvme-null rows$'
+
+# ------------------------------------------------------------ NA: N1 not evaluated
+check "A (no NVMe rows): NVMe said to be not measured" has "$tmp/a.out" '^== NVMe \(nvme-null\): no rows, not measured in this run$'
+check "A: N1 N/A, not evaluated: no nvme-null rows" \
+	has "$tmp/a.out" '^N1 +N/A +mpdev polling IOPS >= 1\.0 x in-process at QD1 \(nvme-null, randread and randwrite\): not evaluated: no nvme-null rows$'
+check "A: no NVMe config named missing, no stock line" hasnt "$tmp/a.out" 'nvme-null rows for|cannot run nvme'
+check "A: bench.json nvme array empty, N1 n/a with value null" \
+	has "$tmp/a/bench.json" '^  "nvme": \[\],$' '"id": "N1", .*"status": "n/a", "value": null, "limit": 1,'
+check "H (disk only): N1 N/A, exit status still 0" has "$tmp/h.out" '^N1 +N/A .*not evaluated: no nvme-null rows$'
+
+# ------------------------------------------------------------ NO: NVMe only
+NIOPSX=()
+write_nvme_run "$tmp/no" "${NCONFIGS[@]}"
+run_report "$tmp/no.out" "$tmp/no"
+check "NO (only NVMe rows): exit status 0" is "$rc" 0
+check "NO: no warnings" hasnt "$tmp/no.out.err" warning
+check "NO: same NVMe blocks and N1 as with the other rows" \
+	cmp -s <(awk '/^== / { p = ($0 ~ /^== (NVMe|NVME-NULL)/) } p' "$tmp/n.out") \
+	<(awk '/^== / { p = ($0 ~ /^== (NVMe|NVME-NULL)/) } p' "$tmp/no.out")
+check "NO: N1 HOLDS, worst 1.050 (randwrite)" has "$tmp/no.out" '^N1 +HOLDS .*: worst 1\.050 \(randwrite\); '
+check "NO: T1-T4, D1-D3 N/A" is "$(grep -Ec '^(T[1-4]|D[1-3]) +N/A ' "$tmp/no.out")" 7
+check "NO: real I/O said to be not measured" has "$tmp/no.out" '^== Real I/O \(disk-null, disk-raw\): no rows'
+check "NO: stock (no rows at all) named missing, no NVMe config" \
+	has "$tmp/no.out" '^MISSING: no rows for stock:'
+check "NO: no NVMe config named missing" hasnt "$tmp/no.out" 'no nvme-null rows for'
+check "NO: the NVMe check counted" has "$tmp/no.out" '^== Sanity checks \(checks\.tsv\): 1 ok, 0 FAIL$'
+if [ "$have_python" = 1 ]; then
+	check "NO: bench.json valid, 16 results, no disk entry, 4 nvme entries" \
+		is "$(json_q "$tmp/no/bench.json" 'len(d["results"]), len(d["disk"]), len(d["nvme"])')" "16 0 4"
+	check "NO: bench.json nvme entries agree with the raw rows" nvme_cross "$tmp/no/bench.json"
+else
+	skip "no python3: JSON not checked"
+	skip "no python3: JSON not checked"
+fi
+if [ "$have_gnuplot" = 1 ]; then
+	check "NO: bench.png is a PNG (MMIO panels empty)" is "$(head -c 4 "$tmp/no/bench.png" | tail -c 3)" PNG
+	check "NO: chart.gp: MMIO and NVMe rows, NVMe at index 2 and 3" \
+		has "$tmp/no/chart.gp" "^set multiplot layout 2,2 title '.*\(top\), 4 KiB NVMe IOPS at queue depth 1 and 16 \(bottom\)'$" "index 2 using 2:xtic\(1\) title 'mpdev, blocking remote'" "index 3 using 5 title 'in-process \(nvme in the VMM, ioeventfd=on\)'"
+	check "NO: chart.gp: 8 NVMe plot lines, 2 empty MMIO panels" \
+		is "$(grep -c 'index [23] using' "$tmp/no/chart.gp") $(grep -c "'no data'" "$tmp/no/chart.gp")" "8 2"
+	check "NO: chart.dat: NVMe QD1 at the third index" \
+		is "$(awk '/^# / { i++ } /^# nvme-null, IOPS \(4 KiB random, queue depth 1\)/ { print i }' "$tmp/no/chart.dat")" 3
+else
+	skip_n 4 "no gnuplot: no chart"
+fi
+cp "$tmp/no/checks.tsv" "$tmp/no-checks"
+printf 'nvme inproc: four I/O rows measured\tFAIL\t3 rows with n > 0\n' >>"$tmp/no/checks.tsv"
+run_report "$tmp/nof.out" "$tmp/no"
+check "NO: a FAILed NVMe check -> exit 1, printed" has "$tmp/nof.out" '^FAIL +nvme inproc: four I/O rows measured: 3 rows with n > 0$' '1 ok, 1 FAIL'
+check "NO: ... exit status 1" is "$rc" 1
+cp "$tmp/no-checks" "$tmp/no/checks.tsv"
+
+# ------------------------------------------------------------ NM: N1 missed
+NIOPSX=([mpdev-poll,randread,1]=1800)
+write_nvme_run "$tmp/nm" "${NCONFIGS[@]}"
+run_report "$tmp/nm.out" "$tmp/nm"
+check "NM: exit status 0 (N1 is not enforced)" is "$rc" 0
+check "NM: N1 MISSED, worst 0.900 (randread)" has "$tmp/nm.out" '^N1 +MISSED +mpdev polling IOPS .*: worst 0\.900 \(randread\); information: QD1 poll/ioeventfd randread 0\.75, randwrite 0\.84;'
+check "NM: randread QD1 ratios follow the data" is "$(nvme_ratios "$tmp/nm.out" randread 1)" "0.90 0.75 0.75"
+check "NM: a wrong ratio would be caught (N's 1.10 is not NM's)" fails is "$(nvme_ratios "$tmp/nm.out" randread 1)" "1.10 0.92 0.75"
+check "NM: the QD16 blocks are untouched" is "$(nvme_ratios "$tmp/nm.out" randread 16)" "1.13 0.90 0.75"
+check "NM: bench.json N1 missed, value 0.9" has "$tmp/nm/bench.json" '"id": "N1", .*"status": "missed", "value": 0\.9, "limit": 1,'
+NIOPSX=([mpdev-poll,randread,1]=1800 [mpdev-poll,randwrite,1]=skip)
+write_nvme_run "$tmp/nm2" "${NCONFIGS[@]}"
+run_report "$tmp/nm2.out" "$tmp/nm2"
+check "NM2: N1 MISSED on randread though randwrite is missing" \
+	has "$tmp/nm2.out" '^N1 +MISSED .*: worst 0\.900 \(randread\); no mpdev-poll data for randwrite; information: '
+check "NM2: '-' in mpdev-poll's randwrite QD1 row and its ratios" \
+	has_in_nvme "$tmp/nm2.out" randwrite 1 '^mpdev-poll +- +- +-$' '^IOPS ratios \(> 1: mpdev faster\): poll/inproc - poll/ioeventfd - block/inproc 0\.70$'
+# QD16 at 0.5 x in-process does not make N1 miss: it is QD1 only.
+NIOPSX=([mpdev-poll,randread,16]=4000 [mpdev-poll,randwrite,16]=4000)
+write_nvme_run "$tmp/nm3" "${NCONFIGS[@]}"
+run_report "$tmp/nm3.out" "$tmp/nm3"
+check "NM3: slow QD16 leaves N1 HOLDS, shown as information" \
+	has "$tmp/nm3.out" '^N1 +HOLDS .*; QD16 poll/inproc randread 0\.50, randwrite 0\.50$'
+
+# ------------------------------------------------------------ NN: N1 N/A with rows
+NIOPSX=([mpdev-poll,randwrite,1]=skip)
+write_nvme_run "$tmp/nn" "${NCONFIGS[@]}"
+run_report "$tmp/nn.out" "$tmp/nn"
+check "NN: N1 N/A: randwrite missing, randread shown" \
+	has "$tmp/nn.out" '^N1 +N/A +.*: not evaluated: no mpdev-poll data for randwrite; the other op: worst 1\.100 \(randread\); information: '
+NIOPSX=()
+write_nvme_run "$tmp/nn2" mpdev-block mpdev-poll inproc-ioeventfd
+run_report "$tmp/nn2.out" "$tmp/nn2"
+check "NN2: no inproc NVMe rows: exit 0, inproc named missing" \
+	has "$tmp/nn2.out" '^MISSING: no nvme-null rows for inproc: its cells show "-" and N1 is N/A$'
+check "NN2: ... exit status 0" is "$rc" 0
+check "NN2: N1 N/A, not evaluated: no inproc data" has "$tmp/nn2.out" '^N1 +N/A +.*: not evaluated: no inproc data; information: QD1 poll/ioeventfd randread 0\.92, randwrite 0\.84; QD1 block/inproc randread -, randwrite -;'
+check "NN2: poll/ioeventfd still computed without inproc" is "$(nvme_ratios "$tmp/nn2.out" randread 16)" "- 0.90 -"
+check "NN2: bench.json N1 n/a, value null, inproc iops null" \
+	has "$tmp/nn2/bench.json" '"id": "N1", .*"status": "n/a", "value": null' '"mpdev-poll": 2200\.0, "inproc": null, "inproc-ioeventfd": 2400\.0\}'
+printf 'T\n=\n\n.. bench-results-start\n\n.. bench-results-end\n' >"$tmp/page-nn2.rst"
+run_report "$tmp/dnn2.out" --update-doc "$tmp/page-nn2.rst" "$tmp/nn2"
+check "NN2: --update-doc names the missing NVMe config, '-' in its row" \
+	has "$tmp/page-nn2.rst" '^\*\*No nvme-null results for inproc\*\*: its cells show "-"\.$' '^inproc +- \(- / -\) +- \(- / -\) '
+
+# ------------------------------------------------------------ NW: odd NVMe rows
+NIOPSX=([inproc-ioeventfd,randread,16]=skip)
+DIOPSX=([inproc,disk-raw,randread]=skip)
+write_nvme_run "$tmp/nw" "${NCONFIGS[@]}"
+write_disk "$tmp/nw" inproc
+{
+	printf 'inproc-ioeventfd\tnvme-null\trandread\t4096\t16\t0\t-\t-\t-\t0\n'
+	printf 'inproc\tdisk-raw\trandread\t4096\t1\t0\t-\t-\t-\t0\n'
+	printf 'stock\tnvme-null\trandread\t4096\t1\t100\t1000\t2000\t-\t1000\n'
+	printf 'mpdev-poll\tnvme-null\trandread\t4096\t4\t100\t1000\t2000\t-\t1000\n'
+	printf 'inproc-ioeventfd\tmmio\tread\t4\t1\t100\t1000\t2000\t1100\t1000\n'
+} >>"$tmp/nw/results.tsv"
+DIOPSX=()
+run_report "$tmp/nw.out" "$tmp/nw"
+check "NW: odd rows are warnings, exit status 0" is "$rc" 0
+check "NW: an NVMe row with n=0 warned about" \
+	has "$tmp/nw.out.err" 'results\.tsv:[0-9]+: inproc-ioeventfd nvme-null randread at queue depth 16: n=0, no I/O completed'
+check "NW: a disk row with n=0 warned about the same way" \
+	has "$tmp/nw.out.err" 'results\.tsv:[0-9]+: inproc disk-raw randread at queue depth 1: n=0, no I/O completed'
+check "NW: a stock nvme-null row is in bench.json only" \
+	has "$tmp/nw.out.err" 'config "stock" on nvme-null: not an NVMe configuration; in bench.json only'
+check "NW: an NVMe queue depth other than 1 and 16 is in bench.json only" \
+	has "$tmp/nw.out.err" 'nvme-null threads=4 \(queue depth\): in bench.json only'
+check "NW: inproc-ioeventfd on mmio is in bench.json only" \
+	has "$tmp/nw.out.err" 'config "inproc-ioeventfd" on mmio: an NVMe configuration; in bench.json only'
+check "NW: inproc-ioeventfd is no unknown config" hasnt "$tmp/nw.out.err" 'unknown config'
+check "NW: the stock row does not reach the NVMe blocks" hasnt_in_nvme "$tmp/nw.out" randread 1 '^stock'
+check "NW: the n=0 row shows 0 IOPS, its ratio '-'" \
+	has_in_nvme "$tmp/nw.out" randread 16 '^inproc-ioeventfd +0 +- +-$' '^IOPS ratios \(> 1: mpdev faster\): poll/inproc 1\.13 poll/ioeventfd - block/inproc 0\.75$'
+check "NW: still 4 nvme blocks (no QD4 block)" is "$(grep -c '^== NVME-NULL ' "$tmp/nw.out")" 4
+if [ "$have_python" = 1 ]; then
+	check "NW: bench.json results keep the odd rows (15 + 3), nvme entries do not" \
+		is "$(json_q "$tmp/nw/bench.json" 'len([r for r in d["results"] if r["space"] == "nvme-null"]), len(d["nvme"]), sorted(set(x["queue_depth"] for x in d["nvme"]))')" "18 4 [1, 16]"
+else
+	skip "no python3: JSON not checked"
+fi
+
 # ------------------------------------------------------------ B: misses
 reset_data
 P50X[mpdev-poll,mmio,read,8]=12000 # 0.30 x stock
@@ -478,6 +828,7 @@ check "no result rows -> exit 1" is "$rc" 1
 check "no result rows: said so on stderr" has "$tmp/e.out.err" 'no result rows'
 check "no result rows: every target N/A" is "$(grep -Ec '^T[1-4] +N/A ' "$tmp/e.out")" 4
 check "no result rows: every disk target N/A" is "$(grep -Ec '^D[1-3] +N/A ' "$tmp/e.out")" 3
+check "no result rows: N1 N/A too" has "$tmp/e.out" '^N1 +N/A .*not evaluated: no nvme-null rows$'
 
 run_report "$tmp/u.out"
 check "no DIR -> exit 2" is "$rc" 2

@@ -18,7 +18,10 @@
 # with -machine x-remote): stock, mpdev-block, mpdev-poll and the same
 # device in-process; the guest's mpdev-io times 4 KiB O_DIRECT random
 # reads and writes at queue depth 1 on a null-co and a raw-image disk
-# (rows with space disk-null / disk-raw).
+# (rows with space disk-null / disk-raw).  And four boots of QEMU's nvme
+# on null-co (space nvme-null, queue depth 1 and 16): mpdev-block,
+# mpdev-poll, in-process (inproc) and in-process with ioeventfd
+# (inproc-ioeventfd).
 #
 # In each testdev boot, the guest times 1/2/4/8-byte MMIO and 1/2/4-byte port I/O reads
 # and writes (one thread), then 4-byte MMIO reads and writes from one and
@@ -37,6 +40,7 @@
 #
 # Environment: MPDEV_BENCH_N (accesses per case, default 1000),
 # MPDEV_BENCH_DISK_SECS (seconds per disk case, default 5),
+# MPDEV_BENCH_PARTS (default "testdev disk nvme": which boots run),
 # MPDEV_QEMU_PATCHED, MPDEV_QEMU_STOCK, MPDEV_E2E_BOOT_TIMEOUT (240),
 # MPDEV_E2E_RUN_TIMEOUT (600).
 set -uo pipefail
@@ -58,6 +62,8 @@ INPROC_ID=1b36/0005
 
 t0=$SECONDS
 failed=0
+PARTS=${MPDEV_BENCH_PARTS:-testdev disk nvme}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 say() { printf '[bench %3ds] %s\n' "$((SECONDS - t0))" "$*"; }
 die() { say "FAILED: $*"; exit 1; }
 e2e_note() { say "    $*"; }
@@ -195,91 +201,110 @@ say "inside the test VM: kernel $(uname -r), $(nproc) CPUs; N=$N accesses per ca
 	echo "note=nested KVM inside a TCG-emulated test VM: absolute times are inflated, compare ratios"
 } >"$OUT/meta.txt"
 
-# ------------------------------------------- stock + in-process reference
-extra_qemu=(-device pci-testdev)
-if run stock "$LAT_MMIO,$LAT_PIO,$TP,$INPROC_MMIO,$INPROC_PIO" --qemu "$QEMU_STOCK"; then
-	# Stock QEMU 7.2 sends an 8-byte access as two 4-byte messages.
-	min_r=$((reads_1t + reads_8)) min_w=$((writes_1t + writes_8))
-	check "stock: every one-vCPU testdev access went over QEMU's socket" \
-		"$([ "${rs[socket.bar_read]:-0}" -ge "$min_r" ] && [ "${rs[socket.bar_write]:-0}" -ge "$min_w" ]; echo $?)" \
-		"socket.bar_read=${rs[socket.bar_read]:-?} (>= $min_r) socket.bar_write=${rs[socket.bar_write]:-?} (>= $min_w)"
-	# The hold step reads a few more; the in-process device's thousands of
-	# reads must not show.
-	max=$((min_r + reads_tp + 500))
-	check "stock: the in-process device's accesses never reached the remote" \
-		"$([ "${rs[socket.bar_read]:-0}" -le "$max" ]; echo $?)" \
-		"socket.bar_read=${rs[socket.bar_read]:-?} (<= $max)"
-	# Two vCPUs on one proxied device: Debian's QEMU 7.2 drops the second
-	# vCPU's access while the first waits for the remote ("Blocked
-	# re-entrant IO").  Such a throughput is not one; say so instead.
-	lost_r=$((min_r + reads_tp - ${rs[socket.bar_read]:-0}))
-	lost_w=$((min_w + writes_tp - ${rs[socket.bar_write]:-0}))
-	if [ "$lost_r" -gt 0 ] || [ "$lost_w" -gt 0 ]; then
-		blocked=$(grep -c 'Blocked re-entrant IO' "$logs/stock/mpqemu-run.err")
-		say "  stock: two vCPUs lost at least $lost_r of $reads_tp reads and $lost_w of $writes_tp writes (QEMU: $blocked 'Blocked re-entrant IO' warnings); its two-vCPU rows are left out"
-		echo "stock_two_vcpus=lost at least $lost_r of $reads_tp reads and $lost_w of $writes_tp writes: QEMU 7.2 blocks a second vCPU's access to a proxied BAR while the first waits for the remote (Blocked re-entrant IO); no valid throughput" >>"$OUT/meta.txt"
-		awk -F'\t' '!($1 == "stock" && $5 == 2)' "$OUT/results.tsv" >"$OUT/results.tmp" &&
-			mv "$OUT/results.tmp" "$OUT/results.tsv"
+if part testdev; then
+	# ------------------------------------------- stock + in-process reference
+	extra_qemu=(-device pci-testdev)
+	if run stock "$LAT_MMIO,$LAT_PIO,$TP,$INPROC_MMIO,$INPROC_PIO" --qemu "$QEMU_STOCK"; then
+		# Stock QEMU 7.2 sends an 8-byte access as two 4-byte messages.
+		min_r=$((reads_1t + reads_8)) min_w=$((writes_1t + writes_8))
+		check "stock: every one-vCPU testdev access went over QEMU's socket" \
+			"$([ "${rs[socket.bar_read]:-0}" -ge "$min_r" ] && [ "${rs[socket.bar_write]:-0}" -ge "$min_w" ]; echo $?)" \
+			"socket.bar_read=${rs[socket.bar_read]:-?} (>= $min_r) socket.bar_write=${rs[socket.bar_write]:-?} (>= $min_w)"
+		# The hold step reads a few more; the in-process device's thousands of
+		# reads must not show.
+		max=$((min_r + reads_tp + 500))
+		check "stock: the in-process device's accesses never reached the remote" \
+			"$([ "${rs[socket.bar_read]:-0}" -le "$max" ]; echo $?)" \
+			"socket.bar_read=${rs[socket.bar_read]:-?} (<= $max)"
+		# Two vCPUs on one proxied device: Debian's QEMU 7.2 drops the second
+		# vCPU's access while the first waits for the remote ("Blocked
+		# re-entrant IO").  Such a throughput is not one; say so instead.
+		lost_r=$((min_r + reads_tp - ${rs[socket.bar_read]:-0}))
+		lost_w=$((min_w + writes_tp - ${rs[socket.bar_write]:-0}))
+		if [ "$lost_r" -gt 0 ] || [ "$lost_w" -gt 0 ]; then
+			blocked=$(grep -c 'Blocked re-entrant IO' "$logs/stock/mpqemu-run.err")
+			say "  stock: two vCPUs lost at least $lost_r of $reads_tp reads and $lost_w of $writes_tp writes (QEMU: $blocked 'Blocked re-entrant IO' warnings); its two-vCPU rows are left out"
+			echo "stock_two_vcpus=lost at least $lost_r of $reads_tp reads and $lost_w of $writes_tp writes: QEMU 7.2 blocks a second vCPU's access to a proxied BAR while the first waits for the remote (Blocked re-entrant IO); no valid throughput" >>"$OUT/meta.txt"
+			awk -F'\t' '!($1 == "stock" && $5 == 2)' "$OUT/results.tsv" >"$OUT/results.tmp" &&
+				mv "$OUT/results.tmp" "$OUT/results.tsv"
+		fi
+		check "stock: nothing went through mpdev" \
+			"$([ "${rs[mpdev.reads]:-x}" = 0 ] && [ "${rs[socket.mpdev_backend]:-x}" = 0 ] &&
+				grep -q '^\[' "$logs/stock/mpdevctl-show.json" &&
+				! grep -q '"regions"' "$logs/stock/mpdevctl-show.json"; echo $?)" \
+			"mpdev.reads=${rs[mpdev.reads]:-?} socket.mpdev_backend=${rs[socket.mpdev_backend]:-?}, mpdevctl show -j: $(head -c 60 "$logs/stock/mpdevctl-show.json")"
+	else
+		failed=1
 	fi
-	check "stock: nothing went through mpdev" \
-		"$([ "${rs[mpdev.reads]:-x}" = 0 ] && [ "${rs[socket.mpdev_backend]:-x}" = 0 ] &&
-			grep -q '^\[' "$logs/stock/mpdevctl-show.json" &&
-			! grep -q '"regions"' "$logs/stock/mpdevctl-show.json"; echo $?)" \
-		"mpdev.reads=${rs[mpdev.reads]:-?} socket.mpdev_backend=${rs[socket.mpdev_backend]:-?}, mpdevctl show -j: $(head -c 60 "$logs/stock/mpdevctl-show.json")"
-else
-	failed=1
+
+	# ------------------------------------------------------ mpdev, blocking
+	extra_qemu=()
+	if run mpdev-block "$LAT_MMIO,$LAT_PIO,$TP" --qemu "$QEMU_PATCHED" --mpdev; then
+		check_mpdev_route mpdev-block fd ring
+	else
+		failed=1
+	fi
+
+	# ------------------------------------------------------ mpdev, polling
+	if run mpdev-poll "$LAT_MMIO,$LAT_PIO,$TP" --qemu "$QEMU_PATCHED" --mpdev --remote-arg --poll; then
+		check_mpdev_route mpdev-poll ring fd
+	else
+		failed=1
+	fi
 fi
 
-# ------------------------------------------------------ mpdev, blocking
-extra_qemu=()
-if run mpdev-block "$LAT_MMIO,$LAT_PIO,$TP" --qemu "$QEMU_PATCHED" --mpdev; then
-	check_mpdev_route mpdev-block fd ring
-else
-	failed=1
-fi
-
-# ------------------------------------------------------ mpdev, polling
-if run mpdev-poll "$LAT_MMIO,$LAT_PIO,$TP" --qemu "$QEMU_PATCHED" --mpdev --remote-arg --poll; then
-	check_mpdev_route mpdev-poll ring fd
-else
-	failed=1
-fi
-
-# ---------------------------------------------------- real I/O: LSI disk
+# ------------------------------------------------- real I/O: LSI, NVMe
 # QEMU's own lsi53c895a with two scsi-hd disks: null-co (measures the
 # dispatch) and a raw image in the test VM's /tmp.  One vCPU; the guest's
 # sym53c8xx/sd drivers, mpdev-io's QD1 4 KiB O_DIRECT random I/O.  Four
 # boots: stock multi-process (stock QEMU both sides), mpdev with the remote
 # blocking, mpdev with the remote polling, and the same device in the
 # patched VMM (in-process).  Route checks from the remote's QOM counters.
+# Then QEMU's nvme on null-co, at queue depth 1 and 16 (Linux AIO), with
+# MSI-X: mpdev blocking and polling, in-process without (QEMU's default)
+# and with ioeventfd for its doorbells.  Stock multi-process cannot carry
+# nvme at all (no MSI-X): no stock row.
 DISK_SECS=${MPDEV_BENCH_DISK_SECS:-5}
-DISK_STEPS="disk:e2enull,disk:e2eraw"
+declare -A DEV_STEPS=([disk]="disk:e2enull,disk:e2eraw" [nvme]="disk:e2enull")
 for b in null raw; do
 	for rw in randread randwrite; do
-		DISK_STEPS+=",bench:e2e$b:$rw:$DISK_SECS:$b"
+		DEV_STEPS[disk]+=",bench:e2e$b:$rw:$DISK_SECS:disk-$b"
 	done
 done
-disk_drives() {	# the disks' QEMU arguments; $1: the image
-	E2E_DISK_ARGS=(-device lsi53c895a,id=dev0
-		-blockdev "driver=null-co,node-name=nul0,size=1073741824,read-zeroes=on"
+for qd in 1 16; do
+	for rw in randread randwrite; do
+		DEV_STEPS[nvme]+=",bench:e2enull:$rw:$DISK_SECS:nvme-null:$qd"
+	done
+done
+DEV_STEPS[nvme]+=",msix:e2enull"
+NULL_DISK="driver=null-co,node-name=nul0,size=1073741824,read-zeroes=on"
+dev_drives() {	# the device's QEMU arguments; $1: disk or nvme, $2: the image
+	case $1 in
+	# shellcheck disable=SC2054 # commas inside QEMU's arguments
+	disk) E2E_DISK_ARGS=(-device lsi53c895a,id=dev0 -blockdev "$NULL_DISK"
 		-device scsi-hd,drive=nul0,serial=e2enull
-		-drive "if=none,id=raw0,file=$1,format=raw"
-		-device scsi-hd,drive=raw0,serial=e2eraw)
+		-drive "if=none,id=raw0,file=$2,format=raw"
+		-device scsi-hd,drive=raw0,serial=e2eraw) ;;
+	nvme) E2E_DISK_ARGS=(-blockdev "$NULL_DISK"
+		-device "nvme,id=dev0,serial=e2enull,drive=nul0,ioeventfd=${NVME_IOEVENTFD:-off}") ;;
+	esac
 }
-QOM_PROPS="mpdev mpdev-mode mpdev-reads mpdev-writes mpdev-errors mpdev-poll-batches socket-bar-reads socket-bar-writes"
-# disk_run CONFIG VMM REMOTE MODE: MODE none (stock), block, poll, inproc
+QOM_PROPS="mpdev mpdev-mode mpdev-reads mpdev-writes mpdev-errors mpdev-poll-batches socket-bar-reads socket-bar-writes msix-signals"
+# disk_run DEV CONFIG VMM REMOTE MODE: DEV disk (lsi) or nvme; MODE none
+# (stock), block, poll, inproc
 disk_run() {
-	local config=$1 vmm=$2 remote=$3 mode=$4 dir=$logs/disk-$1 mpq t img run
+	local dev=$1 config=$2 vmm=$3 remote=$4 mode=$5 dir=$logs/$1-$2 mpq t img run
+	local what="$dev $config"
 	mkdir -p "$dir"
 	# The image and the run dir (its QMP socket) in the test VM's own
 	# /tmp: the shared output dir is 9p, which takes no sockets.
 	run=$(mktemp -d /tmp/bench-run.XXXXXX)
 	img=$run/disk.img
 	truncate -s 256M "$img"
-	disk_drives "$img"
+	dev_drives "$dev" "$img"
 	q=()
-	say "disk $config: booting the nested guest (1 vCPU)"
-	e2e_qemu_args "$dir" "$E2E_APPEND e2e.io=$DISK_STEPS e2e.end=hold" 256M 1
+	say "$what: booting the nested guest (1 vCPU)"
+	e2e_qemu_args "$dir" "$E2E_APPEND e2e.io=${DEV_STEPS[$dev]} e2e.end=hold" 256M 1
 	if [ "$mode" = inproc ]; then
 		E2E_QEMU_ARGS+=("${E2E_DISK_ARGS[@]}")
 		E2E_INPROC=1 E2E_RUNDIR='' e2e_boot "$dir" "${MPDEV_E2E_BOOT_TRIES:-2}" "$BOOT_TO" "$vmm"
@@ -292,7 +317,7 @@ disk_run() {
 			"${mpq[@]}" --remote-cmd dev0 "${E2E_REMOTE_ARGS[@]}" ';'
 	fi
 	if [ "$E2E_BOOT_RC" -ne 0 ]; then
-		check "disk $config: nested guest booted" 1 "rc $E2E_BOOT_RC after $E2E_BOOT_TRY tries; logs in $dir"
+		check "$what: nested guest booted" 1 "rc $E2E_BOOT_RC after $E2E_BOOT_TRY tries; logs in $dir"
 		e2e_stop
 		cp "$run"/*.log "$run"/*.exit "$dir/" 2>/dev/null; rm -rf "$run"
 		return 1
@@ -302,9 +327,9 @@ disk_run() {
 		[ "$(cat "$t/comm" 2>/dev/null)" = "CPU 0/KVM" ] && taskset -p -c 0 "${t##*/}" >/dev/null
 	done
 	[ -z "$remote_pid" ] || taskset -a -p -c 1 "$remote_pid" >/dev/null
-	say "disk $config: up after ${E2E_BOOT_SECS}s; measuring"
+	say "$what: up after ${E2E_BOOT_SECS}s; measuring"
 	if ! e2e_wait "$dir/guest.tap" '^E2E-GUEST-DONE' "$RUN_TO" "$mpid"; then
-		check "disk $config: guest steps finished" 1 "not within ${RUN_TO}s; logs in $dir"
+		check "$what: guest steps finished" 1 "not within ${RUN_TO}s; logs in $dir"
 		e2e_why_gone "$dir"
 		e2e_stop
 		cp "$run"/*.log "$run"/*.exit "$dir/" 2>/dev/null; rm -rf "$run"
@@ -319,47 +344,67 @@ disk_run() {
 	e2e_stop
 	cp "$run"/*.log "$run"/*.exit "$dir/" 2>/dev/null; rm -rf "$run"
 
-	local done_line rows
+	local done_line rows w
 	done_line=$(grep -m1 '^E2E-GUEST-DONE' "$dir/guest.txt")
-	check "disk $config: the guest's steps passed" \
+	check "$what: the guest's steps passed" \
 		"$([[ $done_line == *' fail=0 '* ]]; echo $?)" "${done_line:-no E2E-GUEST-DONE line}"
 	awk -v c="$config" '$1 == "BLKBENCH" {
 		for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-		printf "%s\tdisk-%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\n", c, f["label"], f["rw"],
+		printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\n", c, f["label"], f["rw"],
 			f["bs"], f["qd"], f["n"], f["p50_ns"], f["p99_ns"],
 			(f["n"] > 0 ? f["secs"] * 1e9 / f["n"] : 0), f["iops"]
 	}' "$dir/guest.txt" >"$dir/rows.tsv"
 	cat "$dir/rows.tsv" >>"$OUT/results.tsv"
 	rows=$(awk -F'\t' '$6 > 0' "$dir/rows.tsv" | wc -l)
-	check "disk $config: four I/O rows measured" "$([ "$rows" -eq 4 ]; echo $?)" "$rows rows with n > 0"
+	check "$what: four I/O rows measured" "$([ "$rows" -eq 4 ]; echo $?)" "$rows rows with n > 0"
+	if [ "$dev" = nvme ]; then
+		# MSI-X interrupts, counted by the guest (and, through mpdev, the
+		# remote's signals of the proxy's eventfds: at least as many)
+		declare -A mx=()
+		for w in $(grep -m1 '^MSIX ' "$dir/guest.txt"); do mx[${w%%=*}]=${w#*=}; done
+		check "$what: the guest's nvme completed on MSI-X interrupts" \
+			"$([ "${mx[enabled]:-}" = 1 ] && [ "${mx[irqs]:-0}" -gt 0 ] &&
+				{ [ "$mode" = inproc ] || [ "${q[msix-signals]:-0}" -ge "${mx[irqs]}" ]; }; echo $?)" \
+			"enabled=${mx[enabled]:-?} vectors=${mx[vectors]:-?} irqs=${mx[irqs]:-?}$([ "$mode" = inproc ] || echo " msix-signals=${q[msix-signals]:-?}")"
+	fi
 	# Who served the guest's BAR accesses.
 	case $mode in
 	none|inproc)
-		check "disk $config: nothing went through mpdev" \
+		check "$what: nothing went through mpdev" \
 			"$(grep -q '^\[' "$dir/mpdevctl-show.json" && ! grep -q '"regions"' "$dir/mpdevctl-show.json"; echo $?)" \
 			"mpdevctl show -j: $(head -c 60 "$dir/mpdevctl-show.json")" ;;
 	*)
-		check "disk $config: the BAR accesses went through mpdev, none over the socket" \
+		check "$what: the BAR accesses went through mpdev, none over the socket" \
 			"$([ "${q[mpdev]:-}" = true ] && [ "${q[mpdev-reads]:-0}" -gt 0 ] && [ "${q[mpdev-writes]:-0}" -gt 0 ] &&
 				[ "${q[mpdev-errors]:-x}" = 0 ] && [ "${q[socket-bar-reads]:-x}" = 0 ] && [ "${q[socket-bar-writes]:-x}" = 0 ]; echo $?)" \
 			"$(tr '\n' ' ' <"$dir/qom.txt")"
 		if [ "$mode" = poll ]; then
-			check "disk $config: the remote busy-polled the ring" \
+			check "$what: the remote busy-polled the ring" \
 				"$([ "${q[mpdev-mode]:-}" = poll ] && [ "${q[mpdev-poll-batches]:-0}" -gt 0 ]; echo $?)" \
 				"mpdev-mode=${q[mpdev-mode]:-?} mpdev-poll-batches=${q[mpdev-poll-batches]:-?}"
 		else
-			check "disk $config: the remote served mpdev blocking only" \
+			check "$what: the remote served mpdev blocking only" \
 				"$([ "${q[mpdev-mode]:-}" = blocking ] && [ "${q[mpdev-poll-batches]:-x}" = 0 ]; echo $?)" \
 				"mpdev-mode=${q[mpdev-mode]:-?} mpdev-poll-batches=${q[mpdev-poll-batches]:-?}"
 		fi ;;
 	esac
 }
-if [ -x "$MPDEV_E2E_BUILD/mpdev-io" ]; then
+if ! part disk && ! part nvme; then
+	:
+elif [ -x "$MPDEV_E2E_BUILD/mpdev-io" ]; then
 	echo "disk_secs=$DISK_SECS" >>"$OUT/meta.txt"
-	disk_run stock "$QEMU_STOCK" "$QEMU_STOCK" none || failed=1
-	disk_run mpdev-block "$QEMU_PATCHED" "$QEMU_PATCHED" block || failed=1
-	disk_run mpdev-poll "$QEMU_PATCHED" "$QEMU_PATCHED" poll || failed=1
-	disk_run inproc "$QEMU_PATCHED" '' inproc || failed=1
+	if part disk; then
+		disk_run disk stock "$QEMU_STOCK" "$QEMU_STOCK" none || failed=1
+		disk_run disk mpdev-block "$QEMU_PATCHED" "$QEMU_PATCHED" block || failed=1
+		disk_run disk mpdev-poll "$QEMU_PATCHED" "$QEMU_PATCHED" poll || failed=1
+		disk_run disk inproc "$QEMU_PATCHED" '' inproc || failed=1
+	fi
+	if part nvme; then
+		disk_run nvme mpdev-block "$QEMU_PATCHED" "$QEMU_PATCHED" block || failed=1
+		disk_run nvme mpdev-poll "$QEMU_PATCHED" "$QEMU_PATCHED" poll || failed=1
+		disk_run nvme inproc "$QEMU_PATCHED" '' inproc || failed=1
+		NVME_IOEVENTFD=on disk_run nvme inproc-ioeventfd "$QEMU_PATCHED" '' inproc || failed=1
+	fi
 else
 	check "disk: guest tool mpdev-io built" 1 "no $MPDEV_E2E_BUILD/mpdev-io (make -C selftests/e2e)"
 fi

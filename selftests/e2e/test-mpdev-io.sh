@@ -154,7 +154,19 @@ for rw in randread randwrite; do
 	grep -qE "^BLKBENCH label=t$rw rw=$rw bs=4096 qd=1 n=[1-9][0-9]* secs=[0-9.]+ iops=[0-9]+ p50_ns=[0-9]+ p99_ns=[0-9]+ min_ns=[0-9]+ max_ns=[0-9]+$" "$tmp/out"
 	ok $? "bench $rw: BLKBENCH line"
 done
+# Queue depth 16 (Linux AIO): its line, and the writes land.
+for rw in randread randwrite; do
+	want 0 "bench $rw 1 s at queue depth 16" "$io" --out stdout --file run "disk:$b,bench:$b:$rw:1:q$rw:16"
+	grep -qE "^BLKBENCH label=q$rw rw=$rw bs=4096 qd=16 n=[1-9][0-9]* secs=[0-9.]+ iops=[0-9]+ p50_ns=[0-9]+ p99_ns=[0-9]+ " "$tmp/out"
+	ok $? "bench $rw qd 16: BLKBENCH line"
+done
+truncate -s 0 "$b" && truncate -s 16M "$b"
+"$io" --out stdout --file bench "$b" randwrite 1 w 16 >/dev/null 2>&1
+[ "$(tr -d '\0' <"$b" | head -c 1 | wc -c)" -eq 1 ]
+ok $? "bench randwrite qd 16 wrote data to the disk"
 want 2 "bench with a bad RW is a usage error" "$io" --out stdout --file bench "$b" seqread 1
+want 2 "bench at queue depth 0 is a usage error" "$io" --out stdout --file bench "$b" randread 1 x 0
+want 2 "bench at queue depth 65 is a usage error" "$io" --out stdout --file bench "$b" randread 1 x 65
 
 # --------------------------------------------------------------- msix
 # A type 0 config space: status says "capability list", 0x34 -> 0x40 (power

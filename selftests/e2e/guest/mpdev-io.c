@@ -27,8 +27,9 @@
  *                        "BLK-DONE i" after each write returned; at the first
  *                        error "BLK-ERROR i ERRNO" and then sleep forever; at
  *                        the disk's end "BLK-END N" and go on
- *   bench SERIAL randread|randwrite SECS [LABEL]
- *                        4 KiB random O_DIRECT I/O at queue depth 1 over the
+ *   bench SERIAL randread|randwrite SECS [LABEL [QD]]
+ *                        4 KiB random O_DIRECT I/O at queue depth QD
+ *                        (default 1: pread/pwrite; more: Linux AIO) over the
  *                        disk's first GiB: one "BLKBENCH ..." line
  *   msix SERIAL [MIN]    the disk's PCI function (up from /sys/block/X/device)
  *                        has an MSI-X capability (config space), enabled,
@@ -76,6 +77,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <arpa/inet.h>
+#include <libaio.h>
 #include <linux/fs.h>
 #include <linux/pci_regs.h>
 #include <netinet/in.h>
@@ -833,43 +835,53 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int cmd_bench(int argc, char **argv)
+/* Latencies of one bench case, in ns. */
+struct lat {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static void lat_add(struct lat *l, uint64_t ns)
 {
-	const uint64_t warm_ns = 500000000ull;
-	uint64_t secs, span, nblk, s = 0x6d7064657662656eull, t0, tend, *lat = NULL;
-	size_t n = 0, cap = 0, errs = 0;
-	const char *label;
-	bool wr, warm = true;
-	struct disk *d;
-	double el;
-	void *buf;
-	int fd, e = 0;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 65536;
+		l->v = realloc(l->v, l->cap * sizeof(*l->v));
+		if (!l->v)
+			usage_err("out of memory");
+	}
+	l->v[l->n++] = ns;
+}
 
-	if (argc < 4 || argc > 5)
-		usage_err("bench SERIAL randread|randwrite SECS [LABEL]");
-	if (!strcmp(argv[2], "randread"))
-		wr = false;
-	else if (!strcmp(argv[2], "randwrite"))
-		wr = true;
-	else
-		usage_err("bench: randread or randwrite, not %s", argv[2]);
-	secs = parse_u64(argv[3], "bench SECS");
-	label = argc > 4 ? argv[4] : argv[1];
-	d = disk_need(argv[1], "bench");
-	if (!d)
-		return 1;
-	fd = disk_open(d, wr ? O_RDWR : O_RDONLY, "bench");
-	if (fd < 0)
-		return 1;
-	span = d->size < BENCH_SPAN ? d->size : BENCH_SPAN;
-	nblk = span / BLK;
-	buf = xalloc(BLK);
+/* One bench case: what it needs and what went wrong. */
+struct bench {
+	int fd;
+	bool wr;
+	uint64_t nblk, seed, secs;
+	struct lat lat;
+	size_t errs;
+	int err;		/* errno of the first error */
+	double el;		/* seconds measured */
+};
+
+#define BENCH_WARM_NS	500000000ull
+#define BENCH_QD_MAX	64u
+
+static void bench_err(struct bench *b, int e)
+{
+	if (!b->errs++)
+		b->err = e;
+}
+
+/* Queue depth 1: one pread/pwrite at a time. */
+static void bench_sync(struct bench *b)
+{
+	uint64_t t0 = now_ns(), tend = t0 + BENCH_WARM_NS;
+	bool warm = true;
+	void *buf = xalloc(BLK);
+
 	pat_fill(buf, 0x62656e6368ull, 1, 0, BLK);
-
-	t0 = now_ns();
-	tend = t0 + warm_ns;
 	for (;;) {
-		uint64_t off = rnd(&s) % nblk * BLK, a, b;
+		uint64_t off = rnd(&b->seed) % b->nblk * BLK, a, z;
 
 		a = now_ns();
 		if (a >= tend) {
@@ -877,40 +889,166 @@ static int cmd_bench(int argc, char **argv)
 				break;
 			warm = false;	/* measure from here */
 			t0 = a;
-			tend = a + secs * 1000000000ull;
+			tend = a + b->secs * 1000000000ull;
 		}
-		if ((wr ? pwrite(fd, buf, BLK, off) : pread(fd, buf, BLK, off)) != BLK) {
-			if (!errs++)
-				e = errno;
-			if (errs > 10)
+		if ((b->wr ? pwrite(b->fd, buf, BLK, off) : pread(b->fd, buf, BLK, off)) != BLK) {
+			bench_err(b, errno ? errno : EIO);
+			if (b->errs > 10)
 				break;
 			continue;
 		}
-		b = now_ns();
-		if (warm)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 65536;
-			lat = realloc(lat, cap * sizeof(*lat));
-			if (!lat)
-				usage_err("out of memory");
-		}
-		lat[n++] = b - a;
+		z = now_ns();
+		if (!warm)
+			lat_add(&b->lat, z - a);
 	}
-	el = (now_ns() - t0) / 1e9;
+	b->el = (now_ns() - t0) / 1e9;
 	free(buf);
-	close(fd);
+}
+
+/* @cb: the next request of @b, at a new random offset */
+static void bench_prep(struct bench *b, struct iocb *cb, void *buf)
+{
+	uint64_t off = rnd(&b->seed) % b->nblk * BLK;
+
+	if (b->wr)
+		io_prep_pwrite(cb, b->fd, buf, BLK, off);
+	else
+		io_prep_pread(cb, b->fd, buf, BLK, off);
+}
+
+/*
+ * Queue depth QD: Linux AIO (libaio) keeps QD O_DIRECT requests in flight,
+ * each slot resubmitted with a new offset as it completes.  A latency is
+ * from io_submit() to the io_getevents() that reaped it; the measured
+ * window counts the requests that completed in it.
+ */
+static void bench_aio(struct bench *b, unsigned int qd)
+{
+	struct iocb cb[BENCH_QD_MAX], *cbp[BENCH_QD_MAX];
+	struct io_event ev[BENCH_QD_MAX];
+	uint64_t sub[BENCH_QD_MAX], t0, tend, now;
+	void *buf[BENCH_QD_MAX];
+	io_context_t ctx = 0;
+	unsigned int busy = 0;
+	bool warm = true;
+	int r;
+
+	r = io_setup(qd, &ctx);
+	if (r < 0) {
+		bench_err(b, -r);
+		return;
+	}
+	for (unsigned int i = 0; i < qd; i++) {
+		buf[i] = xalloc(BLK);
+		pat_fill(buf[i], 0x62656e6368ull, 1, 0, BLK);
+	}
+	t0 = now_ns();
+	tend = t0 + BENCH_WARM_NS;
+	for (unsigned int i = 0; i < qd; i++) {
+		bench_prep(b, &cb[i], buf[i]);
+		cbp[i] = &cb[i];
+		sub[i] = now_ns();
+	}
+	r = io_submit(ctx, qd, cbp);
+	if (r != (int)qd) {
+		bench_err(b, r < 0 ? -r : EAGAIN);
+		goto out;
+	}
+	busy = qd;
+	while (busy) {
+		int got = io_getevents(ctx, 1, qd, ev, NULL);
+
+		if (got < 0) {
+			if (got == -EINTR)
+				continue;
+			bench_err(b, -got);
+			break;
+		}
+		now = now_ns();
+		if (now >= tend && warm) {
+			warm = false;	/* measure from here */
+			t0 = now;
+			tend = now + b->secs * 1000000000ull;
+		}
+		for (int k = 0; k < got; k++) {
+			unsigned int i = ev[k].obj - cb;
+
+			if (ev[k].res != BLK)
+				bench_err(b, (long)ev[k].res < 0 ? -(long)ev[k].res : EIO);
+			else if (!warm && now < tend)
+				lat_add(&b->lat, now - sub[i]);
+			if (now >= tend && !warm) {
+				busy--;		/* drain */
+				continue;
+			}
+			if (b->errs > 10) {
+				busy--;
+				continue;
+			}
+			bench_prep(b, &cb[i], buf[i]);
+			sub[i] = now_ns();
+			r = io_submit(ctx, 1, &cbp[i]);
+			if (r != 1) {
+				bench_err(b, r < 0 ? -r : EAGAIN);
+				busy--;
+			}
+		}
+	}
+	b->el = ((now_ns() < tend ? now_ns() : tend) - t0) / 1e9;
+out:
+	io_destroy(ctx);
+	for (unsigned int i = 0; i < qd; i++)
+		free(buf[i]);
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+	struct bench b = { .seed = 0x6d7064657662656eull };
+	const char *label;
+	unsigned int qd = 1;
+	struct disk *d;
+	uint64_t span;
+	size_t n;
+
+	if (argc < 4 || argc > 6)
+		usage_err("bench SERIAL randread|randwrite SECS [LABEL [QD]]");
+	if (!strcmp(argv[2], "randread"))
+		b.wr = false;
+	else if (!strcmp(argv[2], "randwrite"))
+		b.wr = true;
+	else
+		usage_err("bench: randread or randwrite, not %s", argv[2]);
+	b.secs = parse_u64(argv[3], "bench SECS");
+	label = argc > 4 && argv[4][0] ? argv[4] : argv[1];
+	if (argc > 5)
+		qd = parse_u64(argv[5], "bench QD");
+	if (qd < 1 || qd > BENCH_QD_MAX)
+		usage_err("bench: queue depth 1 to %u, not %u", BENCH_QD_MAX, qd);
+	d = disk_need(argv[1], "bench");
+	if (!d)
+		return 1;
+	b.fd = disk_open(d, b.wr ? O_RDWR : O_RDONLY, "bench");
+	if (b.fd < 0)
+		return 1;
+	span = d->size < BENCH_SPAN ? d->size : BENCH_SPAN;
+	b.nblk = span / BLK;
+	if (qd == 1)
+		bench_sync(&b);
+	else
+		bench_aio(&b, qd);
+	close(b.fd);
+	n = b.lat.n;
 	if (n)
-		qsort(lat, n, sizeof(*lat), cmp_u64);
-	say("BLKBENCH label=%s rw=%s bs=%u qd=1 n=%zu secs=%.2f iops=%.0f p50_ns=%" PRIu64
-	    " p99_ns=%" PRIu64 " min_ns=%" PRIu64 " max_ns=%" PRIu64, label, argv[2], BLK, n, el,
-	    n ? n / el : 0, n ? lat[n / 2] : 0, n ? lat[n * 99 / 100] : 0, n ? lat[0] : 0,
-	    n ? lat[n - 1] : 0);
-	free(lat);
-	if (errs)
-		return !tap(false, "bench %s %s: %zu I/O error(s), first: %s", label, argv[2], errs,
-			    strerror(e ? e : EIO));
-	tap(n > 0, "bench %s %s: %zu I/Os in %.1f s", label, argv[2], n, el);
+		qsort(b.lat.v, n, sizeof(*b.lat.v), cmp_u64);
+	say("BLKBENCH label=%s rw=%s bs=%u qd=%u n=%zu secs=%.2f iops=%.0f p50_ns=%" PRIu64
+	    " p99_ns=%" PRIu64 " min_ns=%" PRIu64 " max_ns=%" PRIu64, label, argv[2], BLK, qd, n,
+	    b.el, n && b.el > 0 ? n / b.el : 0, n ? b.lat.v[n / 2] : 0,
+	    n ? b.lat.v[n * 99 / 100] : 0, n ? b.lat.v[0] : 0, n ? b.lat.v[n - 1] : 0);
+	free(b.lat.v);
+	if (b.errs)
+		return !tap(false, "bench %s %s qd %u: %zu I/O error(s), first: %s", label, argv[2],
+			    qd, b.errs, strerror(b.err ? b.err : EIO));
+	tap(n > 0, "bench %s %s qd %u: %zu I/Os in %.1f s", label, argv[2], qd, n, b.el);
 	return 0;
 }
 
