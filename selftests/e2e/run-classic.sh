@@ -33,6 +33,11 @@
 #   MPDEV_E2E_BOOT_TRIES     boots tried before giving up (default 2)
 #   MPDEV_E2E_BUILD          where mkguest.sh wrote (default build/e2e)
 #   MPDEV_MPQEMU_RUN, MPDEV_REMOTE   binaries (default userspace/build/*)
+#   MPDEV_E2E_LOG_NAME       the logs' directory under MPDEV_OUT
+#                            (default e2e-classic)
+#   MPDEV_E2E_QEMU           the VMM QEMU (default qemu-system-x86_64 from
+#                            PATH); selftests/e2e/qemu-chroot runs a
+#                            chroot's (MPDEV_QEMU_CHROOT), e.g. sid's 11.1
 #   MPDEV_E2E_ACCEL=tcg      development only: no KVM, so no interrupts
 set -uo pipefail
 
@@ -48,6 +53,9 @@ RUN_TO=${MPDEV_E2E_RUN_TIMEOUT:-300}
 KILL_TO=${MPDEV_E2E_KILL_TIMEOUT:-30}
 MPQEMU_RUN=${MPDEV_MPQEMU_RUN:-$E2E_REPO/userspace/build/mpqemu-run}
 MPDEV_REMOTE=${MPDEV_REMOTE:-$E2E_REPO/userspace/build/mpdev-remote}
+# The VMM QEMU (default: the system's, Debian 12's 7.2); e.g.
+# selftests/e2e/qemu-chroot with MPDEV_QEMU_CHROOT for sid's 11.1.
+E2E_QEMU=${MPDEV_E2E_QEMU:-}
 
 work=$(mktemp -d /tmp/e2e-classic.XXXXXX)
 mpid=
@@ -55,7 +63,7 @@ timings=()
 stage_t0=$SECONDS
 stage_done() { timings+=("$1=$((SECONDS - stage_t0))s"); stage_t0=$SECONDS; }
 
-save_logs() { e2e_save_logs "$work" e2e-classic; }
+save_logs() { e2e_save_logs "$work" "${MPDEV_E2E_LOG_NAME:-e2e-classic}"; }
 cleanup() { e2e_stop; }
 trap cleanup EXIT
 tail_logs() { e2e_tail_logs "$work" "$@"; }
@@ -84,11 +92,13 @@ fi
 	bail "preflight: $MPQEMU_RUN and $MPDEV_REMOTE built (make -C userspace)"
 e2e_guest_env 2>"$work/env.err" || bail "preflight: nested guest built ($(cat "$work/env.err"))"
 t_diag "nested guest: $E2E_KERNEL_KIND kernel $E2E_KERNEL, $E2E_INITRD"
+t_diag "VMM QEMU: $("${E2E_QEMU:-qemu-system-x86_64}" --version | head -n1)"
 t_diag "guest steps: $RUN_STEPS"
 
 # ------------------------------------------------------- start and boot
 e2e_qemu_args "$work" "$E2E_APPEND e2e.run=$RUN_STEPS e2e.end=hold"
 MPQ=("$MPQEMU_RUN" --remote "$MPDEV_REMOTE" --remote-arg "--stats-file=$work/remote.stats")
+[ -z "$E2E_QEMU" ] || MPQ+=(--qemu "$E2E_QEMU")
 printf '%q ' "${MPQ[@]}" -- "${E2E_QEMU_ARGS[@]}" >"$work/cmdline"
 
 e2e_boot "$work" "${MPDEV_E2E_BOOT_TRIES:-2}" "$BOOT_TO" "${MPQ[@]}"
