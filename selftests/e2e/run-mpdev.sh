@@ -13,9 +13,12 @@
 # backend fd to mpdev-remote, so KVM sends the guest's BAR accesses to the
 # remote through mpdev instead of through QEMU and the mpqemu socket.
 #
-#  1. boot; the guest runs check (WITHOUT --xfail-split8: on the fast path
-#     an 8-byte access reaches the device whole), dma, movebar (BAR0 moved
-#     through config space: works at the new address, dead at the old one),
+#  1. boot (the remote's testdev with --device-arg bar64=1: a 64-bit BAR4
+#     beside the default BARs); the guest runs check (WITHOUT
+#     --xfail-split8: on the fast path an 8-byte access reaches the device
+#     whole), dma, movebar (BAR0 moved through config space: works at the
+#     new address, dead at the old one), movebar --bar 4 (the 64-bit BAR4
+#     moved the same way to a free address above 4 GiB, both dwords),
 #     msix (its mpdev_msix driver counts each MSI-X vector's interrupts:
 #     exact counts, Function Mask, a vector masked in the VMM's table),
 #     one short bench, then keeps reading BAR0 (hold);
@@ -25,8 +28,11 @@
 #     one BAR_READ/BAR_WRITE socket message; QEMU did not warn that it
 #     fell back; the proxy handed over the MSI-X eventfds, the table and
 #     PBA never reached the remote, and each vector was signalled as often
-#     as the guest raised it; mpdevctl (if built) shows mpdev's own counters > 0, the
-#     ring, the context's footprint and the regions' cookies;
+#     as the guest raised it; every BAR4 access the guest made (E2E-BAR64
+#     reads=/writes=) reached the device (dev.bar4_reads/writes) with no
+#     socket message; mpdevctl (if built) shows mpdev's own counters > 0, the
+#     ring, the context's footprint and the regions' cookies, and BAR4's
+#     region at its guest-physical address above 4 GiB with traffic;
 #  3. the remote killed (SIGKILL) while the guest reads BAR0: the guest's
 #     reads return all-ones, its vCPU does not hang, and mpqemu-run reports
 #     the remote's death and stops QEMU.  mpqemu-run reacts within
@@ -42,7 +48,8 @@
 #
 # Environment (MPDEV_* because vm-run passes those into the VM):
 #   MPDEV_QEMU_PATCHED       patched QEMU (default: build-qemu.sh --print-path)
-#   MPDEV_E2E_RUN            guest steps (default check,dma,movebar,msix,bench:...)
+#   MPDEV_E2E_RUN            guest steps (default check,dma,movebar,movebar:--bar:4,msix,bench:...)
+#   MPDEV_E2E_DEVICE_ARG     the testdev's --device-arg (default bar64=1)
 #   MPDEV_E2E_BOOT_TIMEOUT   seconds until mpdev-guest starts (default 240)
 #   MPDEV_E2E_RUN_TIMEOUT    seconds for the guest steps (default 300)
 #   MPDEV_E2E_KILL_TIMEOUT   seconds for all-ones / mpqemu-run to stop (30)
@@ -55,7 +62,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-RUN_STEPS=${MPDEV_E2E_RUN:-check,dma,movebar,msix,bench:-n:300:--sizes:4}
+RUN_STEPS=${MPDEV_E2E_RUN:-check,dma,movebar,movebar:--bar:4,msix,bench:-n:300:--sizes:4}
+DEVICE_ARG=${MPDEV_E2E_DEVICE_ARG-bar64=1}
 BOOT_TO=${MPDEV_E2E_BOOT_TIMEOUT:-240}
 RUN_TO=${MPDEV_E2E_RUN_TIMEOUT:-300}
 KILL_TO=${MPDEV_E2E_KILL_TIMEOUT:-30}
@@ -103,12 +111,14 @@ have_ctl=0
 t_diag "patched QEMU: $QEMU ($("$QEMU" --version | head -n1))"
 t_diag "nested guest: $E2E_KERNEL_KIND kernel $E2E_KERNEL, $E2E_INITRD"
 t_diag "guest steps: $RUN_STEPS"
+t_diag "testdev: --device-arg ${DEVICE_ARG:-(none)}"
 t_diag "mpdevctl: $([ "$have_ctl" = 1 ] && echo "$MPDEVCTL" || echo 'not available, its checks are skipped')"
 
 # ------------------------------------------------------- start and boot
 e2e_qemu_args "$work" "$E2E_APPEND e2e.run=$RUN_STEPS e2e.end=hold"
 MPQ=("$MPQEMU_RUN" --qemu "$QEMU" --mpdev --remote "$MPDEV_REMOTE"
 	--remote-arg "--stats-file=$work/remote.stats" -v)
+[ -z "$DEVICE_ARG" ] || MPQ+=(--remote-arg "--device-arg=$DEVICE_ARG")
 printf '%q ' "${MPQ[@]}" -- "${E2E_QEMU_ARGS[@]}" >"$work/cmdline"
 
 e2e_boot "$work" "${MPDEV_E2E_BOOT_TRIES:-2}" "$BOOT_TO" "${MPQ[@]}"
@@ -174,6 +184,22 @@ if [ -n "$mline" ]; then
 else
 	t_ok 0 "remote: MSI-X eventfds, table and per-vector signals" "SKIP the guest's msix step did not run (no E2E-MSIX line)"
 fi
+# BAR4 above 4 GiB (movebar --bar 4): the guest counted the accesses that
+# reached BAR4 at either address (E2E-BAR64 reads= writes=); the device
+# must have seen exactly those, and none came over the socket.
+bline=$(tr -d '\r' <"$work/guest.tap" | grep -m1 '^E2E-BAR64 ')
+bkv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$bline"; }
+borig=$(bkv orig) bmoved=$(bkv moved) breads=$(bkv reads) bwrites=$(bkv writes)
+if [ -n "$bline" ]; then
+	t_ok "$([ "${rs[dev.bar4_reads]:-x}" = "$breads" ] && [ "${rs[dev.bar4_writes]:-x}" = "$bwrites" ] &&
+		[ "${rs[socket.bar_read]:-1}" -eq 0 ] && [ "${rs[socket.bar_write]:-1}" -eq 0 ] &&
+		[ $((bmoved)) -ge $((1 << 32)) ]; echo $?)" \
+		"remote: every BAR4 access of movebar --bar 4 (at $bmoved, above 4 GiB, and at $borig) reached the device through mpdev (dev.bar4_reads=${rs[dev.bar4_reads]:-?}/guest $breads, dev.bar4_writes=${rs[dev.bar4_writes]:-?}/guest $bwrites, socket.bar_read=${rs[socket.bar_read]:-?})"
+elif [[ ,$RUN_STEPS, == *,movebar:--bar:4,* ]]; then
+	t_fail "remote: BAR4 accesses above 4 GiB through mpdev (the guest's movebar --bar 4 printed no E2E-BAR64 line)"
+else
+	t_ok 0 "remote: BAR4 accesses above 4 GiB through mpdev" "SKIP movebar --bar 4 not among the guest steps"
+fi
 fallback=$(grep -E 'mpdev.*(socket path|fall|failed|refused)' "$work/mpqemu-run.err" | head -n1)
 t_ok "$([ -z "$fallback" ]; echo $?)" "QEMU did not fall back to the socket path${fallback:+: '$fallback'}"
 if [ "$have_ctl" = 1 ]; then
@@ -196,6 +222,28 @@ if [ "$have_ctl" = 1 ]; then
 		grep -q '"cookie":9223372036854775808[,}]' "$work/mpdevctl-show.json" &&
 		grep -q '"cookie":9223653511831486464[,}]' "$work/mpdevctl-show.json"; echo $?)" \
 		"mpdevctl show -j: ring of ${ring:-?} entries, footprint ${fp:-?} bytes, region cookies ${cookies:-none} (BAR0 and BAR1)"
+	# BAR4's region (cookie MPDEV_BACKEND_COOKIE(4, 0)) where the guest left
+	# it: mpdev's own count of accesses at that guest-physical address.
+	if [ -n "$bline" ]; then
+		b4=$(python3 -c '
+import json, sys
+for c in json.load(open(sys.argv[1])):
+    for r in c.get("regions", []):
+        if r.get("cookie") == (1 << 63 | 4 << 48):
+            print(r["base"], r["size"], r["stats"]["reads"], r["stats"]["writes"])
+' "$work/mpdevctl-stats.json" 2>&1 | head -n1)
+		read -r b4base b4size b4r b4w <<<"$b4"
+		if [[ $b4base =~ ^[0-9]+$ ]]; then
+			b4at=$(printf '0x%x' "$b4base")
+		else
+			b4at="nowhere (${b4:-no region with the cookie of BAR4})" b4base=0
+		fi
+		t_ok "$([ "$b4base" -ge $((1 << 32)) ] && [ "$b4base" -eq $((borig)) ] &&
+			[ "${b4size:-0}" -eq 4096 ] && [ "${b4r:-0}" -gt 0 ] && [ "${b4w:-0}" -gt 0 ]; echo $?)" \
+			"mpdevctl stats -j: BAR4's region at $b4at (guest: $borig, above 4 GiB), ${b4size:-?} bytes, served through mpdev (reads=${b4r:-?}, writes=${b4w:-?})"
+	elif [[ ,$RUN_STEPS, == *,movebar:--bar:4,* ]]; then
+		t_fail "mpdevctl stats -j: BAR4's region above 4 GiB (no E2E-BAR64 line from the guest)"
+	fi
 else
 	t_ok 0 "mpdevctl: mpdev's own counters" "SKIP mpdevctl not built or not working"
 fi

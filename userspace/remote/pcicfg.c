@@ -8,6 +8,12 @@
  * So every BAR here is 32 bits wide with all upper address bits writable
  * (also for I/O, or an I/O BAR would come out absurdly large), an absent
  * BAR reads 0 after the write (size 0), and 0x28 is read-only zero.
+ *
+ * Unless the device asks for a 64-bit memory BAR (pcicfg_bar.mem64): type
+ * bits 0b10 in its low dword and the next register, all writable, as the
+ * upper address half, sized and decoded together as firmware and Linux
+ * (and the patched proxy) do.  Stock QEMU 7.2's proxy sizes such a BAR
+ * wrongly, each dword on its own, so no device has one by default.
  */
 #include "pcicfg.h"
 
@@ -70,8 +76,19 @@ int pcicfg_init(struct pcicfg *c, const struct pcicfg_ident *id)
 		if (!is_pow2(b->size) || b->size < (b->io ? 4u : 16u) ||
 		    (b->io && b->size > 256))
 			return -1;
-		put32(reg, b->io ? PCI_BASE_ADDRESS_SPACE_IO : 0);
+		if (b->io && (b->mem64 || b->prefetch))
+			return -1;
+		if (b->mem64 && (i + 1 >= PCICFG_NUM_BARS || id->bar[i + 1].size))
+			return -1;
+		put32(reg, b->io ? PCI_BASE_ADDRESS_SPACE_IO :
+		      (b->mem64 ? PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) |
+		      (b->prefetch ? PCI_BASE_ADDRESS_MEM_PREFETCH : 0));
 		put32(c->wmask + PCI_BASE_ADDRESS_0 + 4 * i, ~(b->size - 1));
+		if (b->mem64) {
+			/* The upper half: every address bit writable. */
+			put32(c->wmask + PCI_BASE_ADDRESS_0 + 4 * (i + 1), ~0u);
+			c->bar[++i] = (struct pcicfg_bar){ 0 };
+		}
 	}
 
 	c->next_cap = 0x40;
@@ -160,11 +177,16 @@ void pcicfg_set_int_status(struct pcicfg *c, bool level)
 		c->cfg[PCI_STATUS] &= ~PCI_STATUS_INTERRUPT;
 }
 
-uint32_t pcicfg_bar_base(const struct pcicfg *c, int i)
+uint64_t pcicfg_bar_base(const struct pcicfg *c, int i)
 {
 	uint32_t v = get32(c->cfg + PCI_BASE_ADDRESS_0 + 4 * i);
 
-	return c->bar[i].io ? (v & ~3u) : (v & ~15u);
+	if (c->bar[i].io)
+		return v & ~3u;
+	if (c->bar[i].mem64 && i + 1 < PCICFG_NUM_BARS)
+		return (uint64_t)get32(c->cfg + PCI_BASE_ADDRESS_0 + 4 * (i + 1)) << 32 |
+		       (v & ~15u);
+	return v & ~15u;
 }
 
 int pcicfg_decode(const struct pcicfg *c, bool memory, uint64_t addr,

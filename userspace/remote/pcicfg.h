@@ -2,8 +2,9 @@
 /*
  * A conventional (256-byte) PCI type-0 configuration space with write
  * masks: IDs, command/status with PCI 2.3 INTx masking, 32-bit BARs that
- * size the way QEMU's proxy probes them, a capability list and the
- * interrupt pin/line.  Independent of any transport and any device.
+ * size the way QEMU's proxy probes them (and, when a device asks, 64-bit
+ * memory BARs), a capability list and the interrupt pin/line.
+ * Independent of any transport and any device.
  */
 #ifndef REMOTE_PCICFG_H
 #define REMOTE_PCICFG_H
@@ -34,6 +35,8 @@
 #define PCI_HEADER_TYPE		0x0e
 #define PCI_BASE_ADDRESS_0	0x10
 #define  PCI_BASE_ADDRESS_SPACE_IO 0x01
+#define  PCI_BASE_ADDRESS_MEM_TYPE_64 0x04
+#define  PCI_BASE_ADDRESS_MEM_PREFETCH 0x08
 #define PCI_SUBSYSTEM_VENDOR_ID	0x2c
 #define PCI_SUBSYSTEM_ID	0x2e
 #define PCI_CAPABILITY_LIST	0x34
@@ -55,7 +58,14 @@
 
 struct pcicfg_bar {
 	uint32_t size;		/* power of two, 0 = not implemented */
-	bool io;		/* I/O space, else 32-bit non-prefetchable memory */
+	bool io;		/* I/O space, else memory */
+	/*
+	 * Memory only.  @mem64: a 64-bit BAR (type 0b10) that takes the next
+	 * register as its upper half, which must then be unimplemented
+	 * (size 0); not BAR5.  @prefetch: the prefetchable bit.
+	 */
+	bool mem64;
+	bool prefetch;
 };
 
 struct pcicfg_ident {
@@ -76,7 +86,10 @@ struct pcicfg {
 	uint8_t *last_cap_next;		/* link to patch when adding one */
 };
 
-/* Build the config space; rejects BAR sizes that are not powers of two. */
+/*
+ * Build the config space; rejects BAR sizes that are not powers of two and
+ * 64-bit BARs without a free register for their upper half.
+ */
 int pcicfg_init(struct pcicfg *c, const struct pcicfg_ident *id);
 
 /* Back to power-on values: IDs and caps stay, writable state clears. */
@@ -112,7 +125,7 @@ void pcicfg_set_int_status(struct pcicfg *c, bool level);
 int pcicfg_decode(const struct pcicfg *c, bool memory, uint64_t addr,
 		  unsigned int size, uint64_t *off);
 
-/* Current base address of BAR @i (type bits masked off). */
-uint32_t pcicfg_bar_base(const struct pcicfg *c, int i);
+/* Current base address of BAR @i (type bits masked off; both halves). */
+uint64_t pcicfg_bar_base(const struct pcicfg *c, int i);
 
 #endif

@@ -6,7 +6,8 @@
  * handled byte-wise against the table, so any size and alignment the core
  * lets through is served without out-of-bounds risk, and a side effect
  * (counter increment, doorbell count, DMA start) fires once per access
- * that touches its register, whatever the access size.
+ * that touches its register, whatever the access size.  BAR4 (bar64=1)
+ * is a second, 64-bit window on BAR0's registers.
  */
 #include "testdev.h"
 
@@ -69,6 +70,7 @@ static const struct reg bar1_regs[] = {
 struct testdev {
 	struct dm_host *host;
 	unsigned int msix_vectors;	/* 0: no MSI-X capability, no BAR2 */
+	bool bar64;			/* BAR4: BAR0's registers, 64-bit */
 	uint32_t int_status, int_mask;
 	uint64_t counter;
 	uint64_t doorbell_last, doorbell_count;
@@ -84,6 +86,7 @@ struct testdev {
 		uint64_t msix_raises;	/* MSIX_RAISE writes */
 		uint64_t msix_intx;	/* of those, taken as INTx (MSI-X off) */
 		uint64_t msix_events;	/* INT_STATUS events sent as a vector */
+		uint64_t bar4_reads, bar4_writes;	/* accesses through BAR4 */
 	} st;
 };
 
@@ -125,7 +128,8 @@ static uint64_t get_reg(struct testdev *d, int id)
 	case REG_VERSION:		return TESTDEV_VERSION;
 	case REG_FEATURES:
 		return TD_FEAT_DMA | TD_FEAT_PIO | TD_FEAT_INTX |
-		       (d->msix_vectors ? TD_FEAT_MSIX : 0);
+		       (d->msix_vectors ? TD_FEAT_MSIX : 0) |
+		       (d->bar64 ? TD_FEAT_BAR64 : 0);
 	case REG_INT_STATUS:		return d->int_status;
 	case REG_INT_MASK:		return d->int_mask;
 	case REG_COUNTER:		return d->counter;
@@ -288,6 +292,11 @@ static uint64_t testdev_bar_read(void *opaque, int bar, uint64_t off,
 {
 	struct testdev *d = opaque;
 
+	/* BAR4 (bar64=1; the core only lets it through then) is BAR0 again. */
+	if (bar == TESTDEV_BAR64) {
+		d->st.bar4_reads++;
+		bar = 0;
+	}
 	if (bar == 0) {
 		if (in_area(off, size, TD_SCRATCH, TD_SCRATCH_SIZE))
 			return bytes_read(d->scratch + (off - TD_SCRATCH), size);
@@ -309,6 +318,10 @@ static void testdev_bar_write(void *opaque, int bar, uint64_t off,
 {
 	struct testdev *d = opaque;
 
+	if (bar == TESTDEV_BAR64) {
+		d->st.bar4_writes++;
+		bar = 0;
+	}
 	if (bar == 0) {
 		if (in_area(off, size, TD_SCRATCH, TD_SCRATCH_SIZE))
 			bytes_write(d->scratch + (off - TD_SCRATCH), val, size);
@@ -332,31 +345,59 @@ static void testdev_reset(void *opaque)
 	struct dm_host *host = d->host;
 	uint8_t *bounce = d->bounce;
 	unsigned int vectors = d->msix_vectors;
+	bool bar64 = d->bar64;
 	struct testdev_stats st = d->st;
 
 	memset(d, 0, sizeof(*d));
 	d->host = host;
 	d->bounce = bounce;
 	d->msix_vectors = vectors;
+	d->bar64 = bar64;
 	d->st = st;
 	d->int_mask = TD_INT_ALL;
 	update_irq(d);
+}
+
+/*
+ * --device-arg: "KEY=VALUE[,KEY=VALUE...]" with msix=N (MSI-X vectors) and
+ * bar64=0|1 (BAR4).  Returns false on anything else.
+ */
+static bool parse_args(const char *args, long *vectors, long *bar64)
+{
+	char buf[128], *tok, *save = NULL;
+
+	if (!args || !*args)
+		return true;
+	if (strlen(args) >= sizeof(buf) || args[strlen(args) - 1] == ',')
+		return false;
+	snprintf(buf, sizeof(buf), "%s", args);
+	if (buf[0] == ',' || strstr(buf, ",,"))
+		return false;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(tok, "msix=", 5)) {
+			if (!parse_int_range(tok + 5, 0, TESTDEV_MSIX_MAX, vectors))
+				return false;
+		} else if (!strncmp(tok, "bar64=", 6)) {
+			if (!parse_int_range(tok + 6, 0, 1, bar64))
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return true;
 }
 
 static void *testdev_create(struct dm_host *host, const char *args, char *err,
 			    size_t errlen)
 {
 	struct testdev *d;
-	long vectors = TESTDEV_MSIX_VECTORS;
+	long vectors = TESTDEV_MSIX_VECTORS, bar64 = 0;
 
-	if (args && *args) {
-		if (strncmp(args, "msix=", 5) ||
-		    !parse_int_range(args + 5, 0, TESTDEV_MSIX_MAX, &vectors)) {
-			snprintf(err, errlen,
-				 "mpdev-testdev: bad argument '%s' (takes msix=N, N = 0..%d MSI-X vectors)",
-				 args, TESTDEV_MSIX_MAX);
-			return NULL;
-		}
+	if (!parse_args(args, &vectors, &bar64)) {
+		snprintf(err, errlen,
+			 "mpdev-testdev: bad argument '%s' (takes msix=N, N = 0..%d MSI-X vectors, and bar64=0|1, comma-separated)",
+			 args, TESTDEV_MSIX_MAX);
+		return NULL;
 	}
 	d = calloc(1, sizeof(*d));
 	if (!d || !(d->bounce = malloc(TD_DMA_MAX_LEN))) {
@@ -366,6 +407,7 @@ static void *testdev_create(struct dm_host *host, const char *args, char *err,
 	}
 	d->host = host;
 	d->msix_vectors = (unsigned int)vectors;
+	d->bar64 = bar64 != 0;
 	testdev_reset(d);
 	return d;
 }
@@ -397,6 +439,11 @@ static void testdev_ident(void *opaque, struct pcicfg_ident *id)
 	id->bar[1].io = true;
 	if (d->msix_vectors)
 		id->bar[2].size = TESTDEV_BAR2_SIZE;
+	if (d->bar64) {
+		/* BAR4 and BAR5 as its upper half; registers: no prefetch. */
+		id->bar[TESTDEV_BAR64].size = TESTDEV_BAR4_SIZE;
+		id->bar[TESTDEV_BAR64].mem64 = true;
+	}
 }
 
 /* The MSI-X table at the start of BAR2, the PBA in its second half. */
@@ -438,11 +485,17 @@ static void testdev_dump_stats(void *opaque, FILE *f)
 	fprintf(f, "dev.msix_intx=%llu\n", (unsigned long long)d->st.msix_intx);
 	fprintf(f, "dev.msix_events=%llu\n",
 		(unsigned long long)d->st.msix_events);
+	if (d->bar64) {
+		fprintf(f, "dev.bar4_reads=%llu\n",
+			(unsigned long long)d->st.bar4_reads);
+		fprintf(f, "dev.bar4_writes=%llu\n",
+			(unsigned long long)d->st.bar4_writes);
+	}
 }
 
 const struct devmodel_ops testdev_ops = {
 	.name		= "mpdev-testdev",
-	.summary	= "test device: scratch, counter, doorbell, DMA, INTx, MSI-X; BAR0 MMIO 4K, BAR1 PIO 32, BAR2 MSI-X 4K",
+	.summary	= "test device: scratch, counter, doorbell, DMA, INTx, MSI-X; BAR0 MMIO 4K, BAR1 PIO 32, BAR2 MSI-X 4K; bar64=1: BAR4 64-bit 4K",
 	.create		= testdev_create,
 	.destroy	= testdev_destroy,
 	.ident		= testdev_ident,

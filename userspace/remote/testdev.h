@@ -30,6 +30,7 @@
 #define  TD_FEAT_PIO		(1u << 1)
 #define  TD_FEAT_INTX		(1u << 2)
 #define  TD_FEAT_MSIX		(1u << 3)	/* unless msix=0 */
+#define  TD_FEAT_BAR64		(1u << 4)	/* with bar64=1 */
 #define TD_INT_STATUS		0x010	/* RW1C32: ack by writing 1s */
 #define TD_INT_MASK		0x014	/* RW32, reset TD_INT_ALL */
 #define TD_INT_RAISE		0x018	/* WO32: sets INT_STATUS bits */
@@ -72,6 +73,16 @@
 #define TD_MSIX_VEC_INT		0
 #define TESTDEV_MSIX_VECTORS	8	/* default; --device-arg msix=N */
 #define TESTDEV_MSIX_MAX	128	/* the table fits below the PBA */
+
+/*
+ * BAR4 (BAR4+BAR5, only with --device-arg bar64=1): a 64-bit
+ * non-prefetchable memory BAR of 4 KiB that serves BAR0's registers, the
+ * same ones (one register file, two windows).  For a VMM that probes
+ * 64-bit BARs (the patched proxy); stock QEMU 7.2's sizes each dword as a
+ * 32-bit BAR of its own.
+ */
+#define TESTDEV_BAR64		4
+#define TESTDEV_BAR4_SIZE	0x1000
 
 extern const struct devmodel_ops testdev_ops;
 

@@ -7,8 +7,8 @@
  * through the interfaces any guest driver uses -- config space through
  * sysfs "config", BAR0 through an mmap of "resource0", BAR1 through
  * "resource1" -- binds uio_pci_generic to run DMA with interrupts, binds
- * its own mpdev_msix driver to count MSI-X interrupts, moves BAR0, and
- * times accesses.  Results are TAP; see
+ * its own mpdev_msix driver to count MSI-X interrupts, moves BAR0 (and the
+ * 64-bit BAR4 above 4 GiB), and times accesses.  Results are TAP; see
  * Documentation/mpdev/e2e.rst for the list of checks.
  *
  * usage: mpdev-guest [--out stdout|debugcon[=PORT]] [--dev BDF]
@@ -26,9 +26,13 @@
  *                        own (physical addresses from /proc/self/pagemap),
  *                        wait for each interrupt on /dev/uioN, verify,
  *                        re-enable INTx; level-triggered INTx semantics
- *   movebar [--to ADDR]  rewrite BAR0 through config space, check the new
+ *   movebar [--to ADDR] [--bar 0|4]
+ *                        rewrite BAR0 through config space, check the new
  *                        address reaches the device and the old one does
- *                        not, then move it back
+ *                        not, then move it back; --bar 4: the 64-bit BAR4
+ *                        (testdev bar64=1) to a free address above 4 GiB
+ *                        in a 64-bit window of the device's bus, both
+ *                        dwords written; prints "E2E-BAR64 ..." for the host
  *   msix [--moddir DIR] [--timeout-ms N]
  *                        bind our mpdev_msix driver (guest/mpdev_msix.c),
  *                        raise vectors through MSIX_RAISE and count each
@@ -122,6 +126,9 @@
 #define TD_BAR2_SIZE	0x1000
 #define TD_MSIX_TABLE	0x000
 #define TD_MSIX_PBA	0x800
+#define  TD_FEAT_BAR64	(1u << 4)
+#define TD_BAR4		4	/* with bar64=1: BAR0's registers, 64-bit */
+#define TD_BAR4_SIZE	0x1000
 
 /* PCI config space. */
 #define PCI_VENDOR_ID		0x00
@@ -137,6 +144,9 @@
 #define PCI_REVISION_ID		0x08
 #define PCI_CLASS_PROG		0x09
 #define PCI_BASE_ADDRESS_0	0x10
+#define  PCI_BASE_ADDRESS_MEM_TYPE_MASK	0x06
+#define  PCI_BASE_ADDRESS_MEM_TYPE_64	0x04
+#define  PCI_BASE_ADDRESS_MEM_PREFETCH	0x08
 #define PCI_SUBSYSTEM_VENDOR_ID	0x2c
 #define PCI_SUBSYSTEM_ID	0x2e
 #define PCI_CAPABILITY_LIST	0x34
@@ -1201,6 +1211,221 @@ static int set_bar0(struct dev *d, uint64_t addr)
 	return (cfg_rd(d, PCI_BASE_ADDRESS_0, 4) & ~0xfu) == (uint32_t)addr ? 0 : -1;
 }
 
+/*
+ * A free, aligned range of @size above 4 GiB in a window of the bus
+ * @bus ("DDDD:BB") in /proc/iomem, away from [@cur, @cur + @size): the
+ * highest one of the highest such window.  Each window seen goes to
+ * @wins (for the message when there is none).  0 if there is none.
+ */
+static uint64_t find_hole64(const char *bus, uint64_t cur, uint64_t size,
+			    char *wins, size_t wlen)
+{
+	struct { uint64_t s, e; } kids[256];
+	int nk = 0, pind = -1;
+	uint64_t ws = 0, we = 0, best = 0;
+	char line[256], want[32];
+	FILE *f = fopen("/proc/iomem", "r");
+	size_t wn = 0;
+
+	if (wlen)
+		wins[0] = 0;
+	if (!f)
+		return 0;
+	snprintf(want, sizeof(want), "PCI Bus %s", bus);
+	for (bool more = true; more;) {
+		unsigned long long s, e;
+		int ind;
+		char *name;
+
+		more = fgets(line, sizeof(line), f) != NULL;
+		ind = more ? (int)strspn(line, " ") : -1;
+		name = more ? strstr(line, " : ") : NULL;
+		if (more && (sscanf(line + ind, "%llx-%llx", &s, &e) != 2 || !name))
+			continue;
+		/* The end of a window's children: look for a hole in it. */
+		if (pind >= 0 && ind <= pind) {
+			uint64_t lo = ws > 0xffffffffull ? ws : 0x100000000ull;
+
+			for (uint64_t a = (we + 1 - size) & ~(size - 1), n = 0;
+			     a >= lo && a + size - 1 <= we && n < (1u << 20); a -= size, n++) {
+				bool used = a <= cur + size - 1 && cur <= a + size - 1;
+
+				for (int i = 0; i < nk && !used; i++)
+					used = a <= kids[i].e && kids[i].s <= a + size - 1;
+				if (!used) {
+					if (a > best)
+						best = a;
+					break;
+				}
+			}
+			pind = -1;
+		}
+		if (!more)
+			break;
+		name += 3;
+		name[strcspn(name, "\n")] = 0;
+		if (!strcmp(name, want)) {
+			if (wn + 1 < wlen)
+				wn += snprintf(wins + wn, wlen - wn, "%s0x%llx-0x%llx",
+					       wn ? " " : "", s, e);
+			if (wn >= wlen)
+				wn = wlen - 1;
+			if (e > 0xffffffffull && e - 0x100000000ull + 1 >= size) {
+				ws = s; we = e; pind = ind; nk = 0;
+			}
+			continue;
+		}
+		if (pind >= 0 && ind == pind + 2 && nk < 256) {
+			kids[nk].s = s;
+			kids[nk].e = e;
+			nk++;
+		}
+	}
+	fclose(f);
+	return best;
+}
+
+/* Both dwords of a 64-bit BAR, decoding off meanwhile, as firmware does. */
+static int set_bar64(struct dev *d, int bar, uint64_t addr)
+{
+	unsigned reg = PCI_BASE_ADDRESS_0 + 4 * bar;
+	uint16_t c = cfg_rd(d, PCI_COMMAND, 2);
+	uint64_t lo, hi;
+
+	cfg_wr(d, PCI_COMMAND, 2, c & ~PCI_COMMAND_MEMORY);
+	cfg_wr(d, reg, 4, (uint32_t)addr);
+	cfg_wr(d, reg + 4, 4, (uint32_t)(addr >> 32));
+	lo = cfg_rd(d, reg, 4);
+	hi = cfg_rd(d, reg + 4, 4);
+	cfg_wr(d, PCI_COMMAND, 2, c | PCI_COMMAND_MEMORY);
+	return (hi << 32 | (lo & ~0xfull)) == addr ? 0 : -1;
+}
+
+/* The accesses that reach BAR4, counted for the host's check. */
+static uint64_t b4_reads, b4_writes;
+
+static uint64_t b4rd(volatile uint8_t *b, size_t off, unsigned size)
+{
+	b4_reads++;
+	return mrd(b, off, size);
+}
+
+static void b4wr(volatile uint8_t *b, size_t off, unsigned size, uint64_t v)
+{
+	b4_writes++;
+	mwr(b, off, size, v);
+}
+
+/*
+ * movebar --bar 4: the testdev's 64-bit BAR4 (bar64=1) moved to a free
+ * address above 4 GiB in a 64-bit window of its bus, through both BAR
+ * dwords with memory decode off; checked there through /dev/mem (magic,
+ * scratch round trips, doorbell), the old address dead, then moved back.
+ */
+static int movebar64(struct dev *d, uint64_t to)
+{
+	const uint64_t mark = 0x6464b4b4c0ffee64ull;
+	uint64_t s4, z4, f4, n0, v, v8;
+	volatile uint8_t *old, *nw, *b0;
+	uint32_t lo, hi;
+	char bus[16], wins[256];
+	unsigned bad = 0;
+
+	snprintf(bus, sizeof(bus), "%.7s", d->bdf);	/* DDDD:BB */
+	lo = cfg_rd(d, PCI_BASE_ADDRESS_0 + 4 * TD_BAR4, 4);
+	hi = cfg_rd(d, PCI_BASE_ADDRESS_0 + 4 * TD_BAR4 + 4, 4);
+	if (bar_res(d, TD_BAR4, &s4, &z4, &f4) < 0)
+		s4 = z4 = f4 = 0;
+	/* sysfs flags: IORESOURCE_MEM 0x200, _PREFETCH 0x2000, _MEM_64 0x100000 */
+	if (!tap(s4 && z4 == TD_BAR4_SIZE && (f4 & 0x200) && (f4 & 0x100000) &&
+		 !(f4 & 0x2000) &&
+		 (lo & (1 | PCI_BASE_ADDRESS_MEM_TYPE_MASK | PCI_BASE_ADDRESS_MEM_PREFETCH)) ==
+		 PCI_BASE_ADDRESS_MEM_TYPE_64 &&
+		 ((uint64_t)hi << 32 | (lo & ~0xfu)) == s4,
+		 "movebar --bar 4: BAR4 is 64-bit non-prefetchable memory, 4 KiB at 0x%" PRIx64
+		 " (sysfs flags 0x%" PRIx64 ", config 0x%08x 0x%08x)", s4, f4, lo, hi)) {
+		diag("movebar --bar 4: BAR4 needs the testdev's --device-arg bar64=1 and a VMM that probes 64-bit BARs");
+		return 1;
+	}
+	cmd_set(d, PCI_COMMAND_MEMORY, 0);
+	if (!to)
+		to = find_hole64(bus, s4, z4, wins, sizeof(wins));
+	else
+		snprintf(wins, sizeof(wins), "--to given");
+	if (!tap(to > 0xffffffffull && to != s4 && !(to & (z4 - 1)),
+		 "movebar --bar 4: free aligned 0x%" PRIx64 " bytes above 4 GiB in a 64-bit window of PCI Bus %s at 0x%" PRIx64
+		 " (BAR4 now at 0x%" PRIx64 "; windows %s)", z4, bus, to, s4,
+		 wins[0] ? wins : "none")) {
+		diag("movebar --bar 4: no window of PCI Bus %s above 4 GiB in /proc/iomem; QEMU's q35 gives one as pci-hole64 (-global q35-pcihost.pci-hole64-size=SIZE)",
+		     bus);
+		return 1;
+	}
+	old = map_bar(d, TD_BAR4, TD_BAR4_SIZE);	/* maps s4 */
+	nw = map_file("/dev/mem", TD_BAR4_SIZE, (off_t)to);
+	b0 = map_bar(d, 0, TD_BAR0_SIZE);
+	if (!tap(old && nw && b0, "movebar --bar 4: resource4, resource0 and /dev/mem at 0x%" PRIx64 " mapped", to)) {
+		diag("mmap: %s", strerror(errno));
+		return 1;
+	}
+	v = b4rd(old, TD_FEATURES, 4);
+	tap(b4rd(old, TD_MAGIC, 4) == TD_MAGIC_VAL && (v & TD_FEAT_BAR64),
+	    "movebar --bar 4: BAR4 at 0x%" PRIx64 " serves the registers (magic, FEATURES 0x%" PRIx64 ")",
+	    s4, v);
+	b4wr(old, TD_SCRATCH, 8, mark);
+	n0 = b4rd(old, TD_DOORBELL_COUNT, 8);
+
+	v = set_bar64(d, TD_BAR4, to) == 0;
+	lo = cfg_rd(d, PCI_BASE_ADDRESS_0 + 4 * TD_BAR4, 4);
+	hi = cfg_rd(d, PCI_BASE_ADDRESS_0 + 4 * TD_BAR4 + 4, 4);
+	tap(v, "movebar --bar 4: BAR4 rewritten to 0x%" PRIx64 " (low dword 0x%08x, high 0x%08x) with memory decode off",
+	    to, lo, hi);
+	v = b4rd(nw, TD_MAGIC, 4);
+	v8 = b4rd(nw, TD_MAGIC, 8);
+	tap(v == TD_MAGIC_VAL && v8 == ((uint64_t)TD_VERSION_VAL << 32 | TD_MAGIC_VAL),
+	    "movebar --bar 4: magic read above 4 GiB at 0x%" PRIx64 " (%08" PRIx64 ", 8 bytes %016" PRIx64 ")",
+	    to, v, v8);
+	for (unsigned sz = 1; sz <= 8; sz *= 2) {
+		for (unsigned off = 0x40; off < 0x80; off += 0x10) {
+			uint64_t p = pattern(sz + 64, off) & size_mask(sz);
+
+			b4wr(nw, TD_SCRATCH + off, sz, p);
+			bad += b4rd(nw, TD_SCRATCH + off, sz) != p;
+			bad += mrd(b0, TD_SCRATCH + off, sz) != p;	/* one register file */
+		}
+	}
+	tap(!bad && b4rd(nw, TD_SCRATCH, 8) == mark,
+	    "movebar --bar 4: scratch above 4 GiB keeps its contents and round trips at 1/2/4/8 bytes (BAR0 sees the same bytes)");
+	for (unsigned sz = 1; sz <= 8; sz *= 2)
+		b4wr(nw, TD_DOORBELL, sz, 0x64 + sz);
+	v = b4rd(nw, TD_DOORBELL_COUNT, 8);
+	tap(v == n0 + 4 && b4rd(nw, TD_DOORBELL, 8) == 0x64 + 8,
+	    "movebar --bar 4: doorbell counts 4 writes of 1/2/4/8 bytes above 4 GiB (%" PRIu64 " -> %" PRIu64 ")",
+	    n0, v);
+	v = mrd(old, TD_MAGIC, 4);
+	mwr(old, TD_DOORBELL, 8, 1);
+	mwr(old, TD_SCRATCH, 8, 0);
+	tap(v != TD_MAGIC_VAL && b4rd(nw, TD_DOORBELL_COUNT, 8) == n0 + 4 &&
+	    b4rd(nw, TD_SCRATCH, 8) == mark,
+	    "movebar --bar 4: the old address 0x%" PRIx64 " no longer reaches the device (read %08" PRIx64
+	    ", doorbell and scratch writes there lost)", s4, v);
+
+	tap(set_bar64(d, TD_BAR4, s4) == 0 && b4rd(old, TD_MAGIC, 4) == TD_MAGIC_VAL &&
+	    b4rd(old, TD_SCRATCH, 8) == mark,
+	    "movebar --bar 4: moved back to 0x%" PRIx64 ", served there again", s4);
+	b4wr(old, TD_DOORBELL, 4, 0x6401);
+	tap(b4rd(old, TD_DOORBELL_COUNT, 8) == n0 + 5,
+	    "movebar --bar 4: doorbell counts at 0x%" PRIx64 " again", s4);
+	v = mrd(nw, TD_MAGIC, 4);
+	tap(v != TD_MAGIC_VAL, "movebar --bar 4: 0x%" PRIx64 " is dead again (read %08" PRIx64 ")",
+	    to, v);
+	say("E2E-BAR64 bar=%d orig=0x%" PRIx64 " moved=0x%" PRIx64 " reads=%" PRIu64 " writes=%" PRIu64,
+	    TD_BAR4, s4, to, b4_reads, b4_writes);
+	munmap((void *)old, TD_BAR4_SIZE);
+	munmap((void *)nw, TD_BAR4_SIZE);
+	munmap((void *)b0, TD_BAR0_SIZE);
+	return 0;
+}
+
 static int cmd_movebar(int argc, char **argv)
 {
 	uint64_t s0, z0, f0, to = 0, n0, v;
@@ -1208,14 +1433,26 @@ static int cmd_movebar(int argc, char **argv)
 	struct dev d;
 	unsigned bad = 0;
 
+	int bar = 0;
+
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--to") && i + 1 < argc)
 			to = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--bar") && i + 1 < argc)
+			bar = atoi(argv[++i]);
 		else
 			usage_err("movebar: unknown option %s", argv[i]);
 	}
+	if (bar != 0 && bar != TD_BAR4)
+		usage_err("movebar: --bar 0 or --bar %d", TD_BAR4);
 	if (need_dev(&d, "movebar") < 0)
 		return 1;
+	if (bar == TD_BAR4) {
+		int r = movebar64(&d, to);
+
+		close(d.cfg);
+		return r;
+	}
 	if (bar_res(&d, 0, &s0, &z0, &f0) < 0 || !s0) {
 		tap(false, "movebar: BAR0 assigned");
 		return 1;

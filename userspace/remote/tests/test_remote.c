@@ -1307,6 +1307,267 @@ static void test_fastpath_msg(void)
 	stop_remote(&rp);
 }
 
+/*
+ * --device-arg bar64=1: BAR4 a 64-bit memory BAR (BAR5 its upper half)
+ * serving BAR0's registers; sized as firmware and the patched proxy size
+ * it, decoded with both halves, only while memory decode is on.
+ */
+#define BAR4	0x123456000ull	/* above 4 GiB */
+#define BAR4_MOVED	0x200000000ull
+
+/* The 64-bit size of BAR4 as firmware probes it; restores the BAR. */
+static uint64_t probe_bar64(int s, uint32_t *lo, uint32_t *hi)
+{
+	uint32_t o_lo = wc_cfg_read(s, 0x20, 4), o_hi = wc_cfg_read(s, 0x24, 4);
+
+	wc_cfg_write(s, 0x20, 0xffffffff, 4);
+	*lo = wc_cfg_read(s, 0x20, 4);
+	wc_cfg_write(s, 0x24, 0xffffffff, 4);
+	*hi = wc_cfg_read(s, 0x24, 4);
+	wc_cfg_write(s, 0x20, o_lo, 4);
+	wc_cfg_write(s, 0x24, o_hi, 4);
+	return ~((uint64_t)*hi << 32 | (*lo & ~0xfu)) + 1;
+}
+
+static void set_bar4(int s, uint64_t addr)
+{
+	uint16_t cmd = wc_cfg_read(s, 0x04, 2);
+
+	/* Decode off while the halves change, as firmware does. */
+	wc_cfg_write(s, 0x04, cmd & ~2u, 2);
+	wc_cfg_write(s, 0x20, (uint32_t)addr, 4);
+	wc_cfg_write(s, 0x24, (uint32_t)(addr >> 32), 4);
+	wc_cfg_write(s, 0x04, cmd, 2);
+}
+
+/* A remote with @devarg refuses to start (exit 1, the usage in its log). */
+static void devarg_refused(const char *devarg)
+{
+	struct rproc rp;
+	int st;
+
+	if (!start_remote(&rp, "devarg-bad", -1, "--device-arg", devarg, NULL))
+		return;
+	st = wait_exit(rp.pid, 3000);
+	ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
+	   file_contains(rp.log, "bar64=0|1"), "--device-arg %s refused", devarg);
+	if (st < 0)
+		stop_remote(&rp);
+	else
+		close(rp.sock);
+}
+
+static void test_bar64(void)
+{
+	static const unsigned sizes[] = { 1, 2, 4, 8 };
+	struct rproc rp;
+	uint32_t lo, hi, sz32[7];
+	uint64_t v, sz;
+	long long r0, w0;
+	bool all = true;
+	int s;
+
+	/* Without the argument nothing changes: no BAR4, no BAR5. */
+	if (ok(start_remote(&rp, "bar64-off", -1, NULL), "bar64: remote without the argument started")) {
+		s = rp.sock;
+		wc_cfg_write(s, 0x20, 0xffffffff, 4);
+		wc_cfg_write(s, 0x24, 0xffffffff, 4);
+		ok(wc_cfg_read(s, 0x20, 4) == 0 && wc_cfg_read(s, 0x24, 4) == 0,
+		   "bar64: without the argument BAR4 and BAR5 are unimplemented (read 0 after all-ones)");
+		setup_bars(s);
+		wc_cfg_write(s, 0x20, (uint32_t)BAR4, 4);
+		wc_cfg_write(s, 0x24, (uint32_t)(BAR4 >> 32), 4);
+		ok(wc_bar_read(s, BAR0 + TD_FEATURES, 4, true) == 0xf &&
+		   wc_bar_read(s, BAR4 + TD_MAGIC, 4, true) == ONES &&
+		   wc_bar_read(s, (uint32_t)BAR4 + TD_MAGIC, 4, true) == ONES,
+		   "bar64: without the argument FEATURES reads 0xf, nothing decodes at BAR4's address");
+		ok(stat_now(&rp, "dev.bar4_reads") == -1 &&
+		   file_key(rp.stats, "dev.msix_events") == 0,
+		   "bar64: without the argument no BAR4 counters in the stats");
+		stop_remote(&rp);
+	}
+
+	if (!ok(start_remote(&rp, "bar64", -1, "--device-arg", "bar64=1", NULL),
+		"bar64=1: remote started"))
+		return;
+	s = rp.sock;
+	ok(wc_cfg_read(s, 0x20, 4) == 0x4 && wc_cfg_read(s, 0x24, 4) == 0,
+	   "bar64=1: BAR4 reads 0x%08x (memory, type 0b10 = 64-bit, not prefetchable), BAR5 0x%08x",
+	   (uint32_t)wc_cfg_read(s, 0x20, 4), (uint32_t)wc_cfg_read(s, 0x24, 4));
+	sz = probe_bar64(s, &lo, &hi);
+	ok(lo == 0xfffff004, "bar64=1: all-ones to the low dword reads the size mask with the type bits (0x%08x)", lo);
+	ok(hi == 0xffffffff, "bar64=1: all-ones to the high dword reads 0xffffffff (0x%08x)", hi);
+	ok(sz == TESTDEV_BAR4_SIZE, "bar64=1: the two halves size BAR4 to 4 KiB (0x%llx)",
+	   (unsigned long long)sz);
+	ok(wc_cfg_read(s, 0x20, 4) == 0x4 && wc_cfg_read(s, 0x24, 4) == 0,
+	   "bar64=1: BAR4 restored after probing");
+	wc_cfg_write(s, 0x20, 0x0000000b, 4);
+	ok(wc_cfg_read(s, 0x20, 4) == 0x4,
+	   "bar64=1: type and prefetch bits read-only (0xb written, 0x%08x read)",
+	   (uint32_t)wc_cfg_read(s, 0x20, 4));
+	/* The stock proxy's probe: the other BARs are what they were. */
+	for (int i = 0; i < 7; i++) {
+		uint32_t a = 0x10 + 4 * i, orig = wc_cfg_read(s, a, 4);
+
+		wc_cfg_write(s, a, 0xffffffff, 4);
+		sz32[i] = ~(wc_cfg_read(s, a, 4) & 0xfffffff0) + 1;
+		wc_cfg_write(s, a, orig, 4);
+	}
+	ok(sz32[0] == TESTDEV_BAR0_SIZE && sz32[1] == TESTDEV_BAR1_SIZE &&
+	   sz32[2] == TESTDEV_BAR2_SIZE && !sz32[3] && !sz32[6],
+	   "bar64=1: BAR0-3 and dword 0x28 as without it");
+
+	setup_bars(s);
+	wc_cfg_write(s, 0x04, 0x0005, 2);		/* memory decode off */
+	wc_cfg_write(s, 0x20, (uint32_t)BAR4, 4);
+	wc_cfg_write(s, 0x24, (uint32_t)(BAR4 >> 32), 4);
+	ok(wc_cfg_read(s, 0x20, 4) == ((uint32_t)BAR4 | 4) &&
+	   wc_cfg_read(s, 0x24, 4) == (uint32_t)(BAR4 >> 32),
+	   "bar64=1: BAR4 at 0x%llx: low dword 0x%08x, high 0x%08x",
+	   (unsigned long long)BAR4, (uint32_t)wc_cfg_read(s, 0x20, 4),
+	   (uint32_t)wc_cfg_read(s, 0x24, 4));
+	ok(wc_bar_read(s, BAR4 + TD_MAGIC, 4, true) == ONES,
+	   "bar64=1: BAR4 does not decode with command bit 1 (memory) clear");
+	wc_cfg_write(s, 0x04, 0x0007, 2);
+	ok(wc_bar_read(s, BAR4 + TD_MAGIC, 4, true) == TESTDEV_MAGIC &&
+	   wc_bar_read(s, BAR4 + TD_MAGIC, 8, true) ==
+	   ((uint64_t)TESTDEV_VERSION << 32 | TESTDEV_MAGIC),
+	   "bar64=1: magic and version at BAR4 above 4 GiB (4 and 8 bytes)");
+	ok(wc_bar_read(s, BAR4 + TD_FEATURES, 4, true) == (0xf | TD_FEAT_BAR64) &&
+	   wc_bar_read(s, BAR0 + TD_FEATURES, 4, true) == (0xf | TD_FEAT_BAR64),
+	   "bar64=1: FEATURES bit 4 (BAR4) set, through BAR4 and BAR0");
+	ok(wc_bar_read(s, (uint32_t)BAR4 + TD_MAGIC, 4, true) == ONES &&
+	   wc_bar_read(s, BAR4 + TESTDEV_BAR4_SIZE, 4, true) == ONES &&
+	   wc_bar_read(s, BAR4 + TESTDEV_BAR4_SIZE - 4, 8, true) == ONES &&
+	   wc_bar_read(s, BAR4 + TD_MAGIC, 4, false) == ONES,
+	   "bar64=1: the low dword's address alone, past BAR4's end and I/O space reach nothing");
+	for (int k = 0; k < 4; k++) {
+		unsigned n = sizes[k];
+		uint64_t p = 0x8877665544332211ull & (n == 8 ? ~0ull : (1ull << (8 * n)) - 1);
+
+		for (uint64_t off = 0; off < TD_SCRATCH_SIZE; off += 0x28) {
+			uint64_t a = TD_SCRATCH + (off & ~(uint64_t)(n - 1));
+
+			wc_bar_write(s, BAR4 + a, p ^ off, n, true);
+			all &= wc_bar_read(s, BAR4 + a, n, true) == (p ^ off);
+			all &= wc_bar_read(s, BAR0 + a, n, true) == (p ^ off);
+		}
+	}
+	ok(all, "bar64=1: BAR4 scratch round trips at 1/2/4/8 bytes, the same bytes in BAR0");
+	wc_bar_write(s, BAR0 + TD_SCRATCH, 0x0102030405060708ull, 8, true);
+	ok(wc_bar_read(s, BAR4 + TD_SCRATCH, 8, true) == 0x0102030405060708ull,
+	   "bar64=1: written through BAR0, read through BAR4");
+	v = wc_bar_read(s, BAR0 + TD_DOORBELL_COUNT, 8, true);
+	for (int i = 0; i < 3; i++)
+		wc_bar_write(s, BAR4 + TD_DOORBELL, 0xb4000000 + i, 4, true);
+	ok(wc_bar_read(s, BAR4 + TD_DOORBELL_COUNT, 8, true) == v + 3 &&
+	   wc_bar_read(s, BAR0 + TD_DOORBELL, 4, true) == 0xb4000002,
+	   "bar64=1: doorbell writes through BAR4 count (%llu -> %llu)",
+	   (unsigned long long)v,
+	   (unsigned long long)wc_bar_read(s, BAR0 + TD_DOORBELL_COUNT, 8, true));
+	v = wc_bar_read(s, BAR4 + TD_COUNTER, 8, true);
+	ok(wc_bar_read(s, BAR4 + TD_COUNTER, 4, true) == ((v + 1) & 0xffffffff) &&
+	   wc_bar_read(s, BAR0 + TD_COUNTER, 8, true) == v + 2,
+	   "bar64=1: COUNTER's read side effect once per BAR4 access");
+
+	/* The device's own count of BAR4 accesses: exact. */
+	r0 = stat_now(&rp, "dev.bar4_reads");
+	w0 = file_key(rp.stats, "dev.bar4_writes");
+	wc_bar_read(s, BAR4 + TD_MAGIC, 4, true);
+	wc_bar_read(s, BAR4 + TD_SCRATCH, 8, true);
+	wc_bar_write(s, BAR4 + TD_SCRATCH, 1, 1, true);
+	wc_bar_read(s, BAR0 + TD_MAGIC, 4, true);	/* not BAR4 */
+	wc_bar_read(s, (uint32_t)BAR4, 4, true);	/* nothing */
+	ok(r0 > 0 && w0 > 0 && stat_now(&rp, "dev.bar4_reads") == r0 + 2 &&
+	   file_key(rp.stats, "dev.bar4_writes") == w0 + 1,
+	   "bar64=1: dev.bar4_reads/writes count BAR4's accesses only (%lld+2, %lld+1)",
+	   r0, w0);
+
+	/* Moving it: the high dword alone moves the BAR by 4 GiB steps. */
+	set_bar4(s, BAR4_MOVED);
+	ok(wc_bar_read(s, BAR4_MOVED + TD_MAGIC, 4, true) == TESTDEV_MAGIC &&
+	   wc_bar_read(s, BAR4 + TD_MAGIC, 4, true) == ONES &&
+	   wc_bar_read(s, BAR4_MOVED + TD_SCRATCH, 8, true) == 0x0102030405060701ull,
+	   "bar64=1: moved to 0x%llx: served there with its state, dead at 0x%llx",
+	   (unsigned long long)BAR4_MOVED, (unsigned long long)BAR4);
+	wc_cfg_write(s, 0x04, 0x0005, 2);
+	ok(wc_bar_read(s, BAR4_MOVED + TD_MAGIC, 4, true) == ONES &&
+	   wc_bar_read(s, BAR0 + TD_MAGIC, 4, true) == ONES,
+	   "bar64=1: memory decode off: neither BAR4 nor BAR0 answers");
+	wc_cfg_write(s, 0x04, 0x0007, 2);
+
+	ok(wc_reset(s) == 0 && wc_cfg_read(s, 0x20, 4) == 0x4 &&
+	   wc_cfg_read(s, 0x24, 4) == 0 && wc_cfg_read(s, 0x04, 2) == 0,
+	   "bar64=1: DEVICE_RESET clears both halves (type bits stay) and command");
+	setup_bars(s);
+	set_bar4(s, BAR4);
+	ok(wc_bar_read(s, BAR4 + TD_SCRATCH, 8, true) == 0 &&
+	   wc_bar_read(s, BAR4 + TD_DOORBELL_COUNT, 8, true) == 0,
+	   "bar64=1: after reset BAR4 serves the reset registers");
+	ok(stop_remote(&rp) == 0, "bar64=1: remote exits 0 at EOF");
+
+	/* The fast path: BAR4 by region id (= BAR) and by its cookie. */
+	{
+		struct mpdev_request q[3];
+		struct mpdev_completion c[4];
+		int sp[2], n;
+		char fdstr[16];
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+			return;
+		fake_conf("features %llx\n", (unsigned long long)MPDEV_FEAT_REGION_COOKIE);
+		snprintf(fdstr, sizeof(fdstr), "%d", sp[0]);
+		if (start_remote(&rp, "bar64-fast", sp[0], "--mpdev-fd", fdstr,
+				 "--device-arg", "msix=0,bar64=1", NULL)) {
+			close(sp[0]);
+			s = rp.sock;
+			ok(wc_cfg_read(s, 0x18, 4) == 0 && wc_cfg_read(s, 0x20, 4) == 0x4 &&
+			   wc_cfg_read(s, 0x34, 1) == 0x40 && wc_cfg_read(s, 0x41, 1) == 0,
+			   "msix=0,bar64=1: no BAR2, no MSI-X capability, BAR4 64-bit");
+			setup_bars(s);
+			set_bar4(s, BAR4);
+			q[0] = req(40, 4, TD_MAGIC, 4, false, 0, true);
+			q[1] = creq(41, 9, MPQ_MPDEV_COOKIE(4, TD_SCRATCH), 8, 8, true,
+				    0xb4b4b4b4c0c0c0c0ull, false);
+			q[2] = req(42, 4, TD_SCRATCH + 8, 8, false, 0, true);
+			n = write(sp[1], q, sizeof(q));
+			n = n == sizeof(q) ? read_cpls(sp[1], c, 4) : -1;
+			ok(n == 2 && c[0].id == 40 && c[0].data == TESTDEV_MAGIC && !c[0].flags &&
+			   c[1].id == 42 && c[1].data == 0xb4b4b4b4c0c0c0c0ull && !c[1].flags,
+			   "msix=0,bar64=1 fast path: region 4 and cookie BAR4 reach BAR4 (%d completions)",
+			   n);
+			ok(wc_bar_read(s, BAR4 + TD_SCRATCH + 8, 8, true) == 0xb4b4b4b4c0c0c0c0ull &&
+			   wc_bar_read(s, BAR4 + TD_FEATURES, 4, true) == (7 | TD_FEAT_BAR64),
+			   "msix=0,bar64=1: the socket path sees it at 0x%llx; FEATURES 0x17",
+			   (unsigned long long)BAR4);
+			ok(stat_now(&rp, "dev.bar4_reads") == 4 &&
+			   file_key(rp.stats, "dev.bar4_writes") == 1 &&
+			   file_key(rp.stats, "mpdev.reads") == 2 &&
+			   file_key(rp.stats, "mpdev.writes") == 1 &&
+			   file_key(rp.stats, "mpdev.by_cookie") == 1,
+			   "msix=0,bar64=1: BAR4 counters 4 reads/1 write, 2+1 of them over mpdev, 1 by cookie");
+			stop_remote(&rp);
+		} else {
+			close(sp[0]);
+		}
+		close(sp[1]);
+	}
+
+	/* bar64=0 is the default layout; the argument list is checked. */
+	if (start_remote(&rp, "bar64-0", -1, "--device-arg", "bar64=0,msix=8", NULL)) {
+		wc_cfg_write(rp.sock, 0x20, 0xffffffff, 4);
+		ok(wc_cfg_read(rp.sock, 0x20, 4) == 0 && wc_cfg_read(rp.sock, 0x4e, 2) == 7,
+		   "bar64=0,msix=8: no BAR4, 8 MSI-X vectors");
+		stop_remote(&rp);
+	}
+	devarg_refused("bar64=2");
+	devarg_refused("bar64=1,bogus");
+	devarg_refused("bar64=1,");
+	devarg_refused(",bar64=1");
+	devarg_refused("bar64=1,,msix=2");
+	devarg_refused("bar64");
+}
+
 /* A memfd playing the kernel's shared ring, laid out as @ri says. */
 struct fring {
 	int mfd;
@@ -1778,6 +2039,7 @@ int main(int argc, char **argv)
 	test_fatal();
 	test_fastpath_fd();
 	test_fastpath_msg();
+	test_bar64();
 	test_fastpath_ring();
 	test_fastpath_ring_refused();
 	test_unprivileged();
