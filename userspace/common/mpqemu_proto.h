@@ -104,13 +104,16 @@ struct mpq_mpdev_backend {
  * ceil(total / 8) messages, and each is answered with RET: 0 when taken,
  * all-ones when declined (the proxy then hides MSI-X from the guest).  The
  * remote raises vector v by writing 1 to eventfd v; the table, the PBA and
- * per-vector masking are the proxy's.
+ * per-vector masking are the proxy's.  Kind MPQ_MSI_FDS_MSI is the same for
+ * plain MSI (patch 0011); our device models have no MSI capability, so
+ * the remote declines it, and the proxy keeps MSI hidden.
  */
 #define MPQ_MSI_FDS_MAGIC	0x4653534du	/* "MSSF" little endian */
 #define MPQ_MSI_FDS_MSIX	1
+#define MPQ_MSI_FDS_MSI		2
 struct mpq_msi_fds {
 	uint32_t magic;
-	uint32_t kind;		/* MPQ_MSI_FDS_MSIX */
+	uint32_t kind;		/* MPQ_MSI_FDS_MSIX or MPQ_MSI_FDS_MSI */
 	uint32_t first;
 	uint32_t total;
 };

@@ -389,12 +389,26 @@ static void do_msi_fds(struct remote *r, struct mpq_msg *m,
 	const char *why = NULL;
 	int n = m->nfds;
 
-	if (!n && !f.total) {
+	if (f.magic == MPQ_MSI_FDS_MAGIC && f.kind == MPQ_MSI_FDS_MSI && !n) {
+		/*
+		 * The proxy offers to carry MSI: our device models have no
+		 * MSI capability, so say no; the proxy keeps MSI hidden.
+		 */
+		log_dbg("MSI_FDS: MSI declined (no device here has MSI)");
+		r->st.sock_msi_declined++;
+		reply->value = ~0ull;
+		return;
+	}
+	if (f.magic != MPQ_MSI_FDS_MAGIC)
+		why = "bad magic";
+	else if (f.kind != MPQ_MSI_FDS_MSIX)
+		why = "not MSI-X eventfds";
+	if (!why && !n && !f.total) {
 		/* The proxy carries MSI-X: show it the capability now. */
 		r->msix_carried = true;
 		return;
 	}
-	if (!n)
+	if (!why && !n)
 		why = "no eventfds";
 	for (int i = 0; i < n && !why; i++) {
 		if (!looks_like_eventfd(m->fds[i]))
@@ -598,6 +612,7 @@ void remote_dump_stats(struct remote *r, FILE *f)
 	P("socket.reset", sock_reset);
 	P("socket.mpdev_backend", sock_mpdev_backend);
 	P("socket.msi_fds", sock_msi_fds);
+	P("socket.msi_declined", sock_msi_declined);
 	P("socket.bad_msgs", sock_bad_msgs);
 	P("socket.bad_access", sock_bad_access);
 	P("mpdev.reads", mpdev_reads);

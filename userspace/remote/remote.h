@@ -29,6 +29,7 @@ struct remote_stats {
 	uint64_t sock_sync_sysmem, sock_set_irqfd, sock_reset;
 	uint64_t sock_mpdev_backend;
 	uint64_t sock_msi_fds;
+	uint64_t sock_msi_declined;	/* MSI (not MSI-X) offers declined */
 	uint64_t sock_bad_msgs;		/* rejected by validation */
 	uint64_t sock_bad_access;	/* valid message, bad address/size */
 	/* mpdev fast path */

@@ -224,6 +224,9 @@ static void test_config(int s)
 	ok(wc_cfg_read(s, 0x06, 2) & 0x10, "status: capability list");
 	ok(wc_cfg_read(s, 0x40, 2) == 0x0009 && wc_cfg_read(s, 0x41, 1) == 0,
 	   "MSI-X hidden until the proxy says it carries it: the vendor cap ends the list");
+	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND + 1, 0, 0, NULL, 0) == ~0ull &&
+	   wc_cfg_read(s, 0x41, 1) == 0,
+	   "MSI_FDS of kind MSI without fds (the proxy offers MSI): declined, MSI-X still hidden");
 	ok(wc_msi_fds(s, MSI_MAGIC, MSI_KIND, 0, 0, NULL, 0) == 0,
 	   "MSI_FDS without fds, total 0 (the proxy carries MSI-X): taken");
 	{
