@@ -151,7 +151,8 @@ enum mpq_verdict mpq_validate(const struct mpq_msg *m, const char **why)
 	if (m->cmd == MPQ_CMD_MSI_FDS) {
 		const struct mpq_msi_fds *f = &m->data.msi_fds;
 
-		if (f->magic != MPQ_MSI_FDS_MAGIC || f->kind != MPQ_MSI_FDS_MSIX) {
+		if (f->magic != MPQ_MSI_FDS_MAGIC ||
+		    (f->kind != MPQ_MSI_FDS_MSIX && f->kind != MPQ_MSI_FDS_MSI)) {
 			*why = "bad MSI_FDS header (magic or kind)";
 			return MPQ_BAD_MESSAGE;
 		}

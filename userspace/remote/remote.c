@@ -389,26 +389,26 @@ static void do_msi_fds(struct remote *r, struct mpq_msg *m,
 	const char *why = NULL;
 	int n = m->nfds;
 
-	if (f.magic == MPQ_MSI_FDS_MAGIC && f.kind == MPQ_MSI_FDS_MSI && !n) {
+	if (f.kind == MPQ_MSI_FDS_MSI) {
 		/*
-		 * The proxy offers to carry MSI: our device models have no
-		 * MSI capability, so say no; the proxy keeps MSI hidden.
+		 * The proxy offers to carry plain MSI: our device models have
+		 * no MSI capability, so say no (to any fds too) and leave the
+		 * MSI-X set alone; the proxy keeps MSI hidden.
 		 */
+		for (int i = 0; i < n; i++)
+			close(m->fds[i]);
+		m->nfds = 0;
 		log_dbg("MSI_FDS: MSI declined (no device here has MSI)");
 		r->st.sock_msi_declined++;
 		reply->value = ~0ull;
 		return;
 	}
-	if (f.magic != MPQ_MSI_FDS_MAGIC)
-		why = "bad magic";
-	else if (f.kind != MPQ_MSI_FDS_MSIX)
-		why = "not MSI-X eventfds";
-	if (!why && !n && !f.total) {
+	if (!n && !f.total) {
 		/* The proxy carries MSI-X: show it the capability now. */
 		r->msix_carried = true;
 		return;
 	}
-	if (!why && !n)
+	if (!n)
 		why = "no eventfds";
 	for (int i = 0; i < n && !why; i++) {
 		if (!looks_like_eventfd(m->fds[i]))
