@@ -1178,8 +1178,8 @@ BEGIN {
 	split("iops p50_ns p99_ns", DVNAME, " ")
 	# meta.txt keys with a name for the page (bench-inside.sh writes the
 	# test_vm_/nested_/qemu_ ones), in the order shown; others follow.
-	nmf = split("date kernel test_vm_kernel nested_kernel qemu qemu_stock qemu_patched n disk_secs cpus test_vm_cpus nested_vcpus note", MFIELD, " ")
-	split("Date|Kernel|Test VM kernel|Nested guest kernel|QEMU|Stock QEMU|Patched QEMU|Accesses per case|Seconds per disk case|CPUs|Test VM CPUs|Nested vCPUs|Note", MFNAME, "|")
+	nmf = split("date kernel test_vm_kernel nested_kernel qemu qemu_stock qemu_patched n disk_secs cpus test_vm_cpus nested_vcpus stock_sid_two_vcpus note", MFIELD, " ")
+	split("Date|Kernel|Test VM kernel|Nested guest kernel|QEMU|Stock QEMU|Patched QEMU|Accesses per case|Seconds per disk case|CPUs|Test VM CPUs|Nested vCPUs|Stock QEMU of Debian sid, two vCPUs|Note", MFNAME, "|")
 	for (i = 1; i <= nmf; i++)
 		MFKNOWN[MFIELD[i]] = 1
 	for (i = 1; i < 32; i++)

@@ -50,6 +50,13 @@ if [ "$nested" = 1 ]; then
 	# shellcheck source=nested-prereqs.sh
 	. scripts/nested-prereqs.sh
 	nested_prereqs say || exit 2
+	# Debian sid's stock QEMU for the stock-sid boot, if it can be had.
+	if scripts/qemu-sid.sh >/dev/null; then
+		MPDEV_QEMU_CHROOT=$(scripts/qemu-sid.sh --print-root)
+		export MPDEV_QEMU_CHROOT
+	else
+		say "no sid QEMU (scripts/qemu-sid.sh failed): the stock-sid boot is left out"
+	fi
 	say "nested: booting the test VM; seven nested guests boot in it (several minutes)"
 	# Nested guests boot only under multi-threaded TCG (testing.rst).
 	MPDEV_VM_TCG_THREAD=multi selftests/vm/vm-run --timeout 1800 --out "$out" \

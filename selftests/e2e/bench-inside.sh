@@ -40,7 +40,8 @@
 #
 # Environment: MPDEV_BENCH_N (accesses per case, default 1000),
 # MPDEV_BENCH_DISK_SECS (seconds per disk case, default 5),
-# MPDEV_BENCH_PARTS (default "testdev disk nvme": which boots run),
+# MPDEV_BENCH_PARTS (default "testdev stock-sid disk nvme": which boots
+# run; stock-sid only with MPDEV_QEMU_CHROOT, see scripts/qemu-sid.sh),
 # MPDEV_QEMU_PATCHED, MPDEV_QEMU_STOCK, MPDEV_E2E_BOOT_TIMEOUT (240),
 # MPDEV_E2E_RUN_TIMEOUT (600).
 set -uo pipefail
@@ -62,7 +63,7 @@ INPROC_ID=1b36/0005
 
 t0=$SECONDS
 failed=0
-PARTS=${MPDEV_BENCH_PARTS:-testdev disk nvme}
+PARTS=${MPDEV_BENCH_PARTS:-testdev stock-sid disk nvme}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 say() { printf '[bench %3ds] %s\n' "$((SECONDS - t0))" "$*"; }
 die() { say "FAILED: $*"; exit 1; }
@@ -248,6 +249,29 @@ if part testdev; then
 	# ------------------------------------------------------ mpdev, polling
 	if run mpdev-poll "$LAT_MMIO,$LAT_PIO,$TP" --qemu "$QEMU_PATCHED" --mpdev --remote-arg --poll; then
 		check_mpdev_route mpdev-poll ring fd
+	else
+		failed=1
+	fi
+fi
+
+# --------------------------------------- stock QEMU 11.1 (Debian sid)
+# The anchor on Debian's newest QEMU (MPDEV_QEMU_CHROOT: the sid chroot
+# of scripts/qemu-sid.sh, run through qemu-chroot): two vCPUs on one
+# proxied BAR, as measured above for 7.2.  Only what it loses is recorded
+# (meta.txt stock_sid_two_vcpus), no rows.
+if part stock-sid && [ -n "${MPDEV_QEMU_CHROOT:-}" ]; then
+	if run stock-sid "$TP" --qemu "$here/qemu-chroot"; then
+		sid_ver=$("$here/qemu-chroot" --version | head -n1)
+		lost_r=$((reads_tp - ${rs[socket.bar_read]:-0}))
+		lost_w=$((writes_tp - ${rs[socket.bar_write]:-0}))
+		blocked=$(grep -c 'Blocked re-entrant IO' "$logs/stock-sid/mpqemu-run.err")
+		say "  stock-sid ($sid_ver): two vCPUs lost at least $lost_r of $reads_tp reads and $lost_w of $writes_tp writes ($blocked 'Blocked re-entrant IO' warnings)"
+		echo "stock_sid_two_vcpus=$sid_ver: lost at least $lost_r of $reads_tp reads and $lost_w of $writes_tp writes ($blocked Blocked re-entrant IO warnings)" >>"$OUT/meta.txt"
+		check "stock-sid: nothing went through mpdev" \
+			"$([ "${rs[mpdev.reads]:-x}" = 0 ] && [ "${rs[socket.mpdev_backend]:-x}" = 0 ]; echo $?)" \
+			"mpdev.reads=${rs[mpdev.reads]:-?} socket.mpdev_backend=${rs[socket.mpdev_backend]:-?}"
+		awk -F'\t' '$1 != "stock-sid"' "$OUT/results.tsv" >"$OUT/results.tmp" &&
+			mv "$OUT/results.tmp" "$OUT/results.tsv"
 	else
 		failed=1
 	fi
