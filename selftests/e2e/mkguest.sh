@@ -13,8 +13,9 @@
 #                 uio_pci_generic) in /lib/modules/e2e; the I/O tool as
 #                 /bin/mpdev-io and the modules of the devices it drives
 #                 (sym53c8xx, sd_mod, e1000, nvme, virtio_pci, virtio_blk,
-#                 with their dependencies from modules.dep; none that the
-#                 kernel has built in) in /lib/modules/e2e, their load order in
+#                 libata, libahci, ahci, with their dependencies from
+#                 modules.dep; none that the kernel has built in) in
+#                 /lib/modules/e2e, their load order in
 #                 /lib/modules/e2e/io.order (guest/init's e2e.io loads
 #                 them); uncompressed, since decompressing costs seconds in
 #                 a nested guest
@@ -162,13 +163,14 @@ if [ -f "$out/mpdev_msix.ko" ] &&
 	modfiles+=("mpdev_msix=$out/mpdev_msix.ko")
 fi
 # The modules of mpdev-io's devices (LSI 53C895A, its disks, e1000, NVMe,
-# virtio-blk on modern virtio-pci) and what they need, in load order:
+# virtio-blk on modern virtio-pci, AHCI) and what they need, in load order:
 # modules.dep lists a module's dependencies so that loading them from the
 # last to the first works (as modprobe does).  Debian 6.1: scsi_common
 # scsi_mod scsi_transport_spi sym53c8xx crct10dif_common crc64 crc-t10dif
 # crc64-rocksoft t10-pi sd_mod e1000 nvme-core nvme virtio_ring virtio
-# virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk.
-iomods="sym53c8xx sd_mod e1000 nvme virtio_pci virtio_blk"
+# virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk libata
+# libahci ahci (AHCI's disks are SCSI disks through libata: sd_mod).
+iomods="sym53c8xx sd_mod e1000 nvme virtio_pci virtio_blk libata libahci ahci"
 ioorder=()
 io_add() {
 	local f=$1 n d deps i

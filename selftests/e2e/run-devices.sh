@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # run-devices.sh - QEMU's own device models in a remote QEMU (-machine
-# x-remote, x-remote-object), driven by the nested guest's own Linux
-# drivers, on the classic path and on the mpdev fast path.  Runs INSIDE the
-# test VM:
+# x-remote, x-remote-object) or in-process, driven by the nested guest's
+# own Linux drivers, on the classic path and on the mpdev fast path.  Runs
+# INSIDE the test VM:
 #
 #   MPDEV_VM_TCG_THREAD=multi selftests/vm/vm-run --timeout 1200 -- \
 #       selftests/e2e/run-devices.sh
@@ -65,6 +65,25 @@
 #                   guest counted an eventfd the remote signalled
 #                   (nvme-poll: the polling remote)
 #
+# AHCI, QEMU's ich9-ahci (8086:2922: MSI only, one message, 64-bit address,
+# no per-vector masking; BAR5 the ABAR MMIO, BAR4 I/O) with an ide-hd
+# (serial e2edata) on port 0 of a zeroed raw image; the guest's ahci and
+# libata drivers, the disk an sd disk whose VPD page 0x80 libata fills
+# with the ATA serial:
+#   ahci-inproc     in the stock VMM QEMU: pattern and verify-image, and
+#                   mpdev-io's msi: the function's MSI is on, as QEMU's
+#                   ich9-ahci has it, and its vector took interrupts
+#   ahci-mpdev      patched VMM and remote, mpdev (blocking remote) and
+#                   MSI carried: the remote shows its MSI capability to a
+#                   proxy that carries MSI, the proxy hands it one eventfd
+#                   per message and routes each to the guest as a KVM
+#                   irqfd with the message the guest programmed; checked:
+#                   the driver binds with MSI, pattern and verify-image,
+#                   the BARs through mpdev (none on the socket), and the
+#                   remote's msi-vectors (1) and msi-signals (at least the
+#                   guest's MSI interrupts).  A remote that hides MSI
+#                   leaves the guest on INTx: the case fails.
+#
 # Output: TAP and "N passed, N failed, N skipped"; logs in
 # $MPDEV_OUT/e2e-devices/ (build/vm-out/e2e-devices on the host).
 # Environment: MPDEV_QEMU_PATCHED (default build-qemu.sh --print-path),
@@ -78,7 +97,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-CASES=${MPDEV_E2E_DEV_CASES:-disk-classic disk-vmm-auto disk-remote disk-mpdev disk-poll net-classic net-mpdev kill-mid-io nvme-inproc vblk-inproc nvme-classic nvme-mpdev nvme-poll vblk-mpdev}
+CASES=${MPDEV_E2E_DEV_CASES:-disk-classic disk-vmm-auto disk-remote disk-mpdev disk-poll net-classic net-mpdev kill-mid-io nvme-inproc vblk-inproc nvme-classic nvme-mpdev nvme-poll vblk-mpdev ahci-inproc ahci-mpdev}
 # What the cases need: a remote (mpqemu-run, /dev/mpdev), the patched QEMU
 need_remote=0 need_patched=0
 for c in $CASES; do
@@ -99,8 +118,9 @@ BOOT_TO=${MPDEV_E2E_BOOT_TIMEOUT:-240}
 RUN_TO=${MPDEV_E2E_RUN_TIMEOUT:-300}
 KILL_TO=${MPDEV_E2E_KILL_TIMEOUT:-30}
 DISK_MB=64
-# The QOM counters of x-remote-object (userspace/qemu-patch 0004).
-QOM_PROPS="mpdev mpdev-mode mpdev-reads mpdev-writes mpdev-errors mpdev-poll-batches socket-bar-reads socket-bar-writes msix-vectors msix-signals msix-dropped"
+# The QOM counters of x-remote-object (userspace/qemu-patch 0004, 0006,
+# 0009 MSI-X, 0011 MSI).
+QOM_PROPS="mpdev mpdev-mode mpdev-reads mpdev-writes mpdev-errors mpdev-poll-batches socket-bar-reads socket-bar-writes msix-vectors msix-signals msix-dropped msi-vectors msi-signals"
 
 work=$(mktemp -d /tmp/e2e-devices.XXXXXX)
 http_pid=''
@@ -116,7 +136,7 @@ finish() {
 }
 
 echo "TAP version 13"
-t_diag "e2e-devices: QEMU's lsi53c895a and e1000 in -machine x-remote, driven by the nested guest's Linux drivers"
+t_diag "e2e-devices: QEMU's lsi53c895a, e1000, nvme, virtio-blk and ich9-ahci in -machine x-remote or in-process, driven by the nested guest's Linux drivers"
 pre=0
 if [ "$need_remote" = 1 ]; then
 	[ "${MPDEV_IN_VM:-0}" = 1 ] && [ -c /dev/kvm ] && [ -c /dev/mpdev ] || pre=1
@@ -145,7 +165,8 @@ taint0=$(cat /proc/sys/kernel/tainted)
 # dev_case NAME VMM REMOTE MPDEV DEV STEPS
 #   MPDEV: none (stock VMM), auto (patched VMM, no fd), on, poll; inproc:
 #          the device on VMM itself (REMOTE unused), no mpqemu-run
-#   DEV:   lsi, e1000, nvme or vblk (virtio-blk-pci, modern only)
+#   DEV:   lsi, e1000, nvme, vblk (virtio-blk-pci, modern only) or ahci
+#          (ich9-ahci, its ide-hd on port 0)
 # Boots the guest with e2e.io=STEPS, waits for its steps, reads the
 # remote's counters into q[] (patched remote), stops everything.
 # DEV_VMM_ARGS: more arguments for the VMM QEMU (an array).
@@ -165,6 +186,8 @@ dev_case() {
 	nvme) rcmd=(-device nvme,id=dev0,serial=e2edata,drive=d0 -drive "$drive") ;;
 	vblk) rcmd=(-device virtio-blk-pci,id=dev0,drive=d0,serial=e2edata,disable-legacy=on
 		-drive "$drive") ;;
+	ahci) rcmd=(-device ich9-ahci,id=dev0 -drive "$drive"
+		-device ide-hd,drive=d0,bus=dev0.0,serial=e2edata) ;;
 	esac
 	e2e_qemu_args "$case_dir" "$E2E_APPEND e2e.io=$steps e2e.end=hold"
 	if [ "$mpdev" = inproc ]; then
@@ -297,10 +320,17 @@ disk_case() {
 	rm -f "$work/$name/disk.img"
 }
 
-# ------------------------------------------------- NVMe and virtio-blk
-# Their PCI IDs (mpdev-io pci VVVV/DDDD) and the drivers that bind them.
-declare -A PCI_ID=([nvme]=1b36/0010 [vblk]=1af4/1042) PCI_DRV=([nvme]=nvme [vblk]=virtio-pci)
-# guest_line KEY: the guest's "KEY k=v k=v ..." line (MSIX, PCI) into
+# ------------------------------------------- NVMe, virtio-blk and AHCI
+# Their PCI IDs (mpdev-io pci VVVV/DDDD), the drivers that bind them, and
+# how they interrupt: mpdev-io's step (msix, msi) and the guest's line of
+# it (MSIX, MSI).  QEMU's ich9-ahci has one MSI message (64-bit address,
+# no per-vector masking) and no MSI-X: MSI_SHAPE is what its MSI line
+# must say of the capability.
+declare -A PCI_ID=([nvme]=1b36/0010 [vblk]=1af4/1042 [ahci]=8086/2922)
+declare -A PCI_DRV=([nvme]=nvme [vblk]=virtio-pci [ahci]=ahci)
+declare -A IRQ_STEP=([nvme]=msix [vblk]=msix [ahci]=msi) IRQ_LINE=([msix]=MSIX [msi]=MSI)
+declare -A IRQ_NAME=([msix]=MSI-X [msi]=MSI) MSI_SHAPE=([ahci]='capable=1 addr64=1 maskbit=0')
+# guest_line KEY: the guest's "KEY k=v k=v ..." line (MSIX, MSI, PCI) into
 # $gline and kv[]
 declare -A kv=()
 gline=''
@@ -310,22 +340,53 @@ guest_line() {
 	gline=$(grep -m1 "^$1 " "$case_dir/guest.tap.txt")
 	for w in ${gline#"$1 "}; do kv[${w%%=*}]=${w#*=}; done
 }
+# ge A B: A and B are numbers and A >= B (a missing counter, "?" or "-",
+# is no number)
+ge() { [[ $1 =~ ^[0-9]+$ && $2 =~ ^[0-9]+$ ]] && [ "$1" -ge "$2" ]; }
+# shape_ok SHAPE: every k=v of SHAPE is in kv[]
+shape_ok() {
+	local w
+	for w in $1; do [ "${kv[${w%%=*}]:-}" = "${w#*=}" ] || return 1; done
+}
+# intx_diag NAME KIND: what the PCI line says of MSI-X, MSI and INTx,
+# when the guest has no MSIX or MSI line (KIND msix, msi: its step failed;
+# did the driver fall back to INTx?)
+intx_diag() {
+	local line
+	line=$(grep -m1 '^PCI ' "$case_dir/guest.tap.txt" | grep -o -w '\(msix\|msi\|msi_enabled\|intx_irq\|intx_count\)=[^ ]*' | tr '\n' ' ')
+	t_diag "$1: no ${IRQ_NAME[$2]} line from the guest; its PCI line: ${line:-none}"
+}
+# msi_check NAME DEV WHOSE: the guest's MSI line (in kv[]) says its driver
+# runs with MSI, a vector took interrupts, and the capability is as
+# WHOSE DEV has it (MSI_SHAPE)
+msi_check() {
+	local n=$1 dev=$2
+	t_ok "$([ "${kv[enabled]:-}" = 1 ] && ge "${kv[vectors]:-}" 1 && ge "${kv[irqs]:-}" 1 &&
+		shape_ok "${MSI_SHAPE[$dev]:-}"; echo $?)" \
+		"$n: the guest's ${PCI_DRV[$dev]} runs with MSI (${kv[vectors]:-?} vector(s) of ${kv[allocated]:-?} enabled, ${kv[irqs]:-?} interrupts), the capability as $3 $dev has it (${MSI_SHAPE[$dev]:-}: capable=${kv[capable]:-?} addr64=${kv[addr64]:-?} maskbit=${kv[maskbit]:-?})"
+}
 
 # modern_inproc NAME DEV: the device on the (stock) VMM QEMU itself
 modern_inproc() {
-	local name=$1 dev=$2 out
+	local name=$1 dev=$2 k=${IRQ_STEP[$2]} en nv ni out
 	SEED=$((SEED + 1))
 	mkdir -p "$work/$name"
 	truncate -s "${DISK_MB}M" "$work/$name/disk.img"
 	if dev_case "$name" "$STOCK" - inproc "$dev" \
-		"disk:e2edata,pattern:e2edata:$SEED,msix:e2edata,pci:${PCI_ID[$dev]}"; then
-		guest_line MSIX
-		t_diag "$name: $gline"
+		"disk:e2edata,pattern:e2edata:$SEED,$k:e2edata,pci:${PCI_ID[$dev]}"; then
+		guest_line "${IRQ_LINE[$k]}"
+		if [ -n "$gline" ]; then t_diag "$name: $gline"; else intx_diag "$name" "$k"; fi
+		[ "$k" != msi ] || msi_check "$name" "$dev" "QEMU's"
 		guest_line PCI
 		t_diag "$name: $gline"
-		t_ok "$([ "${kv[driver]:-}" = "${PCI_DRV[$dev]}" ] && [ "${kv[msix_enabled]:-}" = 1 ] &&
-			[ "${kv[vectors]:-0}" -ge 1 ] && [ "${kv[irqs]:-0}" -ge 1 ] && [ "${kv[disks]:-none}" != none ]; echo $?)" \
-			"$name: ${PCI_DRV[$dev]} drives ${kv[bdf]:-?} with MSI-X (${kv[vectors]:-?} vectors, ${kv[irqs]:-?} interrupts), disk ${kv[disks]:-?}"
+		if [ "$k" = msix ]; then
+			en=${kv[msix_enabled]:-} nv=${kv[vectors]:-} ni=${kv[irqs]:-}
+		else
+			en=${kv[msi_enabled]:-} nv=${kv[msi_vectors]:-} ni=${kv[msi_irqs]:-}
+		fi
+		t_ok "$([ "${kv[driver]:-}" = "${PCI_DRV[$dev]}" ] && [ "$en" = 1 ] &&
+			ge "$nv" 1 && ge "$ni" 1 && [ "${kv[disks]:-none}" != none ]; echo $?)" \
+			"$name: ${PCI_DRV[$dev]} drives ${kv[bdf]:-?} with ${IRQ_NAME[$k]} (${nv:-?} vectors, ${ni:-?} interrupts), disk ${kv[disks]:-?}"
 		case_stop
 	fi
 	out=$("$IO" --out stdout verify-image "$work/$name/disk.img" "$SEED" 2>&1)
@@ -335,33 +396,48 @@ modern_inproc() {
 
 # modern_mpdev NAME DEV MODE: the device in QEMU's remote behind the
 # patched proxy, mpdev on (MODE on: blocking remote, poll: polling), and
-# MSI-X carried (userspace/qemu-patch 0007-0010): the guest's driver binds
-# with MSI-X, the pattern holds, the BAR traffic went through mpdev in
-# pieces around the MSI-X table and PBA (PIECES regions), and every
+# MSI-X or MSI carried (userspace/qemu-patch 0007-0010, MSI 0011): the
+# guest's driver binds with MSI-X or MSI, the pattern holds, the BAR
+# traffic went through mpdev (PIECES regions: in pieces around an MSI-X
+# table and PBA; MSI lives in config space and splits nothing), and every
 # interrupt the guest counted was an eventfd the remote signalled.
-declare -A PIECES=([nvme]=3 [vblk]=3)
+# The MSI route: the remote has one eventfd per message (MSI_VECS) and
+# signalled them at least as often as the guest counted interrupts.
+declare -A PIECES=([nvme]=3 [vblk]=3 [ahci]=2) MSI_VECS=([ahci]=1)
+declare -A PIECES_WHY=([nvme]='the MSI-X table and PBA stay with QEMU' [vblk]='the MSI-X table and PBA stay with QEMU'
+	[ahci]='BAR4 I/O and BAR5 MMIO whole: MSI is in config space')
 modern_mpdev() {
-	local name=$1 dev=$2 mode=$3 out nreg
+	local name=$1 dev=$2 mode=$3 k=${IRQ_STEP[$2]} out nreg
 	SEED=$((SEED + 1))
 	mkdir -p "$work/$name"
 	truncate -s "${DISK_MB}M" "$work/$name/disk.img"
 	if dev_case "$name" "$PATCHED" "$PATCHED" "$mode" "$dev" \
-		"disk:e2edata,pattern:e2edata:$SEED,msix:e2edata,pci:${PCI_ID[$dev]}"; then
-		guest_line MSIX
-		t_diag "$name: $gline"
-		t_ok "$([ "${kv[enabled]:-}" = 1 ] && [ "${kv[irqs]:-0}" -ge 1 ]; echo $?)" \
-			"$name: the guest's ${PCI_DRV[$dev]} runs with MSI-X (${kv[vectors]:-?} of ${kv[entries]:-?} vectors, ${kv[irqs]:-?} interrupts)"
+		"disk:e2edata,pattern:e2edata:$SEED,$k:e2edata,pci:${PCI_ID[$dev]}"; then
+		guest_line "${IRQ_LINE[$k]}"
+		if [ -n "$gline" ]; then t_diag "$name: $gline"; else intx_diag "$name" "$k"; fi
+		if [ "$k" = msix ]; then
+			t_ok "$([ "${kv[enabled]:-}" = 1 ] && ge "${kv[irqs]:-}" 1; echo $?)" \
+				"$name: the guest's ${PCI_DRV[$dev]} runs with MSI-X (${kv[vectors]:-?} of ${kv[entries]:-?} vectors, ${kv[irqs]:-?} interrupts)"
+		else
+			msi_check "$name" "$dev" "the remote's"
+		fi
 		route_mpdev "$name"
-		t_ok "$([ "${q[msix-vectors]:-0}" = "${kv[entries]:-x}" ] && [ "${q[msix-dropped]:-x}" = 0 ] &&
-			[ "${q[msix-signals]:-0}" -ge "${kv[irqs]:-1}" ]; echo $?)" \
-			"$name: route: the remote raised MSI-X through the proxy's eventfds (msix-vectors=${q[msix-vectors]:-?} of ${kv[entries]:-?}, msix-signals=${q[msix-signals]:-?} >= the guest's ${kv[irqs]:-?} interrupts, msix-dropped=${q[msix-dropped]:-?})"
+		if [ "$k" = msix ]; then
+			t_ok "$([ "${q[msix-vectors]:-0}" = "${kv[entries]:-x}" ] && [ "${q[msix-dropped]:-x}" = 0 ] &&
+				ge "${q[msix-signals]:-}" "${kv[irqs]:-1}"; echo $?)" \
+				"$name: route: the remote raised MSI-X through the proxy's eventfds (msix-vectors=${q[msix-vectors]:-?} of ${kv[entries]:-?}, msix-signals=${q[msix-signals]:-?} >= the guest's ${kv[irqs]:-?} interrupts, msix-dropped=${q[msix-dropped]:-?})"
+		else
+			t_ok "$([ "${q[msi-vectors]:-}" = "${MSI_VECS[$dev]}" ] && ge "${kv[irqs]:-}" 1 &&
+				ge "${q[msi-signals]:-}" "${kv[irqs]:-}"; echo $?)" \
+				"$name: route: the remote raised MSI through the proxy's eventfds (msi-vectors=${q[msi-vectors]:-?}, want ${MSI_VECS[$dev]}; msi-signals=${q[msi-signals]:-?} >= the guest's ${kv[irqs]:-?} MSI interrupts)"
+		fi
 		if [ "$have_ctl" = 1 ]; then
 			nreg=$(grep -o '"nr_regions":[0-9]*' "$case_dir/mpdevctl-show.json" | head -n1)
 			t_ok "$([ "${nreg#*:}" = "${PIECES[$dev]}" ]; echo $?)" \
-				"$name: mpdev serves the BARs in ${nreg#*:} pieces (${PIECES[$dev]}: the MSI-X table and PBA stay with QEMU)"
+				"$name: mpdev serves the BARs in ${nreg#*:} pieces (${PIECES[$dev]}: ${PIECES_WHY[$dev]})"
 		fi
 		[ "$mode" != poll ] ||
-			t_ok "$([ "${q[mpdev-mode]:-}" = poll ] && [ "${q[mpdev-poll-batches]:-0}" -gt 0 ]; echo $?)" \
+			t_ok "$([ "${q[mpdev-mode]:-}" = poll ] && ge "${q[mpdev-poll-batches]:-}" 1; echo $?)" \
 				"$name: route: the remote busy-polled the ring (mpdev-poll-batches=${q[mpdev-poll-batches]:-?})"
 		say_check "$name" "$mode" "$PATCHED"
 		case_stop
@@ -544,6 +620,8 @@ for c in $CASES; do
 	nvme-poll) modern_mpdev "$c" nvme poll ;;
 	vblk-mpdev) modern_mpdev "$c" vblk on ;;
 	vblk-inproc) modern_inproc "$c" vblk ;;
+	ahci-inproc) modern_inproc "$c" ahci ;;
+	ahci-mpdev) modern_mpdev "$c" ahci on ;;
 	nvme-classic) modern_classic "$c" nvme ;;
 	vblk-classic) modern_classic "$c" vblk ;;
 	*) t_fail "unknown case '$c'" ;;

@@ -14,7 +14,10 @@
 # msix walks the capability list of config-space files made here (MSI-X
 # enabled passes; disabled, masked, absent, a looping or out-of-range list,
 # a cut-off capability and a 64-byte header-only read fail, each saying
-# why), and without --file finds no disk with a made-up serial; pci finds
+# why); msi likewise on ich9-ahci's layout (MSI enabled passes; disabled,
+# hidden, MSI-X only, every vector masked, cut off, the header only fail;
+# the 32-bit layout with per-vector masking read right); both without
+# --file find no disk with a made-up serial; pci finds
 # no function with a made-up ID; fetch gets a file from python3's
 # http.server on 127.0.0.1.
 # No root, no VM.  MPDEV-IO defaults to build/e2e/mpdev-io (make -C
@@ -238,9 +241,87 @@ truncate -s 32 "$c"
 want_why 1 "msix: 32 bytes fail" 'config space of 32 bytes, not even the 64-byte header' 	"$io" --out stdout --file msix "$c"
 want_why 1 "msix: a missing file fails" 'read .*: No such file' "$io" --out stdout --file msix "$tmp/none"
 want 2 "msix with a bad MIN is a usage error" "$io" --out stdout --file msix "$c" many
+
+# ---------------------------------------------------------------- msi
+# QEMU's ich9-ahci: 0x34 -> 0x80 (MSI, ID 0x05: one message, 64-bit
+# address, no per-vector masking; Message Control's low byte LO, 0x81:
+# enabled) -> 0xa8 (SATA, ID 0x12); the guest's message programmed:
+# address 0xfee00000, data 0x4021.  FIRST 0xa8: the list starts at the
+# SATA capability (MSI hidden, as a remote shows it to a proxy that does
+# not carry MSI).
+# mkmsi FILE LO [FIRST]
+mkmsi() {
+	rm -f "$1"
+	truncate -s 256 "$1"
+	poke "$1" 6 10
+	poke "$1" $((0x34)) "${3:-80}"
+	poke "$1" $((0x80)) 05
+	poke "$1" $((0x81)) a8
+	poke "$1" $((0x82)) "$2"
+	poke "$1" $((0x86)) e0
+	poke "$1" $((0x87)) fe
+	poke "$1" $((0x8c)) 21
+	poke "$1" $((0x8d)) 40
+	poke "$1" $((0xa8)) 12
+}
+mkmsi "$c" 81
+want 0 "msi: MSI enabled in a config-space file (ich9-ahci's layout)" "$io" --out stdout --file msi "$c"
+grep -q "^MSI serial=$c bdf=file enabled=1 capable=1 allocated=1 addr64=1 maskbit=0 masked=0x0 vectors=- irqs=-\$" "$tmp/out" &&
+	grep -q '^# msi: file: MSI capability at 0x80, control 0x0081 (enable 1, 1 of 1 messages, 64-bit address), address 0x00000000fee00000, data 0x4021, no per-vector masking$' "$tmp/out"
+ok $? "msi: the MSI line, the capability at 0x80, the guest's address and data"
+want 0 "msi as a run step" "$io" --out stdout --file run "msi:$c:1"
+grep -q '^E2E-GUEST-DONE pass=1 fail=0 skip=0 todo=0$' "$tmp/out"
+ok $? "msi step: E2E-GUEST-DONE pass=1"
+mkmsi "$c" 80
+want_why 1 "msi: MSI present but not enabled fails" '^not ok 1 - .*: MSI not enabled, 1 of 1 messages' \
+	"$io" --out stdout --file msi "$c"
+grep -q "^MSI serial=$c bdf=file enabled=0 " "$tmp/out"
+ok $? "msi: not enabled: the MSI line says enabled=0"
+mkmsi "$c" 81 a8
+want_why 1 "msi: MSI hidden (only the SATA capability) fails" '^not ok 1 - .*: no MSI capability \(IDs: 0x12\)$' \
+	"$io" --out stdout --file msi "$c"
+mkmsi "$c" 81
+want_why 1 "msix: on MSI only fails" '^not ok 1 - .*: no MSI-X capability \(IDs: 0x05 0x12\)$' \
+	"$io" --out stdout --file msix "$c"
+mkcfg "$c" 80
+want_why 1 "msi: on MSI-X only fails" '^not ok 1 - .*: no MSI capability \(IDs: 0x01 0x11\)$' \
+	"$io" --out stdout --file msi "$c"
+# 32-bit address with per-vector masking, 4 of 8 messages (control
+# 0x0127): data at +0x08, mask at +0x0c, pending at +0x10
+mkmsi "$c" 27
+poke "$c" $((0x83)) 01
+poke "$c" $((0x88)) 31
+poke "$c" $((0x8c)) fe
+poke "$c" $((0x8d)) 00
+poke "$c" $((0x90)) 02
+want 0 "msi: 32-bit, per-vector masking, vectors 1-3 masked, vector 0 not" "$io" --out stdout --file msi "$c"
+grep -q "^MSI serial=$c bdf=file enabled=1 capable=8 allocated=4 addr64=0 maskbit=1 masked=0xe " "$tmp/out" &&
+	grep -q '^# msi: file: MSI capability at 0x80, control 0x0127 (enable 1, 4 of 8 messages, 32-bit address), address 0xfee00000, data 0x0031, mask 0x000000fe, pending 0x00000002$' "$tmp/out"
+ok $? "msi: 32-bit layout: data, mask and pending bits read at their offsets; masked= only the allocated 4"
+poke "$c" $((0x8c)) 0f
+want_why 1 "msi: every allocated vector masked fails" 'MSI enabled but every vector masked' \
+	"$io" --out stdout --file msi "$c"
+# at the end of config space: 64-bit fits (14 bytes at 0xf0), with
+# per-vector masking (24 bytes) it is cut off
+mkmsi "$c" 81 f0
+poke "$c" $((0xf0)) 05
+poke "$c" $((0xf2)) 81
+want 0 "msi: a 64-bit MSI capability at 0xf0 fits" "$io" --out stdout --file msi "$c"
+poke "$c" $((0xf3)) 01
+want_why 1 "msi: with per-vector masking at 0xf0 it is cut off" 'MSI capability at 0xf0 \(24 bytes\) cut off at 256 bytes' \
+	"$io" --out stdout --file msi "$c"
+mkmsi "$c" 81
+truncate -s 64 "$c"
+want_why 1 "msi: 64 bytes (the header only) fail" 'capability at 0x80 is past the 64 bytes read' \
+	"$io" --out stdout --file msi "$c"
+want 2 "msi with a bad MIN is a usage error" "$io" --out stdout --file msi "$c" many
+want 2 "msi without SERIAL is a usage error" "$io" --out stdout --file msi
+
 # without --file: the host's disks (none has this serial), its PCI functions
 want_why 1 "msix: a serial no disk has fails" 'no disk with serial mpdev-io-none' \
 	"$io" --out stdout msix mpdev-io-none
+want_why 1 "msi: a serial no disk has fails" 'no disk with serial mpdev-io-none' \
+	"$io" --out stdout msi mpdev-io-none
 want_why 1 "pci: an ID no function has fails" '^not ok 1 - pci ffff:fffe: no such function$' \
 	"$io" --out stdout pci ffff/fffe
 want 2 "pci without VVVV/DDDD is a usage error" "$io" --out stdout pci 1b36

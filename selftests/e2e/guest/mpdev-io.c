@@ -5,19 +5,22 @@
  * A small static tool for the nested guest of the end-to-end tests
  * (selftests/e2e), for the devices QEMU's own models provide from a remote
  * process or in-process (an LSI 53C895A with scsi-hd disks, NVMe,
- * virtio-blk, an e1000 with -netdev user): it finds disks by serial number,
- * checks their PCI function's MSI-X and interrupts, writes and reads back
- * patterns with O_DIRECT, streams self-describing records for the "remote
- * killed mid-I/O" test, times 4 KiB random I/O, and fetches a file over the
- * NIC.  The same binary checks the disk images host-side (verify-image,
- * verify-stream).  Results are TAP; see Documentation/mpdev/e2e.rst.
+ * virtio-blk, AHCI with ide-hd disks, an e1000 with -netdev user): it finds
+ * disks by serial number, checks their PCI function's MSI-X or MSI and
+ * interrupts, writes and reads back patterns with O_DIRECT, streams
+ * self-describing records for the "remote killed mid-I/O" test, times
+ * 4 KiB random I/O, and fetches a file over the NIC.  The same binary
+ * checks the disk images host-side (verify-image, verify-stream).  Results
+ * are TAP; see Documentation/mpdev/e2e.rst.
  *
  * usage: mpdev-io [--out stdout|debugcon[=PORT]] [--file] COMMAND [ARGS]
  * commands (in a run STEP the arguments are separated by ":"):
  *   disk SERIAL [SECS]   wait (default 30 s) for the disk whose serial is
- *                        SERIAL: a SCSI disk /dev/sdX (VPD page 0x80), an
- *                        NVMe namespace /dev/nvmeXnY (its controller's
- *                        serial) or a virtio-blk disk /dev/vdX
+ *                        SERIAL: a SCSI disk /dev/sdX (VPD page 0x80; an
+ *                        ATA disk behind libata too, which answers it with
+ *                        the ATA serial), an NVMe namespace /dev/nvmeXnY
+ *                        (its controller's serial) or a virtio-blk disk
+ *                        /dev/vdX
  *   pattern SERIAL SEED  O_DIRECT writes of 16 extents (4..256 KiB, offsets
  *                        from SEED and the disk size, with offset 0 and the
  *                        last 4 KiB), then generation-2 overwrites of two
@@ -37,8 +40,14 @@
  *                        took at least MIN (default 1) interrupts, all CPUs
  *                        of /proc/interrupts: one "MSIX serial=S bdf=B
  *                        enabled=1 masked=0 entries=E vectors=N irqs=T" line
+ *   msi SERIAL [MIN]     the same for plain MSI (capability ID 0x05): enabled
+ *                        (Message Control bit 0), not every vector masked,
+ *                        its vectors (msi_irqs/ in mode "msi") took at least
+ *                        MIN interrupts: one "MSI serial=S bdf=B enabled=1
+ *                        capable=C allocated=A addr64=0|1 maskbit=0|1
+ *                        masked=0xM vectors=N irqs=T" line
  *   pci VVVV/DDDD [SECS] what the guest sees of the first function with that
- *                        ID: driver, BARs, MSI-X, interrupts, its kernel
+ *                        ID: driver, BARs, MSI-X, MSI, interrupts, its kernel
  *                        messages and the disks under it (waiting up to SECS
  *                        for one), as comments and one "PCI id=... bdf=...
  *                        driver=... bar0_size=... disks=..." line; ok if
@@ -60,8 +69,8 @@
  *
  * Disks are named by SERIAL; with --file, SERIAL is a path instead (a plain
  * file or a block device; O_DIRECT when the file system has it), for a
- * host-side self-test (selftests/e2e/test-mpdev-io.sh); for msix, a file
- * of config space (only the capability is checked then).
+ * host-side self-test (selftests/e2e/test-mpdev-io.sh); for msix and msi,
+ * a file of config space (only the capability is checked then).
  *
  * Output: TAP; "# mpdev-io: CMD (uptime X s) ..." first, the plan last, and
  * run ends with "E2E-GUEST-DONE pass=P fail=F skip=S todo=T".  --out
@@ -1121,74 +1130,153 @@ struct msix {
 	char why[160];			/* no capability or a bad list: why */
 };
 
+/* The MSI capability (ID 0x05), as the guest programmed it. */
+struct msi {
+	unsigned cap;			/* offset of the capability; 0: none */
+	unsigned ctrl;			/* Message Control */
+	unsigned capable, allocated;	/* messages: Multiple Message Capable, Enable */
+	bool addr64, maskbit;		/* 64-bit address, per-vector masking */
+	uint64_t addr;			/* Message Address */
+	unsigned data;			/* Message Data */
+	uint32_t mask, pending;		/* with maskbit */
+	char why[160];			/* no capability or a bad list: why */
+};
+
 static uint32_t le32(const unsigned char *p)
 {
 	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+static unsigned le16(const unsigned char *p)
+{
+	return p[0] | p[1] << 8;
+}
+
 /*
- * Walk the capability list of config space CFG (LEN bytes) to the MSI-X
- * capability: 0 with M->cap its offset, or 0 (M->why: not there); -1 (why
- * in M->why) if the list is malformed or leaves the LEN bytes.
+ * Walk the capability list of config space CFG (LEN bytes) to the first
+ * capability with ID (NAME in messages) and at least SIZE bytes: 0 with
+ * *OFF its offset, or 0 with *OFF 0 (WHY: not there, and the IDs seen);
+ * -1 (why in WHY) if the list is malformed, leaves the LEN bytes, or the
+ * capability is cut off.
  */
-static int msix_parse(const unsigned char *cfg, size_t len, struct msix *m)
+static int cap_find(const unsigned char *cfg, size_t len, unsigned id, const char *name,
+		    size_t size, unsigned *off, char *why, size_t wlen)
 {
 	unsigned ptr, n = 0;
 	int w;
 
-	memset(m, 0, sizeof(*m));
+	*off = 0;
+	*why = 0;
 	if (len < PCI_STD_HEADER_SIZEOF) {
-		snprintf(m->why, sizeof(m->why), "config space of %zu bytes, not even the %d-byte header",
-			 len, PCI_STD_HEADER_SIZEOF);
+		snprintf(why, wlen, "config space of %zu bytes, not even the %d-byte header", len,
+			 PCI_STD_HEADER_SIZEOF);
 		return -1;
 	}
 	if (!(cfg[PCI_STATUS] & PCI_STATUS_CAP_LIST)) {
-		snprintf(m->why, sizeof(m->why), "no capability list (status 0x%04x)",
-			 cfg[PCI_STATUS] | cfg[PCI_STATUS + 1] << 8);
+		snprintf(why, wlen, "no capability list (status 0x%04x)", le16(cfg + PCI_STATUS));
 		return 0;
 	}
-	w = snprintf(m->why, sizeof(m->why), "no MSI-X capability (IDs:");
+	w = snprintf(why, wlen, "no %s capability (IDs:", name);
 	ptr = cfg[(cfg[PCI_HEADER_TYPE] & 0x7f) == PCI_HEADER_TYPE_CARDBUS ?
 		  PCI_CB_CAPABILITY_LIST : PCI_CAPABILITY_LIST] & ~3u;
 	for (; ptr; ptr = cfg[ptr + PCI_CAP_LIST_NEXT] & ~3u) {
 		if (ptr < PCI_STD_HEADER_SIZEOF) {
-			snprintf(m->why, sizeof(m->why), "capability pointer 0x%02x points into the header",
-				 ptr);
+			snprintf(why, wlen, "capability pointer 0x%02x points into the header", ptr);
 			return -1;
 		}
 		if (ptr + PCI_CAP_FLAGS > len) {
-			snprintf(m->why, sizeof(m->why), "capability at 0x%02x is past the %zu bytes read",
-				 ptr, len);
+			snprintf(why, wlen, "capability at 0x%02x is past the %zu bytes read", ptr, len);
 			return -1;
 		}
 		if (++n > 48) {		/* 48 capabilities of 4 bytes fill 192 */
-			snprintf(m->why, sizeof(m->why), "capability list loops (at 0x%02x)", ptr);
+			snprintf(why, wlen, "capability list loops (at 0x%02x)", ptr);
 			return -1;
 		}
-		if (cfg[ptr + PCI_CAP_LIST_ID] != PCI_CAP_ID_MSIX) {
-			if (w > 0 && (size_t)w < sizeof(m->why) - 8)
-				w += snprintf(m->why + w, sizeof(m->why) - w, " 0x%02x",
-					      cfg[ptr + PCI_CAP_LIST_ID]);
+		if (cfg[ptr + PCI_CAP_LIST_ID] != id) {
+			if (w > 0 && (size_t)w < wlen - 8)
+				w += snprintf(why + w, wlen - w, " 0x%02x", cfg[ptr + PCI_CAP_LIST_ID]);
 			continue;
 		}
-		if (ptr + PCI_CAP_MSIX_SIZEOF > len) {
-			snprintf(m->why, sizeof(m->why), "MSI-X capability at 0x%02x cut off at %zu bytes",
-				 ptr, len);
+		if (ptr + size > len) {
+			snprintf(why, wlen, "%s capability at 0x%02x cut off at %zu bytes", name, ptr,
+				 len);
 			return -1;
 		}
-		m->cap = ptr;
-		m->ctrl = cfg[ptr + PCI_MSIX_FLAGS] | cfg[ptr + PCI_MSIX_FLAGS + 1] << 8;
-		m->entries = (m->ctrl & PCI_MSIX_FLAGS_QSIZE) + 1;
-		m->tbir = le32(cfg + ptr + PCI_MSIX_TABLE) & PCI_MSIX_TABLE_BIR;
-		m->toff = le32(cfg + ptr + PCI_MSIX_TABLE) & PCI_MSIX_TABLE_OFFSET;
-		m->pbir = le32(cfg + ptr + PCI_MSIX_PBA) & PCI_MSIX_PBA_BIR;
-		m->poff = le32(cfg + ptr + PCI_MSIX_PBA) & PCI_MSIX_PBA_OFFSET;
-		m->why[0] = 0;
+		*off = ptr;
+		*why = 0;
 		return 0;
 	}
-	if (w > 0 && (size_t)w < sizeof(m->why) - 2)
-		snprintf(m->why + w, sizeof(m->why) - w, "%s)", n ? "" : " none");
+	if (w > 0 && (size_t)w < wlen - 2)
+		snprintf(why + w, wlen - w, "%s)", n ? "" : " none");
 	return 0;
+}
+
+/* The MSI-X capability of CFG into M: as cap_find (M->cap 0: none). */
+static int msix_parse(const unsigned char *cfg, size_t len, struct msix *m)
+{
+	unsigned p;
+
+	memset(m, 0, sizeof(*m));
+	if (cap_find(cfg, len, PCI_CAP_ID_MSIX, "MSI-X", PCI_CAP_MSIX_SIZEOF, &m->cap, m->why,
+		     sizeof(m->why)) < 0)
+		return -1;
+	p = m->cap;
+	if (!p)
+		return 0;
+	m->ctrl = le16(cfg + p + PCI_MSIX_FLAGS);
+	m->entries = (m->ctrl & PCI_MSIX_FLAGS_QSIZE) + 1;
+	m->tbir = le32(cfg + p + PCI_MSIX_TABLE) & PCI_MSIX_TABLE_BIR;
+	m->toff = le32(cfg + p + PCI_MSIX_TABLE) & PCI_MSIX_TABLE_OFFSET;
+	m->pbir = le32(cfg + p + PCI_MSIX_PBA) & PCI_MSIX_PBA_BIR;
+	m->poff = le32(cfg + p + PCI_MSIX_PBA) & PCI_MSIX_PBA_OFFSET;
+	return 0;
+}
+
+/*
+ * The MSI capability of CFG into M: as cap_find (M->cap 0: none).  Its
+ * size follows from Message Control: 10 bytes, 14 with a 64-bit address,
+ * 10 more with per-vector masking (mask and pending bits).
+ */
+static int msi_parse(const unsigned char *cfg, size_t len, struct msi *m)
+{
+	unsigned p, size;
+
+	memset(m, 0, sizeof(*m));
+	if (cap_find(cfg, len, PCI_CAP_ID_MSI, "MSI", PCI_MSI_FLAGS + 2, &m->cap, m->why,
+		     sizeof(m->why)) < 0)
+		return -1;
+	p = m->cap;
+	if (!p)
+		return 0;
+	m->ctrl = le16(cfg + p + PCI_MSI_FLAGS);
+	m->addr64 = m->ctrl & PCI_MSI_FLAGS_64BIT;
+	m->maskbit = m->ctrl & PCI_MSI_FLAGS_MASKBIT;
+	m->capable = 1u << ((m->ctrl & PCI_MSI_FLAGS_QMASK) >> 1);
+	m->allocated = 1u << ((m->ctrl & PCI_MSI_FLAGS_QSIZE) >> 4);
+	size = (m->addr64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32) + 2;
+	if (m->maskbit)
+		size = (m->addr64 ? PCI_MSI_PENDING_64 : PCI_MSI_PENDING_32) + 4;
+	if (p + size > len) {
+		snprintf(m->why, sizeof(m->why), "MSI capability at 0x%02x (%u bytes) cut off at %zu bytes",
+			 p, size, len);
+		m->cap = 0;
+		return -1;
+	}
+	m->addr = le32(cfg + p + PCI_MSI_ADDRESS_LO);
+	if (m->addr64)
+		m->addr |= (uint64_t)le32(cfg + p + PCI_MSI_ADDRESS_HI) << 32;
+	m->data = le16(cfg + p + (m->addr64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32));
+	if (m->maskbit) {
+		m->mask = le32(cfg + p + (m->addr64 ? PCI_MSI_MASK_64 : PCI_MSI_MASK_32));
+		m->pending = le32(cfg + p + (m->addr64 ? PCI_MSI_PENDING_64 : PCI_MSI_PENDING_32));
+	}
+	return 0;
+}
+
+/* The mask bits of MSI's allocated messages; 0 without per-vector masking. */
+static uint32_t msi_masked(const struct msi *m)
+{
+	return m->maskbit ? m->mask & (m->allocated >= 32 ? ~0u : (1u << m->allocated) - 1) : 0;
 }
 
 static int cmp_uint(const void *a, const void *b)
@@ -1315,27 +1403,85 @@ static void msix_diag(const char *who, const char *bdf, const struct msix *m)
 	     m->tbir, m->toff, m->pbir, m->poff);
 }
 
-/* The MSI-X IRQs of BDF and their interrupts: vectors, or -1 (TAP'd). */
-static int msix_count(const char *who, const char *bdf, long long *total)
+/* What MSI's control bits (and mask bits) say, for a TAP line. */
+static const char *msi_state(const struct msi *m)
 {
+	if (!(m->ctrl & PCI_MSI_FLAGS_ENABLE))
+		return "MSI not enabled";
+	if (m->maskbit && msi_masked(m) == (m->allocated >= 32 ? ~0u : (1u << m->allocated) - 1))
+		return "MSI enabled but every vector masked";
+	return "MSI enabled";
+}
+
+static void msi_diag(const char *who, const char *bdf, const struct msi *m)
+{
+	char mask[64] = "no per-vector masking";
+
+	if (m->maskbit)
+		snprintf(mask, sizeof(mask), "mask 0x%08x, pending 0x%08x", m->mask, m->pending);
+	diag("%s: %s: MSI capability at 0x%02x, control 0x%04x (enable %u, %u of %u messages, "
+	     "%s address), address 0x%0*" PRIx64 ", data 0x%04x, %s", who, bdf, m->cap, m->ctrl,
+	     !!(m->ctrl & PCI_MSI_FLAGS_ENABLE), m->allocated, m->capable,
+	     m->addr64 ? "64-bit" : "32-bit", m->addr64 ? 16 : 8, m->addr, m->data, mask);
+}
+
+/*
+ * The IRQs of BDF's msi_irqs/ in MODE ("msix" or "msi") and their
+ * interrupts: how many vectors, or -1 (TAP'd).
+ */
+static int vec_count(const char *who, const char *bdf, const char *mode, long long *total)
+{
+	const char *kind = strcmp(mode, "msix") ? "MSI" : "MSI-X";
 	unsigned irqs[MAX_VEC];
 	long long cnt[MAX_VEC];
-	int nv = msi_irqs(bdf, "msix", irqs, MAX_VEC), k;
+	int nv = msi_irqs(bdf, mode, irqs, MAX_VEC), k;
 
 	*total = 0;
 	if (nv <= 0)
 		return nv < 0 ? 0 : nv;
 	if (nv > MAX_VEC)
-		diag("%s: %s: %d MSI-X vectors, counting the first %d", who, bdf, nv, MAX_VEC);
+		diag("%s: %s: %d %s vectors, counting the first %d", who, bdf, nv, kind, MAX_VEC);
 	*total = irq_counts(irqs, nv < MAX_VEC ? nv : MAX_VEC, cnt);
 	if (*total < 0) {
 		tap(false, "%s: %s: cannot read /proc/interrupts", who, bdf);
 		return -1;
 	}
 	for (k = 0; k < nv && k < MAX_VEC; k++)
-		diag("%s: %s: IRQ %u: %lld interrupt(s)%s", who, bdf, irqs[k], cnt[k],
+		diag("%s: %s: %s IRQ %u: %lld interrupt(s)%s", who, bdf, kind, irqs[k], cnt[k],
 		     cnt[k] < 0 ? " (not in /proc/interrupts)" : "");
 	return nv;
+}
+
+/*
+ * The config space of SERIAL's PCI function (the disk's, up from
+ * /sys/block/NAME/device; with --file SERIAL is a config-space file) into
+ * CFG, its BDF ("file" with --file) into BDF: the bytes read, or -1 (TAP'd).
+ */
+static ssize_t disk_fn_config(const char *cmd, const char *serial, char *bdf, size_t blen,
+			      unsigned char *cfg, size_t clen)
+{
+	char path[PATH_MAX];
+	struct disk *d;
+	ssize_t n;
+
+	snprintf(bdf, blen, "file");
+	if (opt_file) {
+		snprintf(path, sizeof(path), "%s", serial);
+	} else {
+		d = disk_need(serial, cmd);
+		if (!d)
+			return -1;
+		snprintf(path, sizeof(path), "/sys/block/%s/device", d->name);
+		if (pci_parent(path, bdf, blen) < 0) {
+			tap(false, "%s %s: %s is not under a PCI function", cmd, serial, path);
+			return -1;
+		}
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", bdf);
+	}
+	n = read_bytes(path, cfg, clen);
+	if (n < 0)
+		tap(false, "%s %s: read %s: %s", cmd, serial, path, strerror(errno));
+	return n;
 }
 
 /*
@@ -1347,30 +1493,18 @@ static int cmd_msix(int argc, char **argv)
 {
 	static unsigned char cfg[CFG_MAX];
 	uint64_t min = argc > 2 ? parse_u64(argv[2], "msix MIN") : 1;
-	char bdf[32] = "file", path[PATH_MAX];
+	char bdf[32];
 	long long total;
 	struct msix m;
-	struct disk *d;
 	ssize_t n;
 	bool on;
 	int nv;
 
 	if (argc < 2 || argc > 3)
 		usage_err("msix SERIAL [MIN]");
-	if (opt_file) {
-		snprintf(path, sizeof(path), "%s", argv[1]);
-	} else {
-		d = disk_need(argv[1], "msix");
-		if (!d)
-			return 1;
-		snprintf(path, sizeof(path), "/sys/block/%s/device", d->name);
-		if (pci_parent(path, bdf, sizeof(bdf)) < 0)
-			return !tap(false, "msix %s: %s is not under a PCI function", argv[1], path);
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", bdf);
-	}
-	n = read_bytes(path, cfg, sizeof(cfg));
+	n = disk_fn_config("msix", argv[1], bdf, sizeof(bdf), cfg, sizeof(cfg));
 	if (n < 0)
-		return !tap(false, "msix %s: read %s: %s", argv[1], path, strerror(errno));
+		return 1;
 	if (msix_parse(cfg, n, &m) < 0 || !m.cap)
 		return !tap(false, "msix %s: %s: %s", argv[1], bdf, m.why);
 	msix_diag("msix", bdf, &m);
@@ -1381,7 +1515,7 @@ static int cmd_msix(int argc, char **argv)
 		return !tap(on, "msix %s: %s, %u entries (config space only)", argv[1], msix_state(&m),
 			    m.entries);
 	}
-	nv = msix_count("msix", bdf, &total);
+	nv = vec_count("msix", bdf, "msix", &total);
 	if (nv < 0)
 		return 1;
 	say("MSIX serial=%s bdf=%s enabled=%u masked=%u entries=%u vectors=%d irqs=%lld", argv[1], bdf,
@@ -1390,6 +1524,51 @@ static int cmd_msix(int argc, char **argv)
 	return !tap(on && nv > 0 && total >= 0 && (uint64_t)total >= min,
 		    "msix %s: %s: %s, %d of %u vectors in use, %lld interrupts (want >= %" PRIu64 ")",
 		    argv[1], bdf, msix_state(&m), nv, m.entries, total, min);
+}
+
+/*
+ * msi SERIAL [MIN]: the disk's PCI function has plain MSI on (not every
+ * vector masked), its vectors (msi_irqs/ in mode "msi") took at least MIN
+ * interrupts.  With --file, SERIAL is a config-space file: only the
+ * capability is checked.
+ */
+static int cmd_msi(int argc, char **argv)
+{
+	static unsigned char cfg[CFG_MAX];
+	uint64_t min = argc > 2 ? parse_u64(argv[2], "msi MIN") : 1;
+	char bdf[32], vecs[24] = "-", irqs[24] = "-";
+	long long total = 0;
+	struct msi m;
+	ssize_t n;
+	bool on;
+	int nv = 0;
+
+	if (argc < 2 || argc > 3)
+		usage_err("msi SERIAL [MIN]");
+	n = disk_fn_config("msi", argv[1], bdf, sizeof(bdf), cfg, sizeof(cfg));
+	if (n < 0)
+		return 1;
+	if (msi_parse(cfg, n, &m) < 0 || !m.cap)
+		return !tap(false, "msi %s: %s: %s", argv[1], bdf, m.why);
+	msi_diag("msi", bdf, &m);
+	on = !strcmp(msi_state(&m), "MSI enabled");
+	if (!opt_file) {
+		nv = vec_count("msi", bdf, "msi", &total);
+		if (nv < 0)
+			return 1;
+		snprintf(vecs, sizeof(vecs), "%d", nv);
+		snprintf(irqs, sizeof(irqs), "%lld", total);
+	}
+	say("MSI serial=%s bdf=%s enabled=%u capable=%u allocated=%u addr64=%u maskbit=%u "
+	    "masked=0x%x vectors=%s irqs=%s", argv[1], bdf, !!(m.ctrl & PCI_MSI_FLAGS_ENABLE),
+	    m.capable, m.allocated, m.addr64, m.maskbit, msi_masked(&m), vecs, irqs);
+	if (opt_file)
+		return !tap(on, "msi %s: %s, %u of %u messages (config space only)", argv[1],
+			    msi_state(&m), m.allocated, m.capable);
+	return !tap(on && nv > 0 && total >= 0 && (uint64_t)total >= min,
+		    "msi %s: %s: %s, %d vector(s) in use (%u of %u messages enabled), %lld interrupts "
+		    "(want >= %" PRIu64 ")", argv[1], bdf, msi_state(&m), nv, m.allocated, m.capable,
+		    total, min);
 }
 
 /* Does MSG name a PCI function other than BDF? */
@@ -1483,8 +1662,8 @@ static void kmsg_diag(const char *who, const char *bdf)
 
 /*
  * pci VVVV/DDDD [SECS]: what the guest sees of the first function with
- * that ID: its driver, BARs (sysfs resource), MSI-X, interrupts and the
- * disks under it (waiting up to SECS for one).  Comments and one line:
+ * that ID: its driver, BARs (sysfs resource), MSI-X, MSI, interrupts and
+ * the disks under it (waiting up to SECS for one).  Comments and one line:
  * PCI id=... bdf=... driver=... bar0_size=... ... disks=...
  */
 static int cmd_pci(int argc, char **argv)
@@ -1495,13 +1674,15 @@ static int cmd_pci(int argc, char **argv)
 	char bars[512] = "", bsum[256] = "";	/* the BARs: for the PCI line, for TAP */
 	size_t bw = 0, sw = 0;
 	uint64_t t0 = now_ns(), end = t0 + secs * 1000000000ull;
-	long long total = 0, intx_count = -1;
+	char vsum[96] = "no MSI-X", isum[96] = "no MSI", xsum[64] = "";	/* for TAP */
+	long long total = 0, msi_total = 0, intx_count = -1;
 	unsigned intx = 0;
 	struct dirent *de;
 	struct msix m;
+	struct msi mi;
 	ssize_t n;
 	DIR *dir;
-	int nv = 0;
+	int nv = 0, msi_nv = 0;
 	FILE *f;
 
 	if (argc < 2 || argc > 3 || sscanf(argv[1], "%x%*[:/]%x", &vid, &did) != 2)
@@ -1591,29 +1772,47 @@ static int cmd_pci(int argc, char **argv)
 		return !tap(false, "pci %s: %s", bdf, m.why);
 	if (m.cap) {
 		msix_diag("pci", bdf, &m);
-		nv = msix_count("pci", bdf, &total);
+		nv = vec_count("pci", bdf, "msix", &total);
 		if (nv < 0)
 			return 1;
+		snprintf(vsum, sizeof(vsum), "%s, %d vector(s), %lld interrupts", msix_state(&m), nv,
+			 total);
 	} else {
 		diag("pci %s: %s", bdf, m.why);
 	}
-	/* INTx: the function's irq, if it has a pin */
+	if (msi_parse(cfg, n, &mi) == 0 && mi.cap) {
+		msi_diag("pci", bdf, &mi);
+		msi_nv = vec_count("pci", bdf, "msi", &msi_total);
+		if (msi_nv < 0)
+			return 1;
+		snprintf(isum, sizeof(isum), "%s, %d vector(s), %lld interrupts", msi_state(&mi),
+			 msi_nv, msi_total);
+	} else {
+		diag("pci %s: %s", bdf, mi.why);
+	}
+	/*
+	 * INTx: the function's irq, if it has a pin -- unless MSI is on: sysfs
+	 * irq then shows the first MSI vector's IRQ.
+	 */
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/irq", bdf);
-	if (cfg[PCI_INTERRUPT_PIN] && read_attr(path, buf, sizeof(buf)) > 0) {
+	if (cfg[PCI_INTERRUPT_PIN] && !(mi.cap && (mi.ctrl & PCI_MSI_FLAGS_ENABLE)) &&
+	    read_attr(path, buf, sizeof(buf)) > 0) {
 		intx = strtoul(buf, NULL, 10);
 		if (intx)	/* -1: not requested (MSI-X on, or no driver) */
 			irq_counts(&intx, 1, &intx_count);
+		if (intx_count >= 0)
+			snprintf(xsum, sizeof(xsum), ", INTx IRQ %u: %lld interrupts", intx, intx_count);
 	}
 	kmsg_diag("pci", bdf);
 	say("PCI id=%04x:%04x bdf=%s driver=%s%s msix=%u msix_enabled=%u msix_masked=%u "
-	    "msix_entries=%u vectors=%d irqs=%lld intx_irq=%u intx_count=%lld disks=%s", vid, did,
-	    bdf, *drv ? drv : "none", bars, !!m.cap, !!(m.ctrl & PCI_MSIX_FLAGS_ENABLE),
-	    !!(m.ctrl & PCI_MSIX_FLAGS_MASKALL), m.entries, nv, total, intx, intx_count,
-	    *blks ? blks : "none");
-	tap(true, "pci %04x:%04x: %s, driver %s, %s, %s%s, %d vector(s), %lld interrupts; "
-	    "disks: %s%s", vid, did, bdf, *drv ? drv : "none", *bsum ? bsum : "no BARs",
-	    m.cap ? "" : "no ", m.cap ? msix_state(&m) : "MSI-X", nv, total,
-	    *blks ? blks : "none", *blks || !secs ? "" : " (after the wait)");
+	    "msix_entries=%u vectors=%d irqs=%lld msi=%u msi_enabled=%u msi_vectors=%d msi_irqs=%lld "
+	    "intx_irq=%u intx_count=%lld disks=%s", vid, did, bdf, *drv ? drv : "none", bars,
+	    !!m.cap, !!(m.ctrl & PCI_MSIX_FLAGS_ENABLE), !!(m.ctrl & PCI_MSIX_FLAGS_MASKALL),
+	    m.entries, nv, total, !!mi.cap, !!(mi.ctrl & PCI_MSI_FLAGS_ENABLE), msi_nv, msi_total,
+	    intx, intx_count, *blks ? blks : "none");
+	tap(true, "pci %04x:%04x: %s, driver %s, %s, %s, %s%s; disks: %s%s", vid, did, bdf,
+	    *drv ? drv : "none", *bsum ? bsum : "no BARs", vsum, isum, xsum, *blks ? blks : "none",
+	    *blks || !secs ? "" : " (after the wait)");
 	return 0;
 }
 
@@ -1909,8 +2108,8 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 } commands[] = {
 	{ "disk", cmd_disk }, { "pattern", cmd_pattern }, { "stream", cmd_stream },
-	{ "bench", cmd_bench }, { "msix", cmd_msix }, { "pci", cmd_pci }, { "net", cmd_net },
-	{ "fetch", cmd_fetch }, { "verify-image", cmd_verify_image },
+	{ "bench", cmd_bench }, { "msix", cmd_msix }, { "msi", cmd_msi }, { "pci", cmd_pci },
+	{ "net", cmd_net }, { "fetch", cmd_fetch }, { "verify-image", cmd_verify_image },
 	{ "verify-stream", cmd_verify_stream }, { "run", cmd_run },
 };
 
