@@ -57,7 +57,7 @@ if [ "$nested" = 1 ]; then
 	else
 		say "no sid QEMU (scripts/qemu-sid.sh failed): the stock-sid boot is left out"
 	fi
-	say "nested: booting the test VM; seven nested guests boot in it (several minutes)"
+	say "nested: booting the test VM; twelve nested guests boot in it (about ten minutes)"
 	# Nested guests boot only under multi-threaded TCG (testing.rst).
 	MPDEV_VM_TCG_THREAD=multi selftests/vm/vm-run --timeout 1800 --out "$out" \
 		--log "$out/vm-nested.log" -- selftests/e2e/bench-inside.sh || rc=1
