@@ -38,7 +38,6 @@ except (OSError, ValueError) as e:
     sys.exit("qom-get: %s: %s" % (path, e))
 
 
-
 def call(cmd, args):
     f.write(json.dumps({"execute": cmd, "arguments": args}) + "\n")
     f.flush()

@@ -1003,7 +1003,8 @@ static void bench_aio(struct bench *b, unsigned int qd)
 			}
 		}
 	}
-	b->el = ((now_ns() < tend ? now_ns() : tend) - t0) / 1e9;
+	now = now_ns();
+	b->el = ((now < tend ? now : tend) - t0) / 1e9;
 out:
 	io_destroy(ctx);
 	for (unsigned int i = 0; i < qd; i++)
