@@ -105,7 +105,7 @@ excerpt() {
 	local log=build/check-$1.log
 	echo "FAILED: $1 (see $log)"
 	grep -E '^(not ok|Bail out!|vm-run: |# *(FAIL|ERROR)|FAILED)' "$log" |
-		grep -v '# TODO' | head -n 20 | sed 's/^/  | /'
+		grep -v '# TODO' | head -n 50 | sed 's/^/  | /'
 	echo "  last lines:"
 	tail -n 12 "$log" | sed 's/^/  | /'
 }
