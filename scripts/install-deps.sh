@@ -60,9 +60,10 @@ pkgs_build="build-essential gcc make linux-headers-amd64 kmod sparse"
 pkgs_source="linux-source-6.1 xz-utils rsync"
 # The test VM: QEMU (TCG), busybox initramfs, module decompression.
 pkgs_vm="qemu-system-x86 busybox-static cpio zstd xz-utils gzip coreutils"
-# Userspace: netlink helper library, fuzzing with libFuzzer (clang's
+# Userspace: netlink helper library, JSON for QMP (mpqemu-run
+# --zero-patch), fuzzing with libFuzzer (clang's
 # compiler-rt is a separate package in bookworm, not pulled in by clang).
-pkgs_user="libmnl-dev clang libclang-rt-dev"
+pkgs_user="libmnl-dev libjansson-dev clang libclang-rt-dev"
 # Benchmarks and inspection of emulated PCI devices; Linux AIO for the
 # nested guest's I/O tool (mpdev-io, linked static: libaio-dev has libaio.a).
 pkgs_tools="gnuplot-nox pciutils libaio-dev"

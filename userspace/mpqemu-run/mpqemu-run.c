@@ -18,6 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,6 +28,8 @@
 #include <unistd.h>
 
 #include "qemu_args.h"
+#include "qmp.h"
+#include "relay.h"
 #include "util.h"
 
 #define MAX_PROXIES	16
@@ -62,6 +67,8 @@ struct opts {
 	const char *mpdev_path;
 	const char *mpdev_prop;
 	const char *run_dir;
+	bool zero_patch;		/* --zero-patch */
+	const char *qmp_path;		/* --qmp */
 	int stop_timeout;
 	int qemu_argc;
 	char **qemu_argv;
@@ -98,6 +105,13 @@ static void usage(FILE *f)
 "                       with a stock remote must not get it\n"
 "  --mpdev-path PATH    device for --mpdev-for (default /dev/mpdev)\n"
 "  --mpdev-prop NAME    proxy property for that fd (default mpdev-fd)\n"
+"  --zero-patch         mpdev with an unmodified QEMU (as root): relay each\n"
+"                       proxy's socket, attach QEMU's KVM VM to mpdev, hand\n"
+"                       the remote its backend and keep the BARs on KVM's\n"
+"                       buses where QMP query-pci puts them; the remote must\n"
+"                       understand MPDEV_BACKEND (mpdev-remote does)\n"
+"  --qmp PATH           with --zero-patch: QEMU's QMP socket to use (QEMU_ARGS\n"
+"                       create it); default: a monitor of our own is added\n"
 "  --stop-timeout SEC   grace time before SIGKILL (default 5)\n"
 "  -v, --verbose        print the command lines\n"
 "  -h, --help           this text\n"
@@ -151,7 +165,8 @@ static struct proxy_opt *add_proxy(struct opts *o, const char *opt,
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_QEMU = 256, O_REMOTE, O_RARG, O_RCMD, O_PROXY, O_RUNDIR,
-	       O_NORAM, O_MPDEV, O_MPFOR, O_MPATH, O_MPROP, O_STOP };
+	       O_NORAM, O_MPDEV, O_MPFOR, O_MPATH, O_MPROP, O_STOP, O_ZP,
+	       O_QMP };
 	static const struct option lo[] = {
 		{ "qemu", required_argument, NULL, O_QEMU },
 		{ "remote", required_argument, NULL, O_REMOTE },
@@ -165,6 +180,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "mpdev-path", required_argument, NULL, O_MPATH },
 		{ "mpdev-prop", required_argument, NULL, O_MPROP },
 		{ "stop-timeout", required_argument, NULL, O_STOP },
+		{ "zero-patch", no_argument, NULL, O_ZP },
+		{ "qmp", required_argument, NULL, O_QMP },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -267,6 +284,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			}
 			o->stop_timeout = (int)v;
 			break;
+		case O_ZP:
+			o->zero_patch = true;
+			break;
+		case O_QMP:
+			if (!*optarg) {
+				log_err("--qmp: empty path");
+				return -1;
+			}
+			o->qmp_path = optarg;
+			break;
 		case 'v':
 			log_verbose = 1;
 			break;
@@ -291,6 +318,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	if (!o->nproxies)
 		add_proxy(o, "--proxy", "mpdev0");
 
+	if (o->zero_patch && (o->mpdev_all || o->nmpdev_for)) {
+		log_err("--zero-patch serves every proxy through mpdev with a stock "
+			"QEMU; --mpdev/--mpdev-for are for the patched one");
+		return -1;
+	}
+	if (o->qmp_path && !o->zero_patch) {
+		log_err("--qmp is for --zero-patch");
+		return -1;
+	}
 	if (o->mpdev_all && o->nmpdev_for) {
 		log_err("--mpdev gives every proxy a /dev/mpdev fd; for only some, "
 			"use --mpdev-for alone");
@@ -362,10 +398,10 @@ static void print_cmd(const char *what, char *const *argv)
  * mysterious exit status 127.
  */
 static pid_t spawn(char *const *argv, const int *keep, int nkeep,
-		   bool own_pgrp, const sigset_t *mask, int out_fd)
+		   bool own_pgrp, const sigset_t *mask, int out_fd, bool tied)
 {
+	pid_t parent = getpid(), pid;
 	int pfd[2], err = 0;
-	pid_t pid;
 	ssize_t n;
 
 	if (pipe2(pfd, O_CLOEXEC) < 0)
@@ -382,6 +418,13 @@ static pid_t spawn(char *const *argv, const int *keep, int nkeep,
 		close(pfd[0]);
 		if (own_pgrp)
 			setpgid(0, 0);
+		/*
+		 * Tied to us: without mpqemu-run the relay is gone, so the
+		 * device is too; SIGTERM stops QEMU (and the remote) cleanly.
+		 */
+		if (tied && (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 ||
+			     getppid() != parent))
+			_exit(127);
 		for (int s = 1; s < NSIG; s++)
 			sigaction(s, &sa, NULL);
 		sigprocmask(SIG_SETMASK, mask, NULL);
@@ -586,6 +629,89 @@ static bool remote_ended(const struct opts *o, const struct child *c)
 	return true;
 }
 
+/*
+ * --zero-patch without --qmp: a QMP monitor of our own on a socket in a
+ * private directory (QEMU creates it at start-up, before any device).
+ */
+static int add_qmp_monitor(char ***argvp, const char *sock)
+{
+	char *add[4] = { NULL };
+	char **a = *argvp, **na;
+	int n = 0;
+
+	while (a[n])
+		n++;
+	add[0] = strdup("-chardev");
+	if (asprintf(&add[1], "socket,id=mpqemu-run-qmp,path=%s,server=on,wait=off",
+		     sock) < 0)
+		add[1] = NULL;
+	add[2] = strdup("-mon");
+	add[3] = strdup("chardev=mpqemu-run-qmp,mode=control");
+	na = realloc(a, (n + 5) * sizeof(*a));
+	if (!na || !add[0] || !add[1] || !add[2] || !add[3]) {
+		for (int i = 0; i < 4; i++)
+			free(add[i]);
+		if (na)
+			*argvp = na;
+		return -1;
+	}
+	memcpy(na + n, add, sizeof(add));
+	na[n + 4] = NULL;
+	*argvp = na;
+	return 0;
+}
+
+/*
+ * One relay's turn.  QEMU's side gone: drop the relay, so that the
+ * remote sees EOF as if QEMU had closed it.  The remote's side broken:
+ * say why and kill the remote; its death then stops QEMU as any remote's
+ * does, and dropping the relay answers QEMU at once (EOF, all-ones)
+ * instead of leaving a vCPU waiting for a reply that will never come.
+ */
+static void relay_step(struct relay **relays, int i, short qrev, short rrev,
+		       struct child *remote)
+{
+	enum relay_status st = RELAY_OK;
+
+	if (qrev & (POLLIN | POLLHUP | POLLERR))
+		st = relay_from_qemu(relays[i]);
+	if (st == RELAY_OK && (rrev & (POLLIN | POLLHUP | POLLERR)))
+		st = relay_from_remote(relays[i]);
+	if (st == RELAY_OK)
+		return;
+	if (st == RELAY_REMOTE_BAD && !remote->done) {
+		log_info("zero-patch: %s; stopping the %s", relay_why(relays[i]),
+			 remote->what);
+		kill_child(remote, SIGKILL);
+	} else {
+		log_dbg("zero-patch: relay of proxy %s: %s", remote->id,
+			relay_why(relays[i]));
+	}
+	relay_free(relays[i]);
+	relays[i] = NULL;
+}
+
+static void zp_cleanup(struct relay **relays, int n, struct zp_vmm *v,
+		       const char *qmp_dir)
+{
+	char path[96];
+
+	for (int i = 0; i < n; i++) {
+		relay_free(relays[i]);
+		relays[i] = NULL;
+	}
+	if (v->qmp)
+		qmp_close(v->qmp);
+	v->qmp = NULL;
+	close_fd(&v->vm_fd);
+	/* Our own monitor's socket and its directory, if made. */
+	if (!strchr(qmp_dir, 'X')) {
+		snprintf(path, sizeof(path), "%s/qmp", qmp_dir);
+		unlink(path);
+		rmdir(qmp_dir);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -595,8 +721,12 @@ int main(int argc, char **argv)
 	sigset_t block, orig;
 	char err[1024], buf[128];
 	char **qargv = NULL;
+	struct relay *relays[MAX_PROXIES] = { NULL };
+	struct zp_vmm vmm = { .vm_fd = -1 };
+	char qmp_dir[] = "/tmp/mpqemu-run.XXXXXX", qmp_sock[64] = "";
 	double deadline = 0;
 	bool killed = false;
+	int sfd;
 	bool remote_failed = false;
 	int exit_status = 1;
 
@@ -615,7 +745,7 @@ int main(int argc, char **argv)
 	if (o.run_dir && make_run_dir(o.run_dir) < 0)
 		return 1;
 
-	/* Signals are taken synchronously with sigtimedwait() below. */
+	/* Signals are taken synchronously through a signalfd below. */
 	sigemptyset(&block);
 	sigaddset(&block, SIGCHLD);
 	sigaddset(&block, SIGINT);
@@ -623,6 +753,14 @@ int main(int argc, char **argv)
 	sigaddset(&block, SIGHUP);
 	sigprocmask(SIG_BLOCK, &block, &orig);
 	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &block, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		log_err("signalfd: %s", strerror(errno));
+		return 1;
+	}
+	vmm.mpdev_path = o.mpdev_path;
+	vmm.qmp_path = o.qmp_path;
+	vmm.run_dir = o.run_dir;
 
 	memset(rem, 0, sizeof(rem));
 	for (int i = 0; i < o.nproxies; i++) {
@@ -639,6 +777,25 @@ int main(int argc, char **argv)
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 			log_err("socketpair: %s", strerror(errno));
 			goto stop_all;
+		}
+		if (o.zero_patch) {
+			/* QEMU - us - the remote: sv[1] is ours, qv[0] too. */
+			int qv[2];
+
+			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qv) < 0) {
+				log_err("socketpair: %s", strerror(errno));
+				close(sv[0]);
+				close(sv[1]);
+				goto stop_all;
+			}
+			relays[i] = relay_new(&vmm, po->id, qv[0], sv[1]);
+			if (!relays[i]) {
+				log_err("out of memory");
+				close(sv[0]);
+				close(qv[1]);
+				goto stop_all;
+			}
+			sv[1] = qv[1];
 		}
 		px[i].fd = sv[1];
 		qemu_keep[nkeep++] = sv[1];
@@ -684,7 +841,8 @@ int main(int argc, char **argv)
 		}
 		if (log_verbose)
 			print_cmd(rem[i].label, rem[i].argv);
-		rem[i].pid = spawn(rem[i].argv, &sv[0], 1, true, &orig, log_fd);
+		rem[i].pid = spawn(rem[i].argv, &sv[0], 1, true, &orig, log_fd,
+				   o.zero_patch);
 		close(sv[0]);
 		if (log_fd >= 0)
 			close(log_fd);
@@ -706,23 +864,37 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto stop_all;
 	}
+	if (o.zero_patch && !o.qmp_path) {
+		if (!mkdtemp(qmp_dir)) {
+			log_err("mkdtemp %s: %s", qmp_dir, strerror(errno));
+			goto stop_all;
+		}
+		snprintf(qmp_sock, sizeof(qmp_sock), "%s/qmp", qmp_dir);
+		vmm.qmp_path = qmp_sock;
+		if (add_qmp_monitor(&qargv, qmp_sock) < 0) {
+			log_err("out of memory");
+			goto stop_all;
+		}
+	}
 	if (log_verbose)
 		print_cmd("QEMU", qargv);
-	qemu.pid = spawn(qargv, qemu_keep, nkeep, false, &orig, -1);
+	qemu.pid = spawn(qargv, qemu_keep, nkeep, false, &orig, -1,
+			 o.zero_patch);
 	if (qemu.pid < 0) {
 		log_err("cannot start QEMU %s: %s", o.qemu, strerror(errno));
 		goto stop_all;
 	}
+	vmm.qemu_pid = qemu.pid;
 	/* QEMU and the remotes hold their ends now; drop ours. */
 	for (int i = 0; i < nkeep; i++)
 		close(qemu_keep[i]);
 	nkeep = 0;
 
 	for (;;) {
+		struct pollfd pf[1 + 2 * MAX_PROXIES];
+		struct signalfd_siginfo si;
 		bool remotes_left = false;
-		struct timespec ts = { 0, 200 * 1000 * 1000 };
-		siginfo_t si;
-		int sig, status;
+		int np = 0, status;
 		pid_t pid;
 
 		for (int i = 0; i < o.nproxies; i++)
@@ -730,14 +902,37 @@ int main(int argc, char **argv)
 		if (qemu.done && !remotes_left)
 			break;
 
-		sig = sigtimedwait(&block, &si, &ts);
-		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+		pf[np++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		for (int i = 0; i < o.nproxies; i++) {
+			if (!relays[i])
+				continue;
+			pf[np++] = (struct pollfd){ .fd = relay_qemu_fd(relays[i]),
+						    .events = POLLIN };
+			pf[np++] = (struct pollfd){ .fd = relay_remote_fd(relays[i]),
+						    .events = POLLIN };
+		}
+		if (poll(pf, np, 200) < 0 && errno != EINTR) {
+			log_err("poll: %s", strerror(errno));
+			sleep(1);
+		}
+		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			int sig = (int)si.ssi_signo;
+
+			if (sig != SIGINT && sig != SIGTERM && sig != SIGHUP)
+				continue;
 			if (!qemu.done) {
 				log_info("got %s, passing it to QEMU", strsignal(sig));
 				kill_child(&qemu, sig);
 			}
 			if (!deadline)
 				deadline = now() + o.stop_timeout;
+		}
+		for (int i = 0, k = 1; i < o.nproxies; i++) {
+			if (!relays[i])
+				continue;
+			relay_step(relays, i, pf[k].revents, pf[k + 1].revents,
+				   &rem[i]);
+			k += 2;
 		}
 
 		/*
@@ -815,6 +1010,7 @@ int main(int argc, char **argv)
 	qa_free_argv(qargv);
 	for (int i = 0; i < o.nproxies; i++)
 		qa_free_argv(rem[i].argv);
+	zp_cleanup(relays, o.nproxies, &vmm, qmp_dir);
 	return exit_status;
 
 stop_all:
@@ -831,5 +1027,6 @@ stop_all:
 		qa_free_argv(rem[i].argv);
 	}
 	qa_free_argv(qargv);
+	zp_cleanup(relays, o.nproxies, &vmm, qmp_dir);
 	return 1;
 }
