@@ -4,15 +4,20 @@
 # demo-inside.sh - the in-VM half of "make demo" (scripts/demo.sh boots the
 # test VM and runs this in it; MPDEV_IN_VM=1, /dev/kvm, mpdev.ko loaded).
 #
-# Three nested boots of the e2e guest (selftests/e2e), one after the other:
+# Three nested boots of the e2e guest (selftests/e2e), one after the other,
+# all with Debian's own, unmodified QEMU:
 #
-#   1. mpdev, busy-polling remote: mpqemu-run --mpdev, patched QEMU,
-#      mpdev-remote --poll.  The guest runs "check" and a short bench; then
-#      the report shows which process served what (the remote's counters:
-#      socket vs mpdev path; mpdevctl show/stats when it is built).
+#   1. mpdev, busy-polling remote: mpqemu-run --zero-patch (it relays the
+#      proxy's socket, attaches QEMU's KVM VM to mpdev and registers the
+#      BARs from QMP; Documentation/mpdev/zero-patch.rst), mpdev-remote
+#      --poll.  The guest runs "check" and a short bench; then the report
+#      shows which process served what (the remote's counters: socket vs
+#      mpdev path; mpdevctl show/stats when it is built).
 #   2. stock QEMU, classic path: mpqemu-run, qemu-system-x86_64 with
 #      x-pci-proxy-dev: every BAR access is a socket round trip via QEMU.
 #   3. mpdev, blocking remote: as 1 without --poll.
+#   4. only with MPDEV_DEMO_PATCHED=1: the integrated option, QEMU with our
+#      patch series (mpqemu-run --mpdev), busy-polling remote.
 #
 # Each runs the same bench (4-byte MMIO reads and writes of BAR0, timed in
 # the guest); the closing table gives p50/p99 per access and the ratio to
@@ -21,7 +26,8 @@
 # ratios are what to look at.
 #
 # Environment: MPDEV_DEMO_BENCH_N (accesses per bench, default 300),
-# MPDEV_QEMU_PATCHED, MPDEV_QEMU_STOCK (default qemu-system-x86_64),
+# MPDEV_DEMO_PATCHED (1: also stage 4), MPDEV_QEMU_PATCHED (its QEMU),
+# MPDEV_QEMU_STOCK (default qemu-system-x86_64),
 # MPDEV_E2E_BOOT_TIMEOUT (240), MPDEV_E2E_RUN_TIMEOUT (300).
 # Exit status: 0 if every stage worked and the guest's checks passed.
 set -uo pipefail
@@ -52,8 +58,11 @@ trap e2e_stop EXIT
 [ "${MPDEV_IN_VM:-0}" = 1 ] || die "run me through scripts/demo.sh (inside the test VM)"
 [ -c /dev/kvm ] || die "no /dev/kvm in the test VM"
 [ -c /dev/mpdev ] || die "no /dev/mpdev: mpdev.ko not loaded"
-QEMU_PATCHED=${MPDEV_QEMU_PATCHED:-$("$E2E_REPO/userspace/qemu-patch/build-qemu.sh" --print-path 2>/dev/null | tail -n1)}
-[ -n "$QEMU_PATCHED" ] && [ -x "$QEMU_PATCHED" ] || die "patched QEMU not built (userspace/qemu-patch/build-qemu.sh)"
+PATCHED=${MPDEV_DEMO_PATCHED:-0}
+if [ "$PATCHED" = 1 ]; then
+	QEMU_PATCHED=${MPDEV_QEMU_PATCHED:-$("$E2E_REPO/userspace/qemu-patch/build-qemu.sh" --print-path 2>/dev/null | tail -n1)}
+	[ -n "$QEMU_PATCHED" ] && [ -x "$QEMU_PATCHED" ] || die "patched QEMU not built (userspace/qemu-patch/build-qemu.sh)"
+fi
 [ -n "$QEMU_STOCK" ] && [ -x "$QEMU_STOCK" ] || die "no stock qemu-system-x86_64"
 { [ -x "$MPQEMU_RUN" ] && [ -x "$MPDEV_REMOTE" ]; } || die "userspace not built (make -C userspace)"
 e2e_guest_env 2>"$work/env.err" || die "nested guest not built: $(cat "$work/env.err")"
@@ -61,8 +70,8 @@ have_ctl=0
 "$MPDEVCTL" show >/dev/null 2>&1 && have_ctl=1
 
 say "inside the test VM: kernel $(uname -r), $(nproc) CPUs, mpdev.ko loaded, /dev/kvm = nested KVM"
-say "patched QEMU: $QEMU_PATCHED"
-say "stock QEMU:   $QEMU_STOCK ($("$QEMU_STOCK" --version | head -n1))"
+say "stock QEMU:   $QEMU_STOCK ($("$QEMU_STOCK" --version | head -n1)), unmodified"
+[ "$PATCHED" = 1 ] && say "patched QEMU: $QEMU_PATCHED (stage 4)"
 say "nested guest: $E2E_KERNEL_KIND kernel $(basename "$E2E_KERNEL") + busybox initramfs with mpdev-guest"
 
 # run_guest NAME STEPS MPQEMU-RUN-ARGS...: boot the nested guest, run STEPS,
@@ -110,27 +119,32 @@ bench_of() {
 }
 
 # ----------------------------------------- 1. mpdev, busy-polling remote
-say "stage 1/3: mpdev fast path, busy-polling remote (patched QEMU, mpqemu-run --mpdev, mpdev-remote --poll)"
-if run_guest mpdev-poll "check,$BENCH" --qemu "$QEMU_PATCHED" --mpdev --remote-arg --poll; then
-	dump_stats mpdev-poll || say "  the remote wrote no counters"
-	d=$work/mpdev-poll
+nst=$((3 + (PATCHED == 1)))
+say "stage 1/$nst: mpdev fast path with Debian's QEMU, busy-polling remote (mpqemu-run --zero-patch, mpdev-remote --poll)"
+if run_guest zp-poll "check,$BENCH" --qemu "$QEMU_STOCK" --zero-patch --run-dir "$work/zp-poll/run" --remote-arg --poll; then
+	dump_stats zp-poll || say "  the remote wrote no counters"
+	d=$work/zp-poll
 	pass=$(grep -c '^ok ' "$d/guest.txt") fail=$(grep -c '^not ok ' "$d/guest.txt")
 	echo
 	echo "  What ran where"
 	echo "  --------------"
 	echo "  test VM (TCG, this kernel + mpdev.ko) runs:"
-	echo "    QEMU (patched)  pid $qemu_pid  the nested guest's vCPU under KVM; BARs registered with /dev/mpdev"
+	echo "    QEMU (Debian's) pid $qemu_pid  the nested guest's vCPU under KVM, unmodified"
+	echo "    mpqemu-run      pid $mpid  relays the proxy's socket; put QEMU's VM and BARs on /dev/mpdev"
 	echo "    mpdev-remote    pid $remote_pid  the testdev (6d70:0001), busy-polling the mpdev ring"
 	echo "    the nested guest (KVM) runs mpdev-guest, which touches the device's BARs"
+	echo "  what mpqemu-run did ($d/run/mpdev0.zero-patch):"
+	tr '\n' ' ' <"$d/run/mpdev0.zero-patch" 2>/dev/null | fold -s -w 72 | sed 's/^/    /'
+	echo
 	echo "  who served the guest's accesses (remote counters):"
 	printf '    %-34s %s\n' \
-		"BAR reads via mpdev (KVM->ring):" "$(stat_of mpdev-poll mpdev.reads)" \
-		"BAR writes via mpdev (KVM->ring):" "$(stat_of mpdev-poll mpdev.writes)" \
-		"BAR reads via QEMU socket:" "$(stat_of mpdev-poll socket.bar_read)" \
-		"BAR writes via QEMU socket:" "$(stat_of mpdev-poll socket.bar_write)" \
-		"config space via QEMU socket:" "$(stat_of mpdev-poll socket.cfg_read) reads, $(stat_of mpdev-poll socket.cfg_write) writes" \
-		"mpdev backend handed over:" "$(stat_of mpdev-poll socket.mpdev_backend)" \
-		"ring passes / kicks:" "$(stat_of mpdev-poll mpdev.batches) / $(stat_of mpdev-poll mpdev.kicks)"
+		"BAR reads via mpdev (KVM->ring):" "$(stat_of zp-poll mpdev.reads)" \
+		"BAR writes via mpdev (KVM->ring):" "$(stat_of zp-poll mpdev.writes)" \
+		"BAR reads via QEMU socket:" "$(stat_of zp-poll socket.bar_read)" \
+		"BAR writes via QEMU socket:" "$(stat_of zp-poll socket.bar_write)" \
+		"config space via QEMU socket:" "$(stat_of zp-poll socket.cfg_read) reads, $(stat_of zp-poll socket.cfg_write) writes" \
+		"mpdev backend handed over:" "$(stat_of zp-poll socket.mpdev_backend)" \
+		"ring passes / kicks:" "$(stat_of zp-poll mpdev.batches) / $(stat_of zp-poll mpdev.kicks)"
 	if [ "$have_ctl" = 1 ]; then
 		echo "  mpdev's view (mpdevctl show; mpdevctl stats without its histogram):"
 		"$MPDEVCTL" show 2>&1 | sed 's/^/    /'
@@ -143,16 +157,16 @@ if run_guest mpdev-poll "check,$BENCH" --qemu "$QEMU_PATCHED" --mpdev --remote-a
 	echo "  guest's check: $pass passed, $fail failed$( [ "$fail" -eq 0 ] || printf ': %s' "$(grep '^not ok ' "$d/guest.txt" | head -n3 | tr '\n' ';')")"
 	echo
 	[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ] || { say "  the guest's checks failed"; failed=1; }
-	[ "$(stat_of mpdev-poll mpdev.reads)" -gt 0 ] 2>/dev/null && [ "$(stat_of mpdev-poll socket.bar_read)" = 0 ] ||
+	[ "$(stat_of zp-poll mpdev.reads)" -gt 0 ] 2>/dev/null && [ "$(stat_of zp-poll socket.bar_read)" = 0 ] ||
 		{ say "  the BAR accesses did not all take the mpdev path"; failed=1; }
 	e2e_stop
 else
 	e2e_stop
-	die "stage 1: the mpdev guest did not run (logs: $work/mpdev-poll)"
+	die "stage 1: the mpdev guest did not run (logs: $work/zp-poll)"
 fi
 
 # ------------------------------------------------ 2. stock QEMU, classic
-say "stage 2/3: classic path (stock QEMU x-pci-proxy-dev, every BAR access over the socket)"
+say "stage 2/$nst: classic path (stock QEMU x-pci-proxy-dev, every BAR access over the socket)"
 if run_guest stock "$BENCH" --qemu "$QEMU_STOCK"; then
 	dump_stats stock >/dev/null
 	say "  remote: socket.bar_read=$(stat_of stock socket.bar_read) socket.bar_write=$(stat_of stock socket.bar_write) mpdev.reads=$(stat_of stock mpdev.reads)"
@@ -162,21 +176,39 @@ fi
 e2e_stop
 
 # --------------------------------------------- 3. mpdev, blocking remote
-say "stage 3/3: mpdev fast path, blocking remote (poll()/read()/write() on the backend fd)"
-if run_guest mpdev-block "$BENCH" --qemu "$QEMU_PATCHED" --mpdev; then
-	dump_stats mpdev-block >/dev/null
-	say "  remote: mpdev.reads=$(stat_of mpdev-block mpdev.reads) mpdev.writes=$(stat_of mpdev-block mpdev.writes) socket.bar_read=$(stat_of mpdev-block socket.bar_read)"
+say "stage 3/$nst: mpdev fast path with Debian's QEMU, blocking remote (poll()/read()/write() on the backend fd)"
+if run_guest zp-block "$BENCH" --qemu "$QEMU_STOCK" --zero-patch; then
+	dump_stats zp-block >/dev/null
+	say "  remote: mpdev.reads=$(stat_of zp-block mpdev.reads) mpdev.writes=$(stat_of zp-block mpdev.writes) socket.bar_read=$(stat_of zp-block socket.bar_read)"
+	[ "$(stat_of zp-block socket.bar_read)" = 0 ] || { say "  the BAR accesses did not all take the mpdev path"; failed=1; }
 else
-	say "  stage 3 failed (logs: $work/mpdev-block)"; failed=1
+	say "  stage 3 failed (logs: $work/zp-block)"; failed=1
 fi
 e2e_stop
+
+# ------------------------------- 4. the patched QEMU (MPDEV_DEMO_PATCHED=1)
+rows="stock:stock QEMU, classic socket path|zp-block:mpdev, stock QEMU, blocking|zp-poll:mpdev, stock QEMU, polling"
+if [ "$PATCHED" = 1 ]; then
+	say "stage 4/4: mpdev with QEMU and our patch series (mpqemu-run --mpdev), busy-polling remote"
+	if run_guest mpdev-poll "$BENCH" --qemu "$QEMU_PATCHED" --mpdev --remote-arg --poll; then
+		dump_stats mpdev-poll >/dev/null
+		say "  remote: mpdev.reads=$(stat_of mpdev-poll mpdev.reads) socket.bar_read=$(stat_of mpdev-poll socket.bar_read)"
+		rows+="|mpdev-poll:mpdev, patched QEMU, polling"
+	else
+		say "  stage 4 failed (logs: $work/mpdev-poll)"; failed=1
+	fi
+	e2e_stop
+else
+	say "(the patched QEMU, the integrated option: MPDEV_DEMO_PATCHED=1 make demo)"
+fi
 
 # ------------------------------------------------------------ the table
 echo
 echo "  Guest-measured latency per 4-byte BAR0 access ($N accesses each, ns; ratio = stock / this, >1 is faster)"
 printf '  %-36s %-5s %10s %10s %8s %8s\n' path op p50 p99 "x p50" "x p99"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.1f", a / b; else printf "-" }'; }
-for row in "stock:stock QEMU, classic socket path" "mpdev-block:mpdev, blocking remote" "mpdev-poll:mpdev, busy-polling remote"; do
+IFS='|' read -r -a rowlist <<<"$rows"
+for row in "${rowlist[@]}"; do
 	name=${row%%:*} label=${row#*:}
 	for op in read write; do
 		p50=$(bench_of "$name" "$op" p50_ns) p99=$(bench_of "$name" "$op" p99_ns)

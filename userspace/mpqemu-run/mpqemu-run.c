@@ -669,7 +669,7 @@ static int add_qmp_monitor(char ***argvp, const char *sock)
  * instead of leaving a vCPU waiting for a reply that will never come.
  */
 static void relay_step(struct relay **relays, int i, short qrev, short rrev,
-		       struct child *remote)
+		       struct child *remote, bool qemu_done)
 {
 	enum relay_status st = RELAY_OK;
 
@@ -679,7 +679,8 @@ static void relay_step(struct relay **relays, int i, short qrev, short rrev,
 		st = relay_from_remote(relays[i]);
 	if (st == RELAY_OK)
 		return;
-	if (st == RELAY_REMOTE_BAD && !remote->done) {
+	/* Once QEMU is gone, the remotes are being stopped: no news. */
+	if (st == RELAY_REMOTE_BAD && !remote->done && !qemu_done) {
 		log_info("zero-patch: %s; stopping the %s", relay_why(relays[i]),
 			 remote->what);
 		kill_child(remote, SIGKILL);
@@ -931,7 +932,7 @@ int main(int argc, char **argv)
 			if (!relays[i])
 				continue;
 			relay_step(relays, i, pf[k].revents, pf[k + 1].revents,
-				   &rem[i]);
+				   &rem[i], qemu.done);
 			k += 2;
 		}
 
