@@ -614,6 +614,130 @@ static void test_remote_killed(void)
 	ok(file_is(path, "up\n"), "r0.log has r0's output, kept after its death");
 }
 
+/* ---- --zero-patch: the relay, with stand-ins speaking the protocol ----- */
+
+/*
+ * Python stand-ins (the wire format needs bytes and SCM_RIGHTS, which a
+ * shell cannot do).  Both sides write what they saw to files; no KVM is
+ * involved: nothing here touches a BAR register, so mpqemu-run never
+ * looks for the VM and only relays.
+ */
+static const char zp_common_py[] =
+	"import os, socket, struct, sys, time\n"
+	"def send(s, cmd, payload=b'', fds=()):\n"
+	"    socket.send_fds(s, [struct.pack('<i4xQ', cmd, len(payload)) + payload], list(fds))\n"
+	"def exact(s, n, fds):\n"
+	"    buf = b''\n"
+	"    while len(buf) < n:\n"
+	"        d, f, _, _ = socket.recv_fds(s, n - len(buf), 16)\n"
+	"        if not d:\n"
+	"            raise EOFError\n"
+	"        buf += d\n"
+	"        fds += f\n"
+	"    return buf\n"
+	"def recv(s):\n"
+	"    fds = []\n"
+	"    cmd, size = struct.unpack('<i4xQ', exact(s, 16, fds))\n"
+	"    return cmd, exact(s, size, fds) if size else b'', fds\n"
+	"def note(name, text):\n"
+	"    path = os.path.join(os.environ['ZP_OUT'], name)\n"
+	"    open(path + '.tmp', 'w').write(text)\n"
+	"    os.rename(path + '.tmp', path)\n";
+
+/* QEMU: a CFGREAD, two fds with SET_IRQFD, a CFGREAD the remote botches. */
+static const char zp_qemu_py[] =
+	"import signal\n"
+	"signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})\n"
+	"dev = [a for a in sys.argv if a.startswith('x-pci-proxy-dev,')][0]\n"
+	"s = socket.socket(fileno=int(dev.split('fd=')[1].split(',')[0]))\n"
+	"note('qemu.args', '\\n'.join(sys.argv[1:]) + '\\n')\n"
+	"send(s, 3, struct.pack('<IIi', 0, 0, 4))\n"
+	"cmd, p, fds = recv(s)\n"
+	"note('qemu.ret', '%d %x %d\\n' % (cmd, struct.unpack('<Q', p)[0], len(fds)))\n"
+	"r, w = os.pipe()\n"
+	"send(s, 6, b'', [r, w])\n"
+	"send(s, 3, struct.pack('<IIi', 4, 0, 2))\n"
+	"try:\n"
+	"    recv(s)\n"
+	"    note('qemu.end', 'answered\\n')\n"
+	"except EOFError:\n"
+	"    note('qemu.end', 'eof\\n')\n"
+	"signal.sigwait({signal.SIGTERM})\n";
+
+/* The remote: answers with an fd (not for QEMU), then with garbage. */
+static const char zp_remote_py[] =
+	"s = socket.socket(fileno=int(sys.argv[sys.argv.index('--fd') + 1]))\n"
+	"cmd, p, fds = recv(s)\n"
+	"r, w = os.pipe()\n"
+	"send(s, 1, struct.pack('<Q', 0x1234), [r])\n"
+	"cmd, p, fds = recv(s)\n"
+	"note('remote.irqfd', '%d %d\\n' % (cmd, len(fds)))\n"
+	"cmd, p, fds = recv(s)\n"
+	"s.sendall(struct.pack('<i4xQ', 1, 100000))\n"
+	"time.sleep(100000)\n";
+
+static void write_py(const char *path, const char *body)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return;
+	fprintf(f, "#!/usr/bin/python3\n%s%s", zp_common_py, body);
+	fclose(f);
+	chmod(path, 0755);
+}
+
+static void test_zero_patch_relay(void)
+{
+	char dir[256], qemu[256], remote[256], log[256], path[512];
+	pid_t tool;
+	int st;
+
+	/* python3 is part of the build's dependencies (make deps). */
+	if (!ok(access("/usr/bin/python3", X_OK) == 0,
+		"--zero-patch: /usr/bin/python3 for the stand-ins"))
+		return;
+	snprintf(dir, sizeof(dir), "%s/zp", tmpdir);
+	mkdir(dir, 0755);
+	snprintf(qemu, sizeof(qemu), "%s/fake-qemu.py", tmpdir);
+	snprintf(remote, sizeof(remote), "%s/fake-remote.py", tmpdir);
+	snprintf(log, sizeof(log), "%s/zp.log", tmpdir);
+	write_py(qemu, zp_qemu_py);
+	write_py(remote, zp_remote_py);
+	setenv("ZP_OUT", dir, 1);
+	{
+		char *a[] = { (char *)run_bin, "--qemu", qemu, "--remote", remote,
+			      "--zero-patch", "--run-dir", dir, "--no-ram-check",
+			      "--", "-nographic", NULL };
+
+		tool = start_tool(a, log);
+	}
+	st = tool > 0 ? wait_exit(tool) : -1;
+	ok(exited(st, 1), "--zero-patch: mpqemu-run exits 1 when the remote breaks the protocol");
+	snprintf(path, sizeof(path), "%s/qemu.args", dir);
+	ok(file_has(path, "\n-chardev\nsocket,id=mpqemu-run-qmp,path=/tmp/mpqemu-run.") &&
+	   file_has(path, "\n-mon\nchardev=mpqemu-run-qmp,mode=control\n"),
+	   "--zero-patch: QEMU gets a QMP monitor of ours");
+	snprintf(path, sizeof(path), "%s/qemu.ret", dir);
+	ok(file_is(path, "1 1234 0\n"),
+	   "relay: the remote's RET reached QEMU, without the fd the remote sent along");
+	snprintf(path, sizeof(path), "%s/remote.irqfd", dir);
+	ok(file_is(path, "6 2\n"), "relay: SET_IRQFD reached the remote with its 2 fds");
+	ok(file_has(log, "mpqemu-run: zero-patch: the remote: payload size larger than any message (cmd 1); stopping the remote for proxy mpdev0\n"),
+	   "relay: a remote that sends an oversized message is named and stopped");
+	snprintf(path, sizeof(path), "%s/qemu.end", dir);
+	ok(file_is(path, "eof\n"),
+	   "relay: QEMU's request is answered by EOF, not left waiting");
+	snprintf(path, sizeof(path), "%s/mpdev0.exit", dir);
+	ok(file_starts(path, "signal 9 "), "mpdev0.exit: the remote was killed (signal 9)");
+	ok(file_has(log, "remote for proxy mpdev0 (pid ") &&
+	   file_has(log, "was killed by signal 9; stopping QEMU"),
+	   "then QEMU is stopped as for any dead remote");
+	snprintf(path, sizeof(path), "%s/mpdev0.zero-patch", dir);
+	ok(file_has(path, "vm_attached=0\nbackend=0\ncfg_writes=0\n"),
+	   "mpdev0.zero-patch: no BAR written, so no VM taken and no backend");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -631,6 +755,7 @@ int main(int argc, char **argv)
 	test_usage_errors();
 	test_run();
 	test_remote_killed();
+	test_zero_patch_relay();
 	if (!tap_fail) {
 		/* Keep the logs only when something failed. */
 		char cmd[128];
