@@ -130,7 +130,7 @@ if run_guest zp-poll "check,$BENCH" --qemu "$QEMU_STOCK" --zero-patch --run-dir 
 	echo "  --------------"
 	echo "  test VM (TCG, this kernel + mpdev.ko) runs:"
 	echo "    QEMU (Debian's) pid $qemu_pid  the nested guest's vCPU under KVM, unmodified"
-	echo "    mpqemu-run      pid $mpid  relays the proxy's socket; put QEMU's VM and BARs on /dev/mpdev"
+	echo "    mpqemu-run      pid $mpid  relays the proxy's socket, attached QEMU's VM to /dev/mpdev, keeps the BARs there"
 	echo "    mpdev-remote    pid $remote_pid  the testdev (6d70:0001), busy-polling the mpdev ring"
 	echo "    the nested guest (KVM) runs mpdev-guest, which touches the device's BARs"
 	echo "  what mpqemu-run did ($d/run/mpdev0.zero-patch):"
