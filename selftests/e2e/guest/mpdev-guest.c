@@ -26,13 +26,20 @@
  *                        own (physical addresses from /proc/self/pagemap),
  *                        wait for each interrupt on /dev/uioN, verify,
  *                        re-enable INTx; level-triggered INTx semantics
- *   movebar [--to ADDR] [--bar 0|4]
+ *   movebar [--to ADDR] [--bar 0|4] [--reader [--overlap]]
  *                        rewrite BAR0 through config space, check the new
  *                        address reaches the device and the old one does
  *                        not, then move it back; --bar 4: the 64-bit BAR4
  *                        (testdev bar64=1) to a free address above 4 GiB
  *                        in a 64-bit window of the device's bus, both
- *                        dwords written; prints "E2E-BAR64 ..." for the host
+ *                        dwords written; prints "E2E-BAR64 ..." for the host;
+ *                        --reader (BAR0; needs 2 CPUs, else SKIP): then 8
+ *                        moves away and back while a thread pinned to the
+ *                        other CPU reads the old address through /dev/mem:
+ *                        no read begun after decode went off may reach
+ *                        the device; prints "E2E-MOVEREAD ..." for the host;
+ *                        --overlap: the reader reads the live BAR through
+ *                        the decode-off write (hangs stock QEMU 7.2)
  *   msix [--moddir DIR] [--timeout-ms N]
  *                        bind our mpdev_msix driver (guest/mpdev_msix.c),
  *                        raise vectors through MSIX_RAISE and count each
@@ -1426,6 +1433,279 @@ static int movebar64(struct dev *d, uint64_t to)
 	return 0;
 }
 
+/*
+ * movebar --reader: while the main thread moves BAR0 away and back (8
+ * rounds), a second thread pinned to another CPU reads MAGIC at the OLD
+ * physical address through /dev/mem (not resource0) in a tight loop.
+ * Before each read it loads the shared state (acquire); the main thread
+ * publishes "moved" (release) only once its config write that turned
+ * memory decode off has returned, so a read that saw "moved" began after
+ * decode was off and must not reach the device: it must read what no
+ * device decoding there reads, all-ones (a PCI master abort) or zero
+ * (QEMU's unassigned memory; what the one-shot old-address check above
+ * sees in QEMU).  Reads that saw "before" are only counted.  Before
+ * moving back, the main thread pauses the reader and waits for its
+ * acknowledgement, so no read classified "moved" runs after the move
+ * back.  Accesses at the new address are not counted.
+ *
+ * The reader also pauses (MR_QUIET) before the main thread's first config
+ * access of a round, while BAR0 is still live at the old address: stock
+ * QEMU 7.2's proxy deadlocks when one vCPU's config access (BQL held,
+ * waiting for the proxy's io_mutex) meets another's BAR access (io_mutex
+ * held, waiting for the BQL).  Once decode is off, the reader's reads at
+ * the old address reach no proxy (unless the bug this looks for is there),
+ * so it reads on through the main thread's other config accesses.  It
+ * spins on the state while paused, so its first read after "moved" starts
+ * at once.  --overlap leaves the reader reading the live BAR through the
+ * decode-off write (those reads are "before"): for VMMs whose BAR
+ * accesses do not take the proxy's locks (mpdev); it hangs stock QEMU.
+ */
+enum { MR_BEFORE, MR_OFF, MR_MOVED, MR_QUIET, MR_PAUSE, MR_STOP };
+#define MR_STATE(round, phase)	((uint32_t)(round) << 3 | (phase))
+#define MR_ROUNDS	8
+#define MR_MIN_AFTER	100	/* reads after "moved" required per round */
+#define MR_WAIT_MS	5000
+
+struct mreader {
+	volatile uint8_t *old;	/* /dev/mem at the old physical address */
+	int cpu, ran_on, pin_err;
+	uint32_t state;		/* main -> reader: MR_STATE(round, phase) */
+	uint32_t ack;		/* reader -> main: the QUIET/PAUSE/STOP state seen */
+	/* Written by the reader only; main loads them (relaxed/acquire). */
+	uint64_t before, before_magic, after;
+	uint64_t after_ones, after_zero, after_off, after_bad;
+	uint32_t bad_val, bad_round, bad_phase;
+};
+
+static void *mreader_run(void *arg)
+{
+	struct mreader *r = arg;
+	uint64_t before = 0, before_magic = 0, after = 0, ones = 0, zero = 0, off = 0, bad = 0;
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(r->cpu, &set);
+	r->pin_err = sched_setaffinity(0, sizeof(set), &set) < 0 ? errno : 0;
+	r->ran_on = sched_getcpu();
+	for (;;) {
+		uint32_t s = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
+		uint32_t ph = s & 7, v;
+
+		if (ph >= MR_QUIET) {
+			/* Every read classified before this is complete. */
+			if (__atomic_load_n(&r->ack, __ATOMIC_RELAXED) != s)
+				__atomic_store_n(&r->ack, s, __ATOMIC_RELEASE);
+			if (ph == MR_STOP)
+				break;
+			__builtin_ia32_pause();
+			continue;
+		}
+		v = mrd(r->old, TD_MAGIC, 4);
+		if (ph == MR_BEFORE) {
+			before++;
+			before_magic += v == TD_MAGIC_VAL;
+			__atomic_store_n(&r->before, before, __ATOMIC_RELAXED);
+			__atomic_store_n(&r->before_magic, before_magic, __ATOMIC_RELAXED);
+			continue;
+		}
+		off += ph == MR_OFF;
+		if (v == 0xffffffffu) {
+			ones++;
+		} else if (v == 0) {
+			zero++;
+		} else if (!bad++) {
+			r->bad_val = v;
+			r->bad_round = s >> 3;
+			r->bad_phase = ph;
+		}
+		__atomic_store_n(&r->after_ones, ones, __ATOMIC_RELAXED);
+		__atomic_store_n(&r->after_zero, zero, __ATOMIC_RELAXED);
+		__atomic_store_n(&r->after_off, off, __ATOMIC_RELAXED);
+		__atomic_store_n(&r->after_bad, bad, __ATOMIC_RELEASE);
+		__atomic_store_n(&r->after, ++after, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+/* Wait up to @ms for *@p >= @want (main thread, 1 ms polls). */
+static bool mr_wait_u64(const uint64_t *p, uint64_t want, unsigned ms)
+{
+	uint64_t end = now_ns() + (uint64_t)ms * 1000000;
+
+	while (__atomic_load_n(p, __ATOMIC_ACQUIRE) < want) {
+		if (now_ns() > end)
+			return false;
+		msleep(1);
+	}
+	return true;
+}
+
+static bool mr_wait_ack(struct mreader *r, uint32_t s, unsigned ms)
+{
+	uint64_t end = now_ns() + (uint64_t)ms * 1000000;
+
+	while (__atomic_load_n(&r->ack, __ATOMIC_ACQUIRE) != s) {
+		if (now_ns() > end)
+			return false;
+		msleep(1);
+	}
+	return true;
+}
+
+/* BAR0 at @s0 with decode on, checked; @nw maps the temporary address @to. */
+static int movebar_reader(struct dev *d, uint64_t s0, uint64_t to, volatile uint8_t *nw,
+			  bool overlap)
+{
+	static const char *const phase_name[] = { "before", "decode off", "moved" };
+	struct mreader r;
+	cpu_set_t orig, set;
+	pthread_t th;
+	int cpus[2], ncpu = 0, online = (int)sysconf(_SC_NPROCESSORS_ONLN), round = 0, err;
+	uint64_t after, min_after = UINT64_MAX;
+	uint16_t c;
+	char why[192] = "", first[96] = "";
+
+	if (sched_getaffinity(0, sizeof(orig), &orig) < 0)
+		CPU_ZERO(&orig);
+	for (int i = 0; i < CPU_SETSIZE && ncpu < 2; i++)
+		if (CPU_ISSET(i, &orig))
+			cpus[ncpu++] = i;
+	if (online < 2 || ncpu < 2) {
+		tap_skip("one CPU: the reader needs a second vCPU (nested guest -smp 2)",
+			 "movebar --reader: %d CPU(s) online, %d usable", online, ncpu);
+		return 0;
+	}
+	memset(&r, 0, sizeof(r));
+	r.cpu = cpus[1];
+	r.state = MR_STATE(MR_ROUNDS, MR_PAUSE);	/* no round's state */
+	r.ack = UINT32_MAX;
+	r.old = map_file("/dev/mem", TD_BAR0_SIZE, (off_t)s0);
+	if (!tap(r.old != NULL, "movebar --reader: /dev/mem at the old address 0x%" PRIx64 " mapped%s%s",
+		 s0, r.old ? "" : ": ", r.old ? "" : strerror(errno)))
+		return 1;
+	if (!tap(mrd(r.old, TD_MAGIC, 4) == TD_MAGIC_VAL,
+		 "movebar --reader: magic read through /dev/mem at 0x%" PRIx64, s0)) {
+		munmap((void *)r.old, TD_BAR0_SIZE);
+		return 1;
+	}
+	CPU_ZERO(&set);
+	CPU_SET(cpus[0], &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	err = pthread_create(&th, NULL, mreader_run, &r);
+	if (err) {
+		tap(false, "movebar --reader: reader thread started (%s)", strerror(err));
+		goto out_aff;
+	}
+	if (!mr_wait_ack(&r, MR_STATE(MR_ROUNDS, MR_PAUSE), MR_WAIT_MS)) {
+		snprintf(why, sizeof(why), "the reader did not start within %u ms", MR_WAIT_MS);
+		goto stop;
+	}
+	if (r.pin_err || r.ran_on != r.cpu) {
+		snprintf(why, sizeof(why), "the reader could not be pinned to CPU %d (%s, runs on %d)",
+			 r.cpu, strerror(r.pin_err), r.ran_on);
+		goto stop;
+	}
+	diag("movebar --reader: main thread on CPU %d, reader on CPU %d, %d rounds 0x%" PRIx64
+	     " -> 0x%" PRIx64 " and back; the reader %s", cpus[0], r.ran_on, MR_ROUNDS, s0, to,
+	     overlap ? "reads through the decode-off write (--overlap)" :
+	     "pauses for the decode-off write");
+	for (round = 0; round < MR_ROUNDS; round++) {
+		uint64_t b0 = __atomic_load_n(&r.before, __ATOMIC_ACQUIRE);
+		uint32_t bar;
+
+		__atomic_store_n(&r.state, MR_STATE(round, MR_BEFORE), __ATOMIC_RELEASE);
+		/* Some reads of the live BAR first; not required. */
+		mr_wait_u64(&r.before, b0 + 10, 1000);
+		if (!overlap) {
+			__atomic_store_n(&r.state, MR_STATE(round, MR_QUIET), __ATOMIC_RELEASE);
+			if (!mr_wait_ack(&r, MR_STATE(round, MR_QUIET), MR_WAIT_MS)) {
+				snprintf(why, sizeof(why), "round %d: the reader did not pause within %u ms",
+					 round, MR_WAIT_MS);
+				goto stop;
+			}
+		}
+		after = __atomic_load_n(&r.after, __ATOMIC_ACQUIRE);
+		c = cfg_rd(d, PCI_COMMAND, 2);
+		if (cfg_wr(d, PCI_COMMAND, 2, c & ~PCI_COMMAND_MEMORY) < 0) {
+			snprintf(why, sizeof(why), "round %d: config write (decode off) failed", round);
+			goto stop;
+		}
+		/* The write has returned: from here the old address is dead. */
+		__atomic_store_n(&r.state, MR_STATE(round, MR_OFF), __ATOMIC_RELEASE);
+		msleep(10);
+		cfg_wr(d, PCI_BASE_ADDRESS_0, 4, (uint32_t)to);
+		cfg_wr(d, PCI_COMMAND, 2, c | PCI_COMMAND_MEMORY);
+		__atomic_store_n(&r.state, MR_STATE(round, MR_MOVED), __ATOMIC_RELEASE);
+		bar = cfg_rd(d, PCI_BASE_ADDRESS_0, 4) & ~0xfu;
+		if (bar != (uint32_t)to || mrd(nw, TD_MAGIC, 4) != TD_MAGIC_VAL) {
+			snprintf(why, sizeof(why), "round %d: BAR0 did not move to 0x%" PRIx64
+				 " (reads 0x%08x, magic there %08" PRIx64 ")", round, to, bar,
+				 mrd(nw, TD_MAGIC, 4));
+			goto stop;
+		}
+		msleep(10);
+		if (!mr_wait_u64(&r.after, after + MR_MIN_AFTER, MR_WAIT_MS)) {
+			snprintf(why, sizeof(why), "round %d: the reader made only %" PRIu64
+				 " reads after the move within %u ms (%u needed)", round,
+				 __atomic_load_n(&r.after, __ATOMIC_ACQUIRE) - after,
+				 MR_WAIT_MS, MR_MIN_AFTER);
+			goto stop;
+		}
+		__atomic_store_n(&r.state, MR_STATE(round, MR_PAUSE), __ATOMIC_RELEASE);
+		if (!mr_wait_ack(&r, MR_STATE(round, MR_PAUSE), MR_WAIT_MS)) {
+			snprintf(why, sizeof(why), "round %d: the reader did not pause within %u ms",
+				 round, MR_WAIT_MS);
+			goto stop;
+		}
+		after = __atomic_load_n(&r.after, __ATOMIC_ACQUIRE) - after;
+		if (after < min_after)
+			min_after = after;
+		if (set_bar0(d, s0) < 0 || mrd(r.old, TD_MAGIC, 4) != TD_MAGIC_VAL) {
+			snprintf(why, sizeof(why), "round %d: BAR0 not served at 0x%" PRIx64
+				 " again after the move back", round, s0);
+			goto stop;
+		}
+	}
+stop:
+	__atomic_store_n(&r.state, MR_STATE(round, MR_STOP), __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	if (why[0]) {
+		/* Leave BAR0 where the step found it. */
+		set_bar0(d, s0);
+		tap(false, "movebar --reader: %s (by then %" PRIu64 " of %" PRIu64
+		    " reads after a move reached the device, %" PRIu64 " before)",
+		    why, r.after_bad, r.after, r.before);
+	} else {
+		if (r.after_bad)
+			snprintf(first, sizeof(first), "; the first bad one read %08x, in round %u, %s",
+				 r.bad_val, r.bad_round,
+				 phase_name[r.bad_phase < MR_QUIET ? r.bad_phase : 0]);
+		tap(r.after_bad == 0,
+		    "movebar --reader: %d rounds, a second vCPU (CPU %d) read the old BAR0 address 0x%" PRIx64
+		    " concurrently: %" PRIu64 " of %" PRIu64 " reads after the move reached the device"
+		    " (%" PRIu64 " all-ones, %" PRIu64 " zero; %" PRIu64 " with decode off; at least %" PRIu64
+		    " per round%s), %" PRIu64 " before",
+		    MR_ROUNDS, r.ran_on, s0, r.after_bad, r.after, r.after_ones, r.after_zero,
+		    r.after_off, min_after, first, r.before);
+	}
+	if (r.after_bad)
+		diag("movebar --reader: first bad read %08x in round %u (%s; the magic is %08x)",
+		     r.bad_val, r.bad_round, phase_name[r.bad_phase < MR_QUIET ? r.bad_phase : 0],
+		     TD_MAGIC_VAL);
+	diag("movebar --reader: %" PRIu64 " of the %" PRIu64 " reads before the moves saw the magic",
+	     r.before_magic, r.before);
+	say("E2E-MOVEREAD rounds=%d before=%" PRIu64 " after_ok=%" PRIu64 " after_bad=%" PRIu64
+	    " after_ones=%" PRIu64 " after_zero=%" PRIu64 " after_off=%" PRIu64 " min_round=%" PRIu64
+	    " overlap=%d",
+	    round, r.before, r.after_ones + r.after_zero, r.after_bad, r.after_ones,
+	    r.after_zero, r.after_off, min_after == UINT64_MAX ? 0 : min_after, overlap);
+out_aff:
+	if (CPU_COUNT(&orig))
+		sched_setaffinity(0, sizeof(orig), &orig);
+	munmap((void *)r.old, TD_BAR0_SIZE);
+	return why[0] || err || r.after_bad ? 1 : 0;
+}
+
 static int cmd_movebar(int argc, char **argv)
 {
 	uint64_t s0, z0, f0, to = 0, n0, v;
@@ -1434,17 +1714,26 @@ static int cmd_movebar(int argc, char **argv)
 	unsigned bad = 0;
 
 	int bar = 0;
+	bool reader = false, overlap = false;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--to") && i + 1 < argc)
 			to = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--bar") && i + 1 < argc)
 			bar = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--reader"))
+			reader = true;
+		else if (!strcmp(argv[i], "--overlap"))
+			overlap = true;
 		else
 			usage_err("movebar: unknown option %s", argv[i]);
 	}
 	if (bar != 0 && bar != TD_BAR4)
 		usage_err("movebar: --bar 0 or --bar %d", TD_BAR4);
+	if (reader && bar != 0)
+		usage_err("movebar: --reader is for BAR0");
+	if (overlap && !reader)
+		usage_err("movebar: --overlap goes with --reader");
 	if (need_dev(&d, "movebar") < 0)
 		return 1;
 	if (bar == TD_BAR4) {
@@ -1497,6 +1786,12 @@ static int cmd_movebar(int argc, char **argv)
 	    "movebar: moved back to 0x%" PRIx64 ", served there again", s0);
 	v = mrd(nw, TD_MAGIC, 4);
 	tap(v != TD_MAGIC_VAL, "movebar: the temporary address is dead again (read %08" PRIx64 ")", v);
+	if (reader) {
+		if ((cfg_rd(&d, PCI_BASE_ADDRESS_0, 4) & ~0xfu) == (uint32_t)s0)
+			movebar_reader(&d, s0, to, nw, overlap);
+		else
+			tap(false, "movebar --reader: BAR0 back at 0x%" PRIx64 " to start from", s0);
+	}
 	munmap((void *)old, TD_BAR0_SIZE);
 	munmap((void *)nw, TD_BAR0_SIZE);
 	close(d.cfg);
