@@ -76,6 +76,11 @@ if stage build make all; then
 	# the kselftests above need single-threaded TCG.
 	stage e2e-classic env MPDEV_VM_TCG_THREAD=multi \
 		selftests/vm/vm-run --timeout 900 -- selftests/e2e/run-classic.sh
+	# The mpdev fast path with that stock QEMU, unmodified: mpqemu-run
+	# --zero-patch attaches its VM and registers the BARs from QMP.
+	stage e2e-zero-patch env MPDEV_VM_TCG_THREAD=multi \
+		selftests/vm/vm-run --timeout 900 -- \
+		env MPDEV_E2E_ZERO_PATCH=1 selftests/e2e/run-mpdev.sh
 	# The same against Debian sid's unmodified QEMU 11.1 (in the sid
 	# chroot, never on the host): our remote on its classic path.
 	if stage qemu-sid scripts/qemu-sid.sh; then
@@ -84,6 +89,13 @@ if stage build make all; then
 			MPDEV_QEMU_CHROOT="$(scripts/qemu-sid.sh --print-root)" \
 			MPDEV_E2E_LOG_NAME=e2e-classic-sid \
 			selftests/vm/vm-run --timeout 900 -- selftests/e2e/run-classic.sh
+		# And the fast path with it through mpqemu-run --zero-patch.
+		stage e2e-zero-patch-sid env MPDEV_VM_TCG_THREAD=multi \
+			MPDEV_E2E_QEMU="$repo/selftests/e2e/qemu-chroot" \
+			MPDEV_QEMU_CHROOT="$(scripts/qemu-sid.sh --print-root)" \
+			MPDEV_E2E_LOG_NAME=e2e-zero-patch-sid \
+			selftests/vm/vm-run --timeout 900 -- \
+			env MPDEV_E2E_ZERO_PATCH=1 selftests/e2e/run-mpdev.sh
 	fi
 	if stage qemu-build userspace/qemu-patch/build-qemu.sh; then
 		MPDEV_QEMU_PATCHED=$(userspace/qemu-patch/build-qemu.sh --print-path)
