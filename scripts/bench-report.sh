@@ -25,7 +25,17 @@
 # (threads) 1 and 16; configs mpdev-block, mpdev-poll, inproc and
 # inproc-ioeventfd, no stock: stock multi-process cannot carry nvme) have
 # blocks of their own, an "nvme" array in bench.json, a row of chart
-# panels (QD1, QD16) and target N1.  Targets are reported, never enforced.
+# panels (QD1, QD16) and target N1.  The zero-patch rows (configs
+# zp-block, zp-poll: mpqemu-run --zero-patch with Debian 12's stock QEMU as
+# the VMM; zp-sid-block, zp-sid-poll: the same with Debian sid's; spaces
+# mmio and pio like the patched rows) have blocks of their own with the
+# ratios zero-patch / patched (zp-*-block over mpdev-block, zp-*-poll over
+# mpdev-poll) on p50 and on ops/s, a "zero_patch" array and a
+# "zero_patch_geomean" object in bench.json, bars in the MMIO chart panels
+# and targets Z1 and Z2 (blocking and polling within 0.5-2.0 x the
+# patched path, on the geometric mean of the p50 ratios) and ZT1-ZT3
+# (T1-T3 for zero-patch).
+# Targets are reported, never enforced.
 # --update-doc replaces what lies between the lines ".. bench-results-start"
 # and ".. bench-results-end" of FILE.rst and nothing else.
 #
@@ -155,7 +165,7 @@ function read_result(   f, i, k) {
 		warn(FILENAME ":" FNR ": second row for " f[1] " " f[2] " " f[3] " size " f[4] " threads " f[5] "; the tables use this one")
 	ROW[k] = nres
 	CFGROWS[f[1]]++
-	if (!(f[1] in CFGIDX) && !(f[1] in NCFGIDX))
+	if (!(f[1] in CFGIDX) && !(f[1] in NCFGIDX) && !(f[1] in ZCFGIDX))
 		warn_once("config", f[1], "unknown config \"" f[1] "\": in bench.json only")
 	if (!(f[2] in EXPECT))
 		warn_once("space", f[2], "unknown space \"" f[2] "\": in bench.json only")
@@ -168,7 +178,7 @@ function read_result(   f, i, k) {
 		# the configs of NCFG (no stock)
 		nnvme++
 		NROWS[f[1]]++
-		if ((f[1] in CFGIDX) && !(f[1] in NCFGIDX))
+		if (((f[1] in CFGIDX) || (f[1] in ZCFGIDX)) && !(f[1] in NCFGIDX))
 			warn_once("nvmecfg", f[1], "config \"" f[1] "\" on " f[2] ": not an NVMe configuration; in bench.json only")
 		if (f[3] != "randread" && f[3] != "randwrite")
 			warn_once("op", f[2] SUBSEP f[3], "unknown op \"" f[3] "\" for " f[2] ": in bench.json only")
@@ -179,6 +189,8 @@ function read_result(   f, i, k) {
 	}
 	if ((f[1] in NCFGIDX) && !(f[1] in CFGIDX))
 		warn_once("cfgspace", f[1] SUBSEP f[2], "config \"" f[1] "\" on " f[2] ": an NVMe configuration; in bench.json only")
+	if ((f[1] in ZCFGIDX) && (f[2] in DISKIDX))
+		warn_once("zpspace", f[1] SUBSEP f[2], "config \"" f[1] "\" on " f[2] ": a zero-patch configuration (register rows only); in bench.json only")
 	if (f[2] in DISKIDX) {
 		# real I/O: randread/randwrite at queue depth (threads) 1
 		ndisk++
@@ -189,6 +201,8 @@ function read_result(   f, i, k) {
 			warn_once("threads", f[2] SUBSEP f[5], f[2] " threads=" f[5] " (queue depth): in bench.json only")
 		io_n_check(f)
 	} else {
+		if (f[1] in ZCFGIDX)
+			nzrows++
 		if (f[3] != "read" && f[3] != "write")
 			warn_once("op", f[3], "unknown op \"" f[3] "\": in bench.json only")
 		if (f[5] > 2)
@@ -546,6 +560,149 @@ function evaluate_nvme(   d) {
 	add_target("N1", "mpdev polling IOPS >= 1.0 x in-process at QD1 (nvme-null, randread and randwrite)", IS_status, IS_worst, 1.0, d)
 }
 
+# Z1 (blocking) and Z2 (polling): per zero-patch config of the mode, the
+# geometric mean of its p50 ratios over its patched counterpart (ZREF),
+# over the one-thread MMIO and PIO cases (ZGM), within ZLO..ZHI.  The
+# Debian 12 config (zp-block, zp-poll) is needed; the sid one counts when
+# the run has rows of it.  One mean outside is a miss even when other data
+# lacks; a mean over fewer than all cases or a needed config without data
+# is N/A.  The value is the mean farthest from 1 (either way), the limit
+# ZHI; the detail also says how many means fall within the tighter
+# 1/ZTIGHT..ZTIGHT.
+function evaluate_zp(id, mode,   k, c, g, lg, wl, worst, bad, na, d, part, st, ntight, nmean) {
+	bad = na = ntight = nmean = 0
+	d = worst = ""
+	for (k = 1; k <= nzcfg; k++) {
+		c = ZCFG[k]
+		if (c !~ ("-" mode "$"))
+			continue
+		if (c ~ /^zp-sid-/ && !CFGROWS[c])
+			part = c ": not measured"
+		else if (!ZG_n[c]) {
+			na++
+			part = c "/" ZREF[c] ": no data" (!CFGROWS[c] ? " (no " c " rows)" : !CFGROWS[ZREF[c]] ? " (no " ZREF[c] " rows)" : "")
+		} else {
+			g = ZGM[c]
+			nmean++
+			if (g < ZLO || g > ZHI)
+				bad++
+			if (g >= 1 / ZTIGHT && g <= ZTIGHT)
+				ntight++
+			if (ZG_n[c] < ZG_cases)
+				na++
+			lg = log(g)
+			if (lg < 0)
+				lg = -lg
+			if (worst == "" || lg > wl) {
+				worst = g
+				wl = lg
+			}
+			part = sprintf("%s/%s %.3f (%d of %d cases, each %.2f-%.2f)", c, ZREF[c], g, ZG_n[c], ZG_cases, ZG_min[c], ZG_max[c])
+		}
+		d = d (d != "" ? "; " : "") part
+	}
+	if (!nzrows) {
+		st = "n/a"
+		d = "not evaluated: no zero-patch rows"
+	} else {
+		st = bad ? "missed" : na ? "n/a" : "holds"
+		if (st == "n/a")
+			d = "not evaluated, data missing: " d
+		if (nmean)
+			d = d sprintf("; within the tighter %.1f-%.2f: %d of %d", 1 / ZTIGHT, ZTIGHT, ntight, nmean)
+	}
+	add_target(id, sprintf("zero-patch %s within %.1f-%.1f x the patched path (p50, geometric mean over the one-thread MMIO and PIO cases; Debian 12 and sid QEMU)", (mode == "block" ? "blocking" : "polling"), ZLO, ZHI), st, worst, ZHI, d)
+}
+# "; CFG (information): worst R (size S)" of ratio_scan over the MMIO sizes.
+function zp_info(op, cfg, ref) {
+	ratio_scan(op, cfg, ref, 0)
+	return "; " cfg " (information): " (SC_worst == "" ? "no data" : sprintf("worst %.3f (size %s)", SC_worst, SC_wsize))
+}
+# ZT1-ZT3: T1-T3 with zero-patch polling (QEMU 7.2, the stock and
+# in-process rows are 7.2 too); the sid polling, and for ZT3 zero-patch
+# blocking, as information.
+function evaluate_zp_t(   sid, d) {
+	evaluate_zp("Z1", "block")
+	evaluate_zp("Z2", "poll")
+	sid = CFGROWS["zp-sid-poll"] > 0
+	ratio_target("ZT1", "zero-patch polling reads <= 0.25 x stock (T1)", "read", "zp-poll", "stock", 0.25,
+		sid ? zp_info("read", "zp-sid-poll", "stock") : "")
+	ratio_target("ZT2", "zero-patch polling reads <= 1.0 x in-process (T2)", "read", "zp-poll", "inproc", 1.0,
+		sid ? zp_info("read", "zp-sid-poll", "inproc") : "")
+	d = zp_info("write", "zp-block", "stock") (sid ? zp_info("write", "zp-sid-poll", "stock") : "")
+	ratio_target("ZT3", "zero-patch posted writes <= 0.15 x stock (T3)", "write", "zp-poll", "stock", 0.15, d)
+}
+
+# Zero-patch blocks, one per space/op (threads=1): p50 and ops/s of the
+# columns ZCOL, the ratios of each ZCFG over its ZREF on p50 (ZRAT) and on
+# ops/s (ZRATOPS), and the geometric means of the p50 ratios (ZGM); then
+# the throughput cases, MMIO 4 bytes at 1 and 2 threads, ops/s (ZTV, ZTR).
+# None when no zero-patch row was read.
+function collect_zp(   si, oi, b, S, m, r, ci, k, c, sp, op, s, x, t) {
+	nzb = nztp = ZG_cases = 0
+	for (k = 1; k <= nzcfg; k++) {
+		c = ZCFG[k]
+		ZG_sum[c] = ZG_n[c] = 0
+		ZG_min[c] = ZG_max[c] = ZGM[c] = ""
+	}
+	if (!nzrows)
+		return
+	for (si = 1; si <= 2; si++) {
+		for (oi = 1; oi <= 2; oi++) {
+			b = ++nzb
+			sp = SPACES[si]
+			op = OPS[oi]
+			ZB_space[b] = sp
+			ZB_op[b] = op
+			split("", S)
+			m = sizes_of(sp, S)
+			ZB_n[b] = m
+			for (r = 1; r <= m; r++) {
+				s = S[r]
+				ZB_size[b, r] = s
+				ZG_cases++
+				for (ci = 1; ci <= nzcol; ci++) {
+					ZL[b, r, ci] = val(ZCOL[ci], sp, op, s, 1, 7)
+					ZO[b, r, ci] = val(ZCOL[ci], sp, op, s, 1, 10)
+				}
+				for (k = 1; k <= nzcfg; k++) {
+					c = ZCFG[k]
+					x = ratio(val(c, sp, op, s, 1, 7), val(ZREF[c], sp, op, s, 1, 7))
+					ZRAT[b, r, k] = x
+					ZRATOPS[b, r, k] = ratio(val(c, sp, op, s, 1, 10), val(ZREF[c], sp, op, s, 1, 10))
+					if (x == "" || x + 0 <= 0)
+						continue
+					ZG_sum[c] += log(x)
+					ZG_n[c]++
+					if (ZG_min[c] == "" || x < ZG_min[c] + 0)
+						ZG_min[c] = x
+					if (ZG_max[c] == "" || x > ZG_max[c] + 0)
+						ZG_max[c] = x
+				}
+			}
+		}
+	}
+	for (k = 1; k <= nzcfg; k++)
+		if (ZG_n[ZCFG[k]])
+			ZGM[ZCFG[k]] = exp(ZG_sum[ZCFG[k]] / ZG_n[ZCFG[k]])
+	for (oi = 1; oi <= 2; oi++) {
+		for (t = 1; t <= 2; t++) {
+			b = ++nztp
+			ZT_op[b] = OPS[oi]
+			ZT_thr[b] = t
+			for (ci = 1; ci <= nzcol; ci++)
+				ZTV[b, ci] = val(ZCOL[ci], "mmio", OPS[oi], 4, t, 10)
+			for (k = 1; k <= nzcfg; k++)
+				ZTR[b, k] = ratio(val(ZCFG[k], "mmio", OPS[oi], 4, t, 10), val(ZREF[ZCFG[k]], "mmio", OPS[oi], 4, t, 10))
+		}
+	}
+}
+function zt_access(b) { return "mmio " ZT_op[b] " 4B, " ZT_thr[b] " thread" (ZT_thr[b] > 1 ? "s" : "") }
+# A zero-patch config without rows, in a run that has some.
+function zp_missing(c) {
+	return "no rows for " c ": its columns show \"-\"" (c ~ /^zp-sid-/ ? " (Debian sid QEMU: needs MPDEV_QEMU_CHROOT)" : " and " (c ~ /block$/ ? "Z1" : "Z2") " is N/A")
+}
+
 # Real-I/O blocks, one per disk space/op/size (normally 4096): IOPS, p50,
 # p99 per config and the IOPS ratios.  None when no disk row was read.
 function collect_disk(   si, oi, S, m, r, ci, b, sp, op) {
@@ -636,8 +793,8 @@ function collect(   si, oi, b, S, m, r, ci, c, sp, op, k) {
 		}
 	}
 	ntp = 0
-	for (ci = 1; ci <= ncfg; ci++) {
-		c = CFG[ci]
+	for (ci = 1; ci <= ncfg + nzcfg; ci++) {
+		c = (ci <= ncfg) ? CFG[ci] : ZCFG[ci - ncfg]
 		for (si = 1; si <= 2; si++) {
 			sp = SPACES[si]
 			split("", S)
@@ -717,6 +874,7 @@ function print_console(   i, b, r, ci, line, k, have, c) {
 	for (i = 1; i <= ntp; i++)
 		printf "%-12s %-14s %10s %10s %6s\n", TP_cfg[i], tp_access(i), fmt(TP_1[i], "%.0f"), fmt(TP_2[i], "%.0f"), fmt(TP_scale[i], "%.2f")
 
+	print_zp()
 	print_disk()
 	print_nvme()
 
@@ -724,6 +882,10 @@ function print_console(   i, b, r, ci, line, k, have, c) {
 	for (i = 1; i <= nt; i++)
 		if (T_kind[i] == "T")
 			printf "%-3s %-7s %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i]
+	printf "\n== Zero-patch targets (p50, threads=1; Z1, Z2 MMIO and PIO, ZT1-ZT3 MMIO; reported, not enforced)\n"
+	for (i = 1; i <= nt; i++)
+		if (T_kind[i] == "Z")
+			printf "%-4s %-7s %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i]
 	printf "\n== Disk targets (IOPS, disk-null, 4 KiB at queue depth 1; reported, not enforced)\n"
 	for (i = 1; i <= nt; i++)
 		if (T_kind[i] == "D")
@@ -742,6 +904,54 @@ function print_console(   i, b, r, ci, line, k, have, c) {
 	}
 }
 function tp_access(i) { return TP_space[i] " " TP_op[i] " " TP_size[i] "B" }
+function print_zp(   b, r, ci, k, line) {
+	if (!nzrows) {
+		printf "\n== Zero-patch (%s): no rows, not measured in this run\n", ZLIST
+		return
+	}
+	print "\n== Zero-patch: mpqemu-run --zero-patch, an unmodified Debian QEMU as the VMM, against the patched VMM of the same run"
+	for (k = 1; k <= nzcfg; k++)
+		printf "   %-12s %s (over %s)\n", ZCFG[k], LABEL[ZCFG[k]], ZREF[ZCFG[k]]
+	for (k = 1; k <= nzcfg; k++)
+		if (!CFGROWS[ZCFG[k]])
+			printf "MISSING: %s\n", zp_missing(ZCFG[k])
+	for (b = 1; b <= nzb; b++) {
+		printf "\n== ZERO-PATCH %s %s: p50 per access in µs; ratios zero-patch / patched on p50 (< 1: zero-patch faster)\n", toupper(ZB_space[b]), opname(ZB_op[b])
+		line = "size"
+		for (ci = 1; ci <= nzcol; ci++)
+			line = line sprintf(" %12s", ZCOL[ci])
+		for (k = 1; k <= nzcfg; k++)
+			line = line sprintf(" %9s", ZRATHDR[k])
+		print line
+		for (r = 1; r <= ZB_n[b]; r++) {
+			line = sprintf("%-4s", ZB_size[b, r])
+			for (ci = 1; ci <= nzcol; ci++)
+				line = line sprintf(" %12s", us(ZL[b, r, ci]))
+			for (k = 1; k <= nzcfg; k++)
+				line = line sprintf(" %9s", fmt(ZRAT[b, r, k], "%.2f"))
+			print line
+		}
+	}
+	printf "\n== ZERO-PATCH throughput, MMIO 4 bytes: ops/s; ratios zero-patch / patched on ops/s (> 1: zero-patch faster)\n"
+	line = sprintf("%-22s", "access")
+	for (ci = 1; ci <= nzcol; ci++)
+		line = line sprintf(" %12s", ZCOL[ci])
+	for (k = 1; k <= nzcfg; k++)
+		line = line sprintf(" %9s", ZRATHDR[k])
+	print line
+	for (b = 1; b <= nztp; b++) {
+		line = sprintf("%-22s", zt_access(b))
+		for (ci = 1; ci <= nzcol; ci++)
+			line = line sprintf(" %12s", fmt(ZTV[b, ci], "%.0f"))
+		for (k = 1; k <= nzcfg; k++)
+			line = line sprintf(" %9s", fmt(ZTR[b, k], "%.2f"))
+		print line
+	}
+	line = sprintf("\nGeometric mean of the p50 ratios over the %d one-thread cases:", ZG_cases)
+	for (k = 1; k <= nzcfg; k++)
+		line = line sprintf(" %s %s%s", ZRATHDR[k], fmt(ZGM[ZCFG[k]], "%.3f"), (k < nzcfg ? "," : ""))
+	print line
+}
 function print_disk(   b, ci, k, line) {
 	if (!ndisk) {
 		printf "\n== Real I/O (disk-null, disk-raw): no rows, not measured in this run\n"
@@ -844,7 +1054,38 @@ function write_json(   i, k, b, r, sep) {
 			printf ", \"%s\": %s", NRATNAME[k], jround(NRAT[b, k], 4) > JSONF
 		printf "}" > JSONF
 	}
-	printf "%s],\n  \"targets\": [", (nnb ? "\n  " : "") > JSONF
+	printf "%s],\n  \"zero_patch\": [", (nnb ? "\n  " : "") > JSONF
+	sep = ""
+	for (b = 1; b <= nzb; b++)
+		for (r = 1; r <= ZB_n[b]; r++) {
+			printf "%s\n    {\"space\": %s, \"op\": %s, \"size\": %s, \"threads\": 1", sep, jstr(ZB_space[b]), jstr(ZB_op[b]), jnum(ZB_size[b, r]) > JSONF
+			zp_json_obj("p50_ns", b, r, ZL)
+			zp_json_obj("ops_per_s", b, r, ZO)
+			zp_json_rat("p50_ratio", b, r, ZRAT)
+			zp_json_rat("ops_ratio", b, r, ZRATOPS)
+			printf "}" > JSONF
+			sep = ","
+		}
+	# the two-thread cases (the one-thread ones are above)
+	for (b = 1; b <= nztp; b++) {
+		if (ZT_thr[b] == 1)
+			continue
+		printf "%s\n    {\"space\": \"mmio\", \"op\": %s, \"size\": 4, \"threads\": %d", sep, jstr(ZT_op[b]), ZT_thr[b] > JSONF
+		printf ", \"ops_per_s\": {" > JSONF
+		for (i = 1; i <= nzcol; i++)
+			printf "%s%s: %s", (i > 1 ? ", " : ""), jstr(ZCOL[i]), jnum(ZTV[b, i]) > JSONF
+		printf "}" > JSONF
+		printf ", \"ops_ratio\": {" > JSONF
+		for (k = 1; k <= nzcfg; k++)
+			printf "%s%s: %s", (k > 1 ? ", " : ""), jstr(ZCFG[k]), jround(ZTR[b, k], 4) > JSONF
+		printf "}" > JSONF
+		printf "}" > JSONF
+		sep = ","
+	}
+	printf "%s],\n  \"zero_patch_geomean\": {", (sep != "" ? "\n  " : "") > JSONF
+	for (k = 1; k <= nzcfg; k++)
+		printf "%s%s: {\"vs\": %s, \"p50_ratio\": %s, \"cases\": %d}", (k > 1 ? ", " : ""), jstr(ZCFG[k]), jstr(ZREF[ZCFG[k]]), jround(ZGM[ZCFG[k]], 4), ZG_n[ZCFG[k]] > JSONF
+	printf "},\n  \"targets\": [" > JSONF
 	for (i = 1; i <= nt; i++)
 		printf "%s\n    {\"id\": %s, \"text\": %s, \"status\": %s, \"value\": %s, \"limit\": %s, \"detail\": %s}", (i > 1 ? "," : ""), jstr(T_id[i]), jstr(T_text[i]), jstr(T_status[i]), jround(T_value[i], 4), jnum(T_limit[i]), jstr(T_detail[i]) > JSONF
 	printf "%s],\n  \"checks\": [", (nt ? "\n  " : "") > JSONF
@@ -852,6 +1093,21 @@ function write_json(   i, k, b, r, sep) {
 		printf "%s\n    {\"name\": %s, \"ok\": %s, \"detail\": %s}", (i > 1 ? "," : ""), jstr(CHK_name[i]), (CHK_ok[i] ? "true" : "false"), jstr(CHK_detail[i]) > JSONF
 	printf "%s]\n}\n", (nchk ? "\n  " : "") > JSONF
 	close(JSONF)
+}
+
+# "NAME": {config: value} over ZCOL, of the zero-patch block b, row r.
+function zp_json_obj(name, b, r, A,   i) {
+	printf ", \"%s\": {", name > JSONF
+	for (i = 1; i <= nzcol; i++)
+		printf "%s%s: %s", (i > 1 ? ", " : ""), jstr(ZCOL[i]), jnum(A[b, r, i]) > JSONF
+	printf "}" > JSONF
+}
+# "NAME": {zero-patch config: ratio} over ZCFG.
+function zp_json_rat(name, b, r, A,   k) {
+	printf ", \"%s\": {", name > JSONF
+	for (k = 1; k <= nzcfg; k++)
+		printf "%s%s: %s", (k > 1 ? ", " : ""), jstr(ZCFG[k]), jround(A[b, r, k], 4) > JSONF
+	printf "}" > JSONF
 }
 
 # gnuplot data: MMIO reads (index 0) and writes (index 1), p50 in us,
@@ -864,13 +1120,13 @@ function write_dat(   b, r, ci, v, line, o, c, q, nidx) {
 		if (o++)
 			printf "\n\n" > DATF
 		printf "# MMIO %s, p50 per access in us: size", opname(BLK_op[b]) > DATF
-		for (ci = 1; ci <= ncfg; ci++)
-			printf " %s", CFG[ci] > DATF
+		for (ci = 1; ci <= ncfg + nzcfg; ci++)
+			printf " %s", (ci <= ncfg ? CFG[ci] : ZCFG[ci - ncfg]) > DATF
 		printf "\n" > DATF
 		for (r = 1; r <= BLK_n[b]; r++) {
 			line = BLK_size[b, r]
-			for (ci = 1; ci <= ncfg; ci++) {
-				v = LAT[b, r, ci, 1]
+			for (ci = 1; ci <= ncfg + nzcfg; ci++) {
+				v = (ci <= ncfg) ? LAT[b, r, ci, 1] : val(ZCFG[ci - ncfg], "mmio", BLK_op[b], BLK_size[b, r], 1, 7)
 				if (v != "" && v + 0 > 0) {
 					line = line " " sprintf("%.3f", v / 1000)
 					CHART[BLK_op[b], ci] = 1
@@ -926,13 +1182,19 @@ function write_dat(   b, r, ci, v, line, o, c, q, nidx) {
 		}
 	}
 	close(DATF)
+	# The bars: each zero-patch pair beside its patched config.
+	split("1 2 5 6 3 7 8 4", CHORD, " ")
 	for (o = 1; o <= 2; o++) {
 		line = ""
-		for (ci = 1; ci <= ncfg; ci++)
-			if ((OPS[o], ci) in CHART)
+		for (c = 1; c <= ncfg + nzcfg; c++)
+			if ((OPS[o], (ci = CHORD[c] + 0)) in CHART) {
 				line = line " " ci
+				if (ci > ncfg)
+					CHART["zp"] = 1
+			}
 		printf "chart_%s=%s\n", OPS[o], trim(line) > STATF
 	}
+	printf "chart_zp=%d\n", ("zp" in CHART) > STATF
 	printf "chart_disk=%d\n", (ndb > 0) > STATF
 	for (o = 1; o <= ndsp; o++) {
 		line = ""
@@ -1025,6 +1287,7 @@ function write_rst(   i, b, r, ci, k, n, line) {
 		rst_table(ntp, 5)
 	}
 
+	write_rst_zp()
 	write_rst_disk()
 	write_rst_nvme()
 
@@ -1039,6 +1302,70 @@ function write_rst(   i, b, r, ci, k, n, line) {
 				printf "* %s\n", rst_esc(CHK_name[i] (CHK_detail[i] != "" ? ": " CHK_detail[i] : "")) > RSTF
 	}
 	close(RSTF)
+}
+
+# Zero-patch: a p50 table per space/op, the throughput ratios, the
+# geometric means and the Z targets.
+function write_rst_zp(   i, b, r, ci, k, line) {
+	if (!nzrows)
+		printf "**Zero-patch**: no %s rows in this run.\n\n", ZLIST > RSTF
+	else {
+		print "**Zero-patch**: ``mpqemu-run --zero-patch``, an unmodified Debian QEMU as" > RSTF
+		print "the VMM, the same remote and steps, against the patched VMM of the same" > RSTF
+		print "run: ``zp-block`` and ``zp-poll`` (Debian 12 QEMU) and ``zp-sid-block``" > RSTF
+		print "and ``zp-sid-poll`` (Debian sid QEMU) over ``mpdev-block`` and" > RSTF
+		print "``mpdev-poll``.  p50 per access in microseconds (p99 in ``bench.json``);" > RSTF
+		print "the ratios are zero-patch / patched on p50 (1: the same, < 1:" > RSTF
+		print "zero-patch faster)." > RSTF
+		print "" > RSTF
+		for (k = 1; k <= nzcfg; k++)
+			if (!CFGROWS[ZCFG[k]])
+				printf "**No results for %s** (%s): its cells show \"-\".\n\n", ZCFG[k], LABEL[ZCFG[k]] > RSTF
+		for (b = 1; b <= nzb; b++) {
+			printf "**Zero-patch %s %s**\n\n", toupper(ZB_space[b]), opname(ZB_op[b]) > RSTF
+			split("", TB)
+			TB[0, 1] = "Size"
+			for (ci = 1; ci <= nzcol; ci++)
+				TB[0, ci + 1] = ZCOL[ci]
+			for (k = 1; k <= nzcfg; k++)
+				TB[0, nzcol + 1 + k] = ZRATHDR[k]
+			for (r = 1; r <= ZB_n[b]; r++) {
+				TB[r, 1] = ZB_size[b, r]
+				for (ci = 1; ci <= nzcol; ci++)
+					TB[r, ci + 1] = us(ZL[b, r, ci])
+				for (k = 1; k <= nzcfg; k++)
+					TB[r, nzcol + 1 + k] = fmt(ZRAT[b, r, k], "%.2f")
+			}
+			rst_table(ZB_n[b], nzcol + 1 + nzcfg)
+		}
+		print "**Zero-patch throughput**, MMIO 4 bytes, ops/s; ratios zero-patch /" > RSTF
+		print "patched on ops/s (> 1: zero-patch faster)" > RSTF
+		print "" > RSTF
+		split("", TB)
+		TB[0, 1] = "Access"
+		for (ci = 1; ci <= nzcol; ci++)
+			TB[0, ci + 1] = ZCOL[ci]
+		for (k = 1; k <= nzcfg; k++)
+			TB[0, nzcol + 1 + k] = ZRATHDR[k]
+		for (b = 1; b <= nztp; b++) {
+			TB[b, 1] = zt_access(b)
+			for (ci = 1; ci <= nzcol; ci++)
+				TB[b, ci + 1] = fmt(ZTV[b, ci], "%.0f")
+			for (k = 1; k <= nzcfg; k++)
+				TB[b, nzcol + 1 + k] = fmt(ZTR[b, k], "%.2f")
+		}
+		rst_table(nztp, nzcol + 1 + nzcfg)
+		line = sprintf("Geometric mean of the p50 ratios over the %d one-thread cases:", ZG_cases)
+		for (k = 1; k <= nzcfg; k++)
+			line = line sprintf(" %s %s%s", ZRATHDR[k], fmt(ZGM[ZCFG[k]], "%.3f"), (k < nzcfg ? "," : "."))
+		print line "\n" > RSTF
+	}
+	print "**Zero-patch targets** (p50, threads=1; reported, not enforced)" > RSTF
+	print "" > RSTF
+	for (i = 1; i <= nt; i++)
+		if (T_kind[i] == "Z")
+			printf "* %s **%s** -- %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i] > RSTF
+	print "" > RSTF
 }
 
 # Real I/O: one small table per disk space/op/size, configs as rows.
@@ -1140,6 +1467,28 @@ BEGIN {
 	LABEL["mpdev-block"] = "mpdev, blocking remote"
 	LABEL["mpdev-poll"] = "mpdev, polling remote"
 	LABEL["inproc"] = "in-process (QEMU pci-testdev)"
+	# Zero-patch (mpqemu-run --zero-patch, a stock VMM): each config over
+	# its patched counterpart; the columns of its tables.
+	nzcfg = split("zp-block zp-sid-block zp-poll zp-sid-poll", ZCFG, " ")
+	for (i = 1; i <= nzcfg; i++)
+		ZCFGIDX[ZCFG[i]] = i
+	ZLIST = "zp-block, zp-poll, zp-sid-block, zp-sid-poll"
+	ZREF["zp-block"] = ZREF["zp-sid-block"] = "mpdev-block"
+	ZREF["zp-poll"] = ZREF["zp-sid-poll"] = "mpdev-poll"
+	split("zp/block sid/block zp/poll sid/poll", ZRATHDR, " ")
+	nzcol = split("mpdev-block zp-block zp-sid-block mpdev-poll zp-poll zp-sid-poll", ZCOL, " ")
+	LABEL["zp-block"] = "zero-patch: Debian 12 stock QEMU, mpqemu-run --zero-patch, blocking remote"
+	LABEL["zp-poll"] = "zero-patch: Debian 12 stock QEMU, mpqemu-run --zero-patch, polling remote"
+	LABEL["zp-sid-block"] = "zero-patch: Debian sid stock QEMU, mpqemu-run --zero-patch, blocking remote"
+	LABEL["zp-sid-poll"] = "zero-patch: Debian sid stock QEMU, mpqemu-run --zero-patch, polling remote"
+	# Z1, Z2: within 1/ZHI..ZHI of the patched path.  Not tighter: in
+	# this test VM two boots of one configuration differ by up to 1.85 x
+	# (geometric mean of the p50s, blocking remote; benchmark.rst).
+	# ZTIGHT: the bound zero-patch should meet on a quiet machine.
+	ZHI = 2.0
+	ZLO = 1 / ZHI
+	ZTIGHT = 1.25
+	nzrows = 0
 	split("mmio pio", SPACES, " ")
 	EXPECT["mmio"] = "1 2 4 8"
 	EXPECT["pio"] = "1 2 4"
@@ -1178,8 +1527,8 @@ BEGIN {
 	split("iops p50_ns p99_ns", DVNAME, " ")
 	# meta.txt keys with a name for the page (bench-inside.sh writes the
 	# test_vm_/nested_/qemu_ ones), in the order shown; others follow.
-	nmf = split("date kernel test_vm_kernel nested_kernel qemu qemu_stock qemu_patched n disk_secs cpus test_vm_cpus nested_vcpus stock_sid_two_vcpus note", MFIELD, " ")
-	split("Date|Kernel|Test VM kernel|Nested guest kernel|QEMU|Stock QEMU|Patched QEMU|Accesses per case|Seconds per disk case|CPUs|Test VM CPUs|Nested vCPUs|Stock QEMU of Debian sid, two vCPUs|Note", MFNAME, "|")
+	nmf = split("date kernel test_vm_kernel nested_kernel qemu qemu_stock qemu_patched qemu_sid n disk_secs cpus test_vm_cpus nested_vcpus stock_sid_two_vcpus note", MFIELD, " ")
+	split("Date|Kernel|Test VM kernel|Nested guest kernel|QEMU|Stock QEMU|Patched QEMU|Stock QEMU of Debian sid|Accesses per case|Seconds per disk case|CPUs|Test VM CPUs|Nested vCPUs|Stock QEMU of Debian sid, two vCPUs|Note", MFNAME, "|")
 	for (i = 1; i <= nmf; i++)
 		MFKNOWN[MFIELD[i]] = 1
 	for (i = 1; i < 32; i++)
@@ -1205,9 +1554,11 @@ END {
 	collect()
 	collect_disk()
 	collect_nvme()
+	collect_zp()
 	evaluate()
 	evaluate_disk()
 	evaluate_nvme()
+	evaluate_zp_t()
 	print_console()
 	write_json()
 	write_dat()
@@ -1229,7 +1580,7 @@ BR_JSON=$work/bench.json BR_DAT=$work/chart.dat BR_RST=$work/doc.rst \
 
 rows=0 fails=0 chart_read='' chart_write=''
 chart_disk=0 chart_disk_null='' chart_disk_raw=''
-chart_nvme=0 chart_nvme_index=2 chart_nvme_qd1='' chart_nvme_qd16=''
+chart_nvme=0 chart_nvme_index=2 chart_nvme_qd1='' chart_nvme_qd16='' chart_zp=0
 while IFS='=' read -r k v; do
 	case $k in
 	rows) rows=$v ;;
@@ -1243,6 +1594,7 @@ while IFS='=' read -r k v; do
 	chart_nvme_index) chart_nvme_index=$v ;;
 	chart_nvme_qd1) chart_nvme_qd1=$v ;;
 	chart_nvme_qd16) chart_nvme_qd16=$v ;;
+	chart_zp) chart_zp=$v ;;
 	esac
 done <"$work/status"
 
@@ -1252,8 +1604,14 @@ echo "wrote $dir/bench.json"
 [ "$rows" -gt 0 ] || note "no result rows in $dir/results.tsv: nothing measured"
 
 # ---------------------------------------------------------------- chart
+# MMIO columns 5-8: the zero-patch configs (zp-block zp-sid-block zp-poll
+# zp-sid-poll, the order of the awk program's ZCFG).
 mmio_labels=('stock multi-process (socket)' 'mpdev, blocking remote'
-	'mpdev, polling remote' 'in-process (QEMU pci-testdev)')
+	'mpdev, polling remote' 'in-process (QEMU pci-testdev)'
+	'zero-patch, Debian 12 QEMU, blocking remote'
+	'zero-patch, Debian sid QEMU, blocking remote'
+	'zero-patch, Debian 12 QEMU, polling remote'
+	'zero-patch, Debian sid QEMU, polling remote')
 disk_labels=('stock multi-process (socket)' 'mpdev, blocking remote'
 	'mpdev, polling remote' 'in-process (lsi53c895a in the VMM)')
 # The NVMe panels have their own columns: no stock, an ioeventfd=on inproc.
@@ -1261,7 +1619,7 @@ nvme_labels=('mpdev, blocking remote' 'mpdev, polling remote'
 	'in-process (nvme in the VMM, ioeventfd=off)'
 	'in-process (nvme in the VMM, ioeventfd=on)')
 labels=("${mmio_labels[@]}")
-mmio_colors=('#d62728' '#1f77b4' '#2ca02c' '#7f7f7f')
+mmio_colors=('#d62728' '#1f77b4' '#2ca02c' '#7f7f7f' '#aec7e8' '#17becf' '#98df8a' '#bcbd22')
 nvme_colors=('#1f77b4' '#2ca02c' '#7f7f7f' '#9467bd')
 colors=("${mmio_colors[@]}")
 
@@ -1309,6 +1667,8 @@ else
 		height=1040 layout='2,2'
 		title="$title (top), 4 KiB NVMe IOPS at queue depth 1 and 16 (bottom)"
 	fi
+	# Zero-patch bars: four more key entries under each MMIO panel.
+	[ "$chart_zp" = 1 ] && height=$((height + 80))
 	if gnuplot -e 'set terminal pngcairo' >/dev/null 2>&1; then
 		term="pngcairo size 1200,$height noenhanced font ',10'" unit='µs'
 	else

@@ -9,9 +9,12 @@
 #     VM (selftests/e2e/bench-inside.sh): stock QEMU 7.2 multi-process, mpdev
 #     with a blocking remote, mpdev with a busy-polling remote, and QEMU's
 #     in-process pci-testdev as the reference; 1/2/4/8-byte MMIO and
-#     1/2/4-byte PIO reads and writes, and two-vCPU throughput; then four
+#     1/2/4-byte PIO reads and writes, and two-vCPU throughput; the same
+#     with Debian's unmodified QEMU 7.2 (and sid's 11.1) through
+#     mpqemu-run --zero-patch, blocking and polling; then four
 #     boots with QEMU's lsi53c895a (stock, mpdev blocking, mpdev polling,
-#     in-process): 4 KiB random reads and writes at QD1, null-co and raw.
+#     in-process): 4 KiB random reads and writes at QD1, null-co and raw;
+#     and QEMU's nvme at QD1 and QD16.
 #  2. raw-KVM: selftests/mpdev/mpdev_bench, the five-row table of the data
 #     path (Documentation/mpdev/benchmark-rawkvm.rst).
 #
@@ -57,7 +60,7 @@ if [ "$nested" = 1 ]; then
 	else
 		say "no sid QEMU (scripts/qemu-sid.sh failed): the stock-sid boot is left out"
 	fi
-	say "nested: booting the test VM; twelve nested guests boot in it (about ten minutes)"
+	say "nested: booting the test VM; sixteen nested guests boot in it (about fifteen minutes)"
 	# Nested guests boot only under multi-threaded TCG (testing.rst).
 	MPDEV_VM_TCG_THREAD=multi selftests/vm/vm-run --timeout 1800 --out "$out" \
 		--log "$out/vm-nested.log" -- selftests/e2e/bench-inside.sh || rc=1

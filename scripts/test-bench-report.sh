@@ -4,7 +4,9 @@
 # test-bench-report.sh - test of scripts/bench-report.sh on synthetic runs:
 # target verdicts, ratios, JSON, the chart, --update-doc and exit statuses,
 # for the register rows (mmio, pio), the real-I/O rows (disk-null,
-# disk-raw) and the NVMe rows (nvme-null, QD1 and QD16) alone and together.
+# disk-raw), the NVMe rows (nvme-null, QD1 and QD16) alone and together,
+# and the zero-patch rows (zp-block, zp-poll, zp-sid-block, zp-sid-poll:
+# ratios over the patched rows, Z1 and ZT1-ZT3).
 # Needs nothing but bash, coreutils and awk; python3 (JSON, docutils) and
 # gnuplot (PNG) are used for extra checks when present.  Prints TAP, then
 # "N passed, N failed"; the exit status is non-zero if anything failed.
@@ -85,17 +87,32 @@ declare -A P50=(
 	[mpdev-poll,pio,read]=3000 [inproc,pio,read]=6000
 	[stock,pio,write]=30000 [mpdev-block,pio,write]=4000
 	[mpdev-poll,pio,write]=3000 [inproc,pio,write]=2500
+	# zero-patch: zp-block 1.05 x mpdev-block, zp-sid-block 1.00 x,
+	# zp-poll 0.90 x mpdev-poll, zp-sid-poll 1.20 x (P50X: size 2 reads)
+	[zp-block,mmio,read]=12600 [zp-block,mmio,write]=5250
+	[zp-block,pio,read]=10500 [zp-block,pio,write]=4200
+	[zp-sid-block,mmio,read]=12000 [zp-sid-block,mmio,write]=5000
+	[zp-sid-block,pio,read]=10000 [zp-sid-block,pio,write]=4000
+	[zp-poll,mmio,read]=3600 [zp-poll,mmio,write]=3600
+	[zp-poll,pio,read]=2700 [zp-poll,pio,write]=2700
+	[zp-sid-poll,mmio,read]=4800 [zp-sid-poll,mmio,write]=4800
+	[zp-sid-poll,pio,read]=3600 [zp-sid-poll,pio,write]=3600
 )
 declare -A P50X OPS2
 
 # 2-thread ops/s at MMIO size 4 (1-thread: stock 25000, block 83333.25 for
 # reads and 200000.25 for writes, poll 250000.25).
 reset_data() {
-	P50X=([mpdev-poll,mmio,read,2]=6000)
+	P50X=([mpdev-poll,mmio,read,2]=6000 [zp-poll,mmio,read,2]=5400 [zp-sid-poll,mmio,read,2]=7200)
+	# zero-patch two-thread ops/s: 0.90, 1.00, 1.10, 0.80 x patched
 	OPS2=(
 		[stock,read]=30000 [stock,write]=30000
 		[mpdev-block,read]=150000 [mpdev-block,write]=360000
 		[mpdev-poll,read]=312500 [mpdev-poll,write]=400000
+		[zp-block,read]=135000 [zp-block,write]=324000
+		[zp-sid-block,read]=150000 [zp-sid-block,write]=360000
+		[zp-poll,read]=343750 [zp-poll,write]=440000
+		[zp-sid-poll,read]=250000 [zp-sid-poll,write]=320000
 	)
 }
 
@@ -235,7 +252,7 @@ check "A: bench.json T1 holds with value and limit" \
 	has "$tmp/a/bench.json" '"id": "T1", .*"status": "holds", "value": 0\.15, "limit": 0\.25'
 check "A: bench.json escapes quotes and backslashes" has "$tmp/a/bench.json" '\\"quoted\\" \\\\ back\\tslash'
 check "A: bench.json has all top-level keys" \
-	is "$(grep -Eo '^  "[a-z]+"' "$tmp/a/bench.json" | tr -d ' "' | tr '\n' ' ')" "meta results ratios throughput disk nvme targets checks "
+	is "$(grep -Eo '^  "[a-z_]+"' "$tmp/a/bench.json" | tr -d ' "' | tr '\n' ' ')" "meta results ratios throughput disk nvme zero_patch zero_patch_geomean targets checks "
 check "A (only mmio/pio rows): no warnings" hasnt "$tmp/a.out.err" 'warning'
 check "A: real I/O said to be not measured" has "$tmp/a.out" '^== Real I/O \(disk-null, disk-raw\): no rows'
 check "A: D1-D3 N/A, no disk-null rows" \
@@ -289,8 +306,8 @@ check "G: bench.json D1 holds, value 2.2, limit 2.0" \
 	has "$tmp/g/bench.json" '"id": "D1", .*"status": "holds", "value": 2\.2, "limit": 2,'
 if [ "$have_python" = 1 ]; then
 	check "G: bench.json is valid JSON" json_ok "$tmp/g/bench.json"
-	check "G: bench.json: 78 results, 4 disk entries, no nvme entry, 8 targets (N1 too)" \
-		is "$(json_q "$tmp/g/bench.json" 'len(d["results"]), len(d["disk"]), len(d["nvme"]), len(d["targets"])')" "78 4 0 8"
+	check "G: bench.json: 78 results, 4 disk entries, no nvme entry, 13 targets (N1, Z1, Z2, ZT1-ZT3 too)" \
+		is "$(json_q "$tmp/g/bench.json" 'len(d["results"]), len(d["disk"]), len(d["nvme"]), len(d["targets"])')" "78 4 0 13"
 	check "G: bench.json disk-raw randwrite poll/inproc 1.0938, mean_ns null in results" \
 		is "$(json_q "$tmp/g/bench.json" '[x["poll_vs_inproc"] for x in d["disk"] if x["space"] == "disk-raw" and x["op"] == "randwrite"], [r["mean_ns"] for r in d["results"] if r["space"] == "disk-raw"][0]')" "[1.0938] None"
 else
@@ -575,8 +592,8 @@ check "N: N1 under its own heading" \
 check "N: D1-D3 and T1-T4 still HOLD" is "$(grep -Ec '^(D[1-3]|T[1-4]) +HOLDS ' "$tmp/n.out")" 7
 if [ "$have_python" = 1 ]; then
 	check "N: bench.json is valid JSON" json_ok "$tmp/n/bench.json"
-	check "N: bench.json: 94 results, 4 disk and 4 nvme entries, 8 targets" \
-		is "$(json_q "$tmp/n/bench.json" 'len(d["results"]), len(d["disk"]), len(d["nvme"]), len(d["targets"])')" "94 4 4 8"
+	check "N: bench.json: 94 results, 4 disk and 4 nvme entries, 13 targets" \
+		is "$(json_q "$tmp/n/bench.json" 'len(d["results"]), len(d["disk"]), len(d["nvme"]), len(d["targets"])')" "94 4 4 13"
 	check "N: bench.json nvme entries with their op and queue_depth, QD1 first" \
 		is "$(json_q "$tmp/n/bench.json" '[(x["space"], x["op"], x["size"], x["queue_depth"]) for x in d["nvme"]]')" \
 		"[('nvme-null', 'randread', 4096, 1), ('nvme-null', 'randwrite', 4096, 1), ('nvme-null', 'randread', 4096, 16), ('nvme-null', 'randwrite', 4096, 16)]"
@@ -589,7 +606,7 @@ if [ "$have_python" = 1 ]; then
 	check "N: a wrong nvme ratio in bench.json would be caught" fails nvme_cross "$tmp/n-wrong.json"
 	check "N: bench.json N1 holds, value 1.05, limit 1, after D3" \
 		is "$(json_q "$tmp/n/bench.json" '[t["id"] for t in d["targets"]], [(t["status"], t["value"], t["limit"]) for t in d["targets"] if t["id"] == "N1"]')" \
-		"['T1', 'T2', 'T3', 'T4', 'D1', 'D2', 'D3', 'N1'] [('holds', 1.05, 1)]"
+		"['T1', 'T2', 'T3', 'T4', 'D1', 'D2', 'D3', 'N1', 'Z1', 'Z2', 'ZT1', 'ZT2', 'ZT3'] [('holds', 1.05, 1)]"
 	check "N: bench.json disk entries unchanged by the NVMe rows" \
 		is "$(json_q "$tmp/n/bench.json" 'd["disk"]')" "$(json_q "$tmp/g/bench.json" 'd["disk"]')"
 else
@@ -810,6 +827,291 @@ if [ "$have_python" = 1 ]; then
 else
 	skip "no python3: JSON validity not checked"
 fi
+
+# ------------------------------------------------------------ zero-patch
+ZCONFIGS=(zp-block zp-sid-block zp-poll zp-sid-poll)
+# The cases below change P50 entries: zp_reset puts back the table's
+# values (and reset_data's).
+declare -A P50_0=()
+for k in "${!P50[@]}"; do P50_0[$k]=${P50[$k]}; done
+zp_reset() {
+	local k
+	for k in "${!P50_0[@]}"; do P50[$k]=${P50_0[$k]}; done
+	reset_data
+}
+# The console block of a zero-patch space/op: zp_block OUT 'MMIO reads'.
+zp_block() {
+	awk -v blk="== ZERO-PATCH $2:" '
+		index($0, blk) == 1 { inb = 1; next }
+		/^== / { inb = 0 }
+		inb' "$1"
+}
+# The four ratio cells (zp/block sid/block zp/poll sid/poll) of one size
+# row: zp_ratios OUT 'MMIO reads' 2 -> "1.05 1.00 0.90 1.20".
+zp_ratios() {
+	zp_block "$1" "$2" | awk -v size="$3" '$1 == size { print $(NF - 3), $(NF - 2), $(NF - 1), $NF; exit }'
+}
+# The throughput ratio cells of a line (op, threads): zp_tp OUT read 2 ->
+# "0.90 1.00 1.10 0.80".
+zp_tp() {
+	zp_block "$1" "throughput, MMIO 4 bytes" |
+		awk -v a="mmio $2 4B, $3 thread" 'index($0, a) == 1 { print $(NF - 3), $(NF - 2), $(NF - 1), $NF; exit }'
+}
+# The latency blocks only (MMIO, PIO: what zero-patch rows must not change).
+lat_part() { awk '/^== MMIO reads/ { p = 1 } /^== Throughput/ { p = 0 } p' "$1"; }
+# zp_cross JSON: every "zero_patch" entry agrees with the raw rows: p50
+# and ops/s per config, each ratio recomputed (4 decimals), the geometric
+# means from the one-thread p50 ratios.
+zp_cross() {
+	python3 - "$1" <<'PYEOF'
+import json, math, sys
+d = json.load(open(sys.argv[1]))
+rows = {(r["config"], r["space"], r["op"], r["size"], r["threads"]): r
+        for r in d["results"]}
+ref = {"zp-block": "mpdev-block", "zp-sid-block": "mpdev-block",
+       "zp-poll": "mpdev-poll", "zp-sid-poll": "mpdev-poll"}
+bad = 0
+logs = {c: [] for c in ref}
+if not d["zero_patch"]:
+    print("no zero_patch entries", file=sys.stderr)
+    bad = 1
+def get(c, k, col):
+    r = rows.get((c,) + k)
+    return None if r is None else r[col]
+for e in d["zero_patch"]:
+    k = (e["space"], e["op"], e["size"], e["threads"])
+    cols = [("ops_per_s", "ops_ratio")] + ([("p50_ns", "p50_ratio")] if e["threads"] == 1 else [])
+    for col, rname in cols:
+        for c, v in e[col].items():
+            if v != get(c, k, col):
+                print(col, c, k, v, get(c, k, col), file=sys.stderr)
+                bad = 1
+        for c, b in ref.items():
+            a, z = get(c, k, col), get(b, k, col)
+            want = None if a is None or not z else round(a / z, 4)
+            got = e[rname][c]
+            if (want is None) != (got is None) or (want is not None and abs(got - want) > 1e-9):
+                print(rname, c, k, got, "expected", want, file=sys.stderr)
+                bad = 1
+            if rname == "p50_ratio" and want is not None:
+                logs[c].append(math.log(get(c, k, col) / get(b, k, col)))
+for c, l in logs.items():
+    g = d["zero_patch_geomean"][c]
+    want = round(math.exp(sum(l) / len(l)), 4) if l else None
+    if g["vs"] != ref[c] or g["cases"] != len(l) or \
+       ((want is None) != (g["p50_ratio"] is None)) or \
+       (want is not None and abs(g["p50_ratio"] - want) > 1e-9):
+        print("geomean", c, g, "expected", want, len(l), file=sys.stderr)
+        bad = 1
+sys.exit(bad)
+PYEOF
+}
+
+# A (no zero-patch rows): said so, Z targets N/A, JSON empty.
+check "A (no zero-patch rows): zero-patch said to be not measured" \
+	has "$tmp/a.out" '^== Zero-patch \(zp-block, zp-poll, zp-sid-block, zp-sid-poll\): no rows, not measured in this run$'
+check "A: Z1, Z2 N/A, not evaluated: no zero-patch rows" \
+	has "$tmp/a.out" '^Z1 +N/A +zero-patch blocking within 0\.5-2\.0 x the patched path .*: not evaluated: no zero-patch rows$' \
+	'^Z2 +N/A +zero-patch polling within 0\.5-2\.0 x the patched path .*: not evaluated: no zero-patch rows$'
+check "A: ZT1-ZT3 N/A, no zp-poll data" \
+	is "$(grep -Ec '^ZT[1-3] +N/A +.*not evaluated: no zp-poll data' "$tmp/a.out")" 3
+check "A: bench.json zero_patch empty, geomeans null, Z1 n/a" \
+	has "$tmp/a/bench.json" '^  "zero_patch": \[\],$' '"zp-block": \{"vs": "mpdev-block", "p50_ratio": null, "cases": 0\}' \
+	'"id": "Z1", .*"status": "n/a", "value": null, "limit": 2,'
+check "A: no zero-patch config named missing" hasnt "$tmp/a.out" 'rows for zp-'
+check "doc without zero-patch rows: said so, Z targets listed" \
+	has "$tmp/page.once" '^\*\*Zero-patch\*\*: no zp-block, zp-poll, zp-sid-block, zp-sid-poll rows in this run\.$' \
+	'^\* Z1 \*\*N/A\*\* -- zero-patch blocking within 0\.5-2\.0 x' '^\* Z2 \*\*N/A\*\* -- zero-patch polling within' '^\* ZT3 \*\*N/A\*\* -- zero-patch posted writes'
+
+# Z: every config, the ratios of the table above P50.
+zp_reset
+write_run "$tmp/z" stock mpdev-block mpdev-poll inproc "${ZCONFIGS[@]}"
+printf 'zp-poll: no BAR message on QEMU'"'"'s socket\tok\tsocket.bar_read=0 socket.bar_write=0\n' >>"$tmp/z/checks.tsv"
+run_report "$tmp/z.out" "$tmp/z"
+check "Z (with zero-patch rows): exit status 0" is "$rc" 0
+check "Z: no warnings (the zero-patch configs are known)" hasnt "$tmp/z.out.err" warning
+check "Z: the latency blocks and T1-T4 exactly as without zero-patch rows" \
+	cmp -s <(lat_part "$tmp/a.out"; grep -E '^T[1-4] ' "$tmp/a.out") <(lat_part "$tmp/z.out"; grep -E '^T[1-4] ' "$tmp/z.out")
+check "Z: a block per space/op" \
+	is "$(grep -Ec '^== ZERO-PATCH (MMIO|PIO) (reads|writes): p50 per access in µs; ratios zero-patch / patched on p50 \(< 1: zero-patch faster\)$' "$tmp/z.out")" 4
+check "Z: the block header names the columns, patched beside zero-patch" \
+	has "$tmp/z.out" '^size +mpdev-block +zp-block +zp-sid-block +mpdev-poll +zp-poll +zp-sid-poll +zp/block +sid/block +zp/poll +sid/poll$'
+check "Z: MMIO read size 1 row: p50 per config, ratios" \
+	has "$tmp/z.out" '^1 +12\.0 +12\.6 +12\.0 +4\.0 +3\.6 +4\.8 +1\.05 +1\.00 +0\.90 +1\.20$'
+check "Z: MMIO read size 2 ratios (the P50X overrides)" is "$(zp_ratios "$tmp/z.out" 'MMIO reads' 2)" "1.05 1.00 0.90 1.20"
+check "Z: PIO write size 4 ratios" is "$(zp_ratios "$tmp/z.out" 'PIO writes' 4)" "1.05 1.00 0.90 1.20"
+check "Z: PIO blocks have sizes 1 2 4" \
+	is "$(zp_block "$tmp/z.out" 'PIO reads' | awk '/^[0-9]/ { printf "%s ", $1 }')" "1 2 4 "
+check "Z: throughput 2-thread ops/s ratios (reads, writes)" \
+	is "$(zp_tp "$tmp/z.out" read 2) / $(zp_tp "$tmp/z.out" write 2)" "0.90 1.00 1.10 0.80 / 0.90 1.00 1.10 0.80"
+check "Z: throughput 1-thread ops/s ratios (1e9 / p50 + 0.25)" is "$(zp_tp "$tmp/z.out" read 1)" "0.95 1.00 1.11 0.83"
+check "Z: throughput table rows for the zero-patch configs, with their scale" \
+	has "$tmp/z.out" '^zp-block +mmio read 4B +79365 +135000 +1\.70$' '^zp-sid-poll +mmio write 4B +208333 +320000 +1\.54$'
+check "Z: geometric means" \
+	has "$tmp/z.out" '^Geometric mean of the p50 ratios over the 14 one-thread cases: zp/block 1\.050, sid/block 1\.000, zp/poll 0\.900, sid/poll 1\.200$'
+check "Z: Z1 HOLDS, each blocking pair with its mean and range" \
+	has "$tmp/z.out" '^Z1 +HOLDS +zero-patch blocking within 0\.5-2\.0 x the patched path \(p50, geometric mean over the one-thread MMIO and PIO cases; Debian 12 and sid QEMU\): zp-block/mpdev-block 1\.050 \(14 of 14 cases, each 1\.05-1\.05\); zp-sid-block/mpdev-block 1\.000 \(14 of 14 cases, each 1\.00-1\.00\); within the tighter 0\.8-1\.25: 2 of 2$'
+check "Z: Z2 HOLDS, each polling pair" \
+	has "$tmp/z.out" '^Z2 +HOLDS +zero-patch polling within 0\.5-2\.0 x the patched path \(.*\): zp-poll/mpdev-poll 0\.900 \(14 of 14 cases, each 0\.90-0\.90\); zp-sid-poll/mpdev-poll 1\.200 \(14 of 14 cases, each 1\.20-1\.20\); within the tighter 0\.8-1\.25: 2 of 2$'
+check "Z: ZT1 HOLDS, worst 0.135 (size 2), sid as information" \
+	has "$tmp/z.out" '^ZT1 +HOLDS +zero-patch polling reads <= 0\.25 x stock \(T1\): worst 0\.135 \(size 2\); zp-sid-poll \(information\): worst 0\.180 \(size 2\)$'
+check "Z: ZT2 HOLDS, worst 0.675 (size 2)" \
+	has "$tmp/z.out" '^ZT2 +HOLDS +zero-patch polling reads <= 1\.0 x in-process \(T2\): worst 0\.675 \(size 2\); zp-sid-poll \(information\): worst 0\.900 \(size 2\)$'
+check "Z: ZT3 HOLDS, zero-patch blocking and sid as information" \
+	has "$tmp/z.out" '^ZT3 +HOLDS +zero-patch posted writes <= 0\.15 x stock \(T3\): worst 0\.090 \(size 1\); zp-block \(information\): worst 0\.131 \(size 1\); zp-sid-poll \(information\): worst 0\.120 \(size 1\)$'
+check "Z: Z targets under their own heading" \
+	has "$tmp/z.out" '^== Zero-patch targets \(p50, threads=1; Z1, Z2 MMIO and PIO, ZT1-ZT3 MMIO; reported, not enforced\)$'
+check "Z: no zero-patch config named missing" hasnt "$tmp/z.out" '^MISSING'
+check "Z: the zero-patch check counted" has "$tmp/z.out" '^== Sanity checks \(checks\.tsv\): 3 ok, 0 FAIL$'
+if [ "$have_python" = 1 ]; then
+	check "Z: bench.json is valid JSON" json_ok "$tmp/z/bench.json"
+	check "Z: bench.json: 14 one-thread and 2 two-thread zero_patch entries" \
+		is "$(json_q "$tmp/z/bench.json" 'sum(e["threads"] == 1 for e in d["zero_patch"]), sum(e["threads"] == 2 for e in d["zero_patch"])')" "14 2"
+	check "Z: bench.json zero_patch entries and geomeans agree with the raw rows" zp_cross "$tmp/z/bench.json"
+	sed 's/"p50_ratio": {"zp-block": 1\.05,/"p50_ratio": {"zp-block": 1.5,/' "$tmp/z/bench.json" >"$tmp/z-wrong.json"
+	check "Z: a wrong zero-patch ratio in bench.json would be caught" fails zp_cross "$tmp/z-wrong.json"
+	check "Z: bench.json geomeans" \
+		is "$(json_q "$tmp/z/bench.json" '[(c, g["vs"], g["p50_ratio"], g["cases"]) for c, g in d["zero_patch_geomean"].items()]')" \
+		"[('zp-block', 'mpdev-block', 1.05, 14), ('zp-sid-block', 'mpdev-block', 1, 14), ('zp-poll', 'mpdev-poll', 0.9, 14), ('zp-sid-poll', 'mpdev-poll', 1.2, 14)]"
+	check "Z: bench.json Z1 holds, value 1.05, Z2 1.2 (farthest from 1), limit 2; ZT1 0.135" \
+		is "$(json_q "$tmp/z/bench.json" '[(t["id"], t["status"], t["value"], t["limit"]) for t in d["targets"] if t["id"][0] == "Z"]')" \
+		"[('Z1', 'holds', 1.05, 2), ('Z2', 'holds', 1.2, 2), ('ZT1', 'holds', 0.135, 0.25), ('ZT2', 'holds', 0.675, 1), ('ZT3', 'holds', 0.09, 0.15)]"
+	check "Z: bench.json ratios (poll/stock...) unchanged by the zero-patch rows" \
+		is "$(json_q "$tmp/z/bench.json" 'd["ratios"]')" "$(json_q "$tmp/a/bench.json" 'd["ratios"]')"
+else
+	skip_n 7 "no python3: zero-patch JSON not checked"
+fi
+check "Z: bench.json zero_patch entry line" \
+	has "$tmp/z/bench.json" '^    \{"space": "mmio", "op": "read", "size": 2, "threads": 1, "p50_ns": \{"mpdev-block": 12000, "zp-block": 12600, "zp-sid-block": 12000, "mpdev-poll": 6000, "zp-poll": 5400, "zp-sid-poll": 7200\}, "ops_per_s": \{.*\}, "p50_ratio": \{"zp-block": 1\.05, "zp-sid-block": 1, "zp-poll": 0\.9, "zp-sid-poll": 1\.2\}, "ops_ratio": \{"zp-block": 0\.9524, '
+if [ "$have_gnuplot" = 1 ]; then
+	check "Z: bench.png is a PNG" is "$(head -c 4 "$tmp/z/bench.png" | tail -c 3)" PNG
+	check "Z: chart.gp: 8 bars per MMIO panel, each zero-patch config beside its patched one" \
+		is "$(awk '/index 0 using/ { sub(/.*index 0 using /, ""); sub(/[: ].*/, ""); printf "%s ", $0 }' "$tmp/z/chart.gp")" "2 3 6 7 4 8 9 5 "
+	check "Z: chart.gp: zero-patch titles, taller picture" \
+		has "$tmp/z/chart.gp" "index 1 using 8 title 'zero-patch, Debian 12 QEMU, polling remote'" "index 0 using 7 title 'zero-patch, Debian sid QEMU, blocking remote'" 'size 1200,640 '
+	check "Z: chart.dat: MMIO reads with the zero-patch columns" \
+		has "$tmp/z/chart.dat" '^# MMIO reads, p50 per access in us: size stock mpdev-block mpdev-poll inproc zp-block zp-sid-block zp-poll zp-sid-poll$' '^2 40\.000 12\.000 6\.000 8\.000 12\.600 12\.000 5\.400 7\.200$'
+	check "A (no zero-patch rows): MMIO panels with 4 bars, picture as tall as before" \
+		is "$(grep -c 'index 0 using' "$tmp/a/chart.gp") $(grep -c 'size 1200,560 ' "$tmp/a/chart.gp")" "4 1"
+else
+	skip_n 5 "no gnuplot: no chart"
+fi
+cp "$tmp/page.once" "$tmp/page-z.rst"
+run_report "$tmp/dz.out" --update-doc "$tmp/page-z.rst" "$tmp/z"
+check "doc with zero-patch rows: exit status 0" is "$rc" 0
+check "doc with zero-patch rows: tables per space/op, patched beside zero-patch" \
+	has "$tmp/page-z.rst" '^\*\*Zero-patch\*\*: ..mpqemu-run --zero-patch.., ' '^\*\*Zero-patch MMIO reads\*\*$' '^\*\*Zero-patch PIO writes\*\*$' \
+	'^Size +mpdev-block +zp-block +zp-sid-block +mpdev-poll +zp-poll +zp-sid-poll +zp/block +sid/block +zp/poll +sid/poll$' \
+	'^2 +12\.0 +12\.6 +12\.0 +6\.0 +5\.4 +7\.2 +1\.05 +1\.00 +0\.90 +1\.20$'
+check "doc with zero-patch rows: throughput ratios, geometric means, Z targets" \
+	has "$tmp/page-z.rst" '^mmio write 4B, 2 threads +360000 +324000 +360000 +400000 +440000 +320000 +0\.90 +1\.00 +1\.10 +0\.80$' \
+	'^Geometric mean of the p50 ratios over the 14 one-thread cases: zp/block 1\.050, sid/block 1\.000, zp/poll 0\.900, sid/poll 1\.200\.$' \
+	'^\* Z1 \*\*HOLDS\*\* -- zero-patch blocking within 0\.5-2\.0 x the patched path ' '^\* ZT2 \*\*HOLDS\*\* -- zero-patch polling reads <= 1\.0 x in-process \(T2\): worst 0\.675 \(size 2\)'
+check "doc with zero-patch rows: only the zero-patch part, the throughput table and the check count differ" \
+	cmp -s <(awk '/^\*\*(Zero-patch|Throughput)/ { s = 1 } /^\*\*Real I\/O/ { s = 0 } !s && !/^Sanity checks/' "$tmp/page-z.rst") \
+	<(awk '/^\*\*(Zero-patch|Throughput)/ { s = 1 } /^\*\*Real I\/O/ { s = 0 } !s && !/^Sanity checks/' "$tmp/page.once")
+if [ "$have_python" = 1 ] && python3 -c 'import docutils' 2>/dev/null; then
+	check "doc with zero-patch rows: valid reStructuredText" python3 -c '
+import sys, docutils.core
+docutils.core.publish_doctree(open(sys.argv[1], encoding="utf-8").read(),
+	settings_overrides={"halt_level": 2, "report_level": 2})' "$tmp/page-z.rst"
+else
+	skip "no docutils: rst not validated"
+fi
+cp "$tmp/z/checks.tsv" "$tmp/z-checks"
+printf 'zp-block: no BAR message on QEMU'"'"'s socket\tFAIL\tsocket.bar_read=9307 socket.bar_write=9038\n' >>"$tmp/z/checks.tsv"
+run_report "$tmp/zf.out" "$tmp/z"
+check "Z: a FAILed zero-patch route check -> exit 1, printed" \
+	has "$tmp/zf.out" "^FAIL +zp-block: no BAR message on QEMU's socket: socket.bar_read=9307" '3 ok, 1 FAIL'
+check "Z: ... exit status 1" is "$rc" 1
+cp "$tmp/z-checks" "$tmp/z/checks.tsv"
+
+# ZM: zp-poll 2.5 x mpdev-poll: Z2 MISSED; zp-block 1.5 x: Z1 HOLDS, but
+# not within the tighter bound.  ZL: zp-block 0.4 x: Z1 MISSED low.
+zp_reset
+for k in mmio,read mmio,write pio,read pio,write; do
+	P50[zp-poll,$k]=$(( P50[mpdev-poll,$k] * 5 / 2 ))
+	P50[zp-block,$k]=$(( P50[mpdev-block,$k] * 3 / 2 ))
+done
+P50X[zp-poll,mmio,read,2]=15000
+write_run "$tmp/zm" stock mpdev-block mpdev-poll inproc "${ZCONFIGS[@]}"
+run_report "$tmp/zm.out" "$tmp/zm"
+check "ZM: exit status 0 (Z2 is not enforced)" is "$rc" 0
+check "ZM: Z2 MISSED, zp-poll 2.500" has "$tmp/zm.out" '^Z2 +MISSED .*: zp-poll/mpdev-poll 2\.500 \(14 of 14 cases, each 2\.50-2\.50\); .*; within the tighter 0\.8-1\.25: 1 of 2$'
+check "ZM: Z1 HOLDS at 1.5, 1 of 2 within the tighter bound" \
+	has "$tmp/zm.out" '^Z1 +HOLDS .*: zp-block/mpdev-block 1\.500 \(14 of 14 cases, each 1\.50-1\.50\); .*; within the tighter 0\.8-1\.25: 1 of 2$'
+check "ZM: zp/poll ratios 2.50" is "$(zp_ratios "$tmp/zm.out" 'MMIO writes' 8)" "1.50 1.00 2.50 1.20"
+check "ZM: a wrong ratio would be caught (Z's 0.90 is not ZM's)" fails is "$(zp_ratios "$tmp/zm.out" 'MMIO writes' 8)" "1.50 1.00 0.90 1.20"
+check "ZM: ZT2 MISSED (zp-poll 1.875 x in-process at size 2)" has "$tmp/zm.out" '^ZT2 +MISSED .*: worst 1\.875 \(size 2\)'
+check "ZM: bench.json Z2 missed, value 2.5" has "$tmp/zm/bench.json" '"id": "Z2", .*"status": "missed", "value": 2\.5, "limit": 2,'
+zp_reset
+for k in mmio,read mmio,write pio,read pio,write; do P50[zp-block,$k]=$(( P50[mpdev-block,$k] * 2 / 5 )); done
+write_run "$tmp/zl" stock mpdev-block mpdev-poll inproc "${ZCONFIGS[@]}"
+run_report "$tmp/zl.out" "$tmp/zl"
+check "ZL: zp-block 0.4 x the patched path: Z1 MISSED (the lower bound)" \
+	has "$tmp/zl.out" '^Z1 +MISSED .*: zp-block/mpdev-block 0\.400 \(14 of 14 cases, each 0\.40-0\.40\); .*; within the tighter 0\.8-1\.25: 1 of 2$'
+check "ZL: bench.json Z1 value 0.4, Z2 still holds" \
+	has "$tmp/zl/bench.json" '"id": "Z1", .*"status": "missed", "value": 0\.4,' '"id": "Z2", .*"status": "holds",'
+
+# ZG: one case 2 x, the rest 1.05 x: the mean holds, the range shows it.
+zp_reset
+P50X[zp-block,mmio,read,2]=24000
+write_run "$tmp/zg" stock mpdev-block mpdev-poll inproc "${ZCONFIGS[@]}"
+run_report "$tmp/zg.out" "$tmp/zg"
+check "ZG: one case 2.00 x, the mean 1.099: Z1 HOLDS" \
+	has "$tmp/zg.out" '^Z1 +HOLDS .*: zp-block/mpdev-block 1\.099 \(14 of 14 cases, each 1\.05-2\.00\);'
+check "ZG: that case's ratio in its block" is "$(zp_ratios "$tmp/zg.out" 'MMIO reads' 2)" "2.00 1.00 0.90 1.20"
+
+# ZS: no sid rows (no MPDEV_QEMU_CHROOT): Z1 still evaluated.
+zp_reset
+write_run "$tmp/zs" stock mpdev-block mpdev-poll inproc zp-block zp-poll
+run_report "$tmp/zs.out" "$tmp/zs"
+check "ZS (no zp-sid rows): exit status 0, no warning" is "$rc:$(grep -c warning "$tmp/zs.out.err")" "0:0"
+check "ZS: the sid configs named missing, why" \
+	has "$tmp/zs.out" '^MISSING: no rows for zp-sid-block: its columns show "-" \(Debian sid QEMU: needs MPDEV_QEMU_CHROOT\)$'
+check "ZS: Z1, Z2 HOLD, the sid pairs not measured" \
+	has "$tmp/zs.out" '^Z1 +HOLDS +.*: zp-block/mpdev-block 1\.050 \(14 of 14 cases, each 1\.05-1\.05\); zp-sid-block: not measured; within the tighter 0\.8-1\.25: 1 of 1$' \
+	'^Z2 +HOLDS +.*: zp-poll/mpdev-poll 0\.900 .*; zp-sid-poll: not measured; within the tighter 0\.8-1\.25: 1 of 1$'
+check "ZS: ZT1 without sid information" has "$tmp/zs.out" '^ZT1 +HOLDS .*: worst 0\.135 \(size 2\)$'
+check "ZS: '-' in the sid columns" has "$tmp/zs.out" '^1 +12\.0 +12\.6 +- +4\.0 +3\.6 +- +1\.05 +- +0\.90 +-$'
+
+# ZN: no zp-poll rows; ZR: zero-patch rows only (no patched ones).
+zp_reset
+write_run "$tmp/zn" stock mpdev-block mpdev-poll inproc zp-block zp-sid-block zp-sid-poll
+run_report "$tmp/zn.out" "$tmp/zn"
+check "ZN (no zp-poll rows): exit 0, zp-poll named missing" \
+	has "$tmp/zn.out" '^MISSING: no rows for zp-poll: its columns show "-" and Z2 is N/A$'
+check "ZN: Z2 N/A, the missing pair said; Z1 HOLDS" \
+	has "$tmp/zn.out" '^Z2 +N/A +.*: not evaluated, data missing: zp-poll/mpdev-poll: no data \(no zp-poll rows\); zp-sid-poll/mpdev-poll 1\.200 ' '^Z1 +HOLDS '
+check "ZN: ZT1-ZT3 N/A" is "$(grep -Ec '^ZT[1-3] +N/A +.*not evaluated: no zp-poll data' "$tmp/zn.out")" 3
+zp_reset
+write_run "$tmp/zr" stock inproc zp-block zp-poll
+run_report "$tmp/zr.out" "$tmp/zr"
+check "ZR (zero-patch rows, no patched ones): exit 0, no ratio" is "$rc $(zp_ratios "$tmp/zr.out" 'MMIO reads' 1)" "0 - - - -"
+check "ZR: Z1, Z2 N/A: no mpdev-block or mpdev-poll rows" \
+	has "$tmp/zr.out" '^Z1 +N/A +.*: zp-block/mpdev-block: no data \(no mpdev-block rows\); zp-sid-block: not measured$' \
+	'^Z2 +N/A +.*: zp-poll/mpdev-poll: no data \(no mpdev-poll rows\); zp-sid-poll: not measured$'
+check "ZR: ZT1 still evaluated (against stock)" has "$tmp/zr.out" '^ZT1 +HOLDS '
+
+# ZI: one zp-block row missing: its mean is over 13 cases, Z1 N/A.
+zp_reset
+write_run "$tmp/zi" stock mpdev-block mpdev-poll inproc "${ZCONFIGS[@]}"
+awk -F'\t' '!($1 == "zp-block" && $2 == "pio" && $3 == "write" && $4 == 4)' "$tmp/zi/results.tsv" >"$tmp/zi/r" &&
+	mv "$tmp/zi/r" "$tmp/zi/results.tsv"
+run_report "$tmp/zi.out" "$tmp/zi"
+check "ZI (a zp-block case missing): Z1 N/A, the mean over 13 of 14 cases" \
+	has "$tmp/zi.out" '^Z1 +N/A +.*: not evaluated, data missing: zp-block/mpdev-block 1\.050 \(13 of 14 cases, each 1\.05-1\.05\);'
+check "ZI: '-' for that case" is "$(zp_ratios "$tmp/zi.out" 'PIO writes' 4)" "- 1.00 0.90 1.20"
+
+# ZW: a zero-patch config on a disk space is in bench.json only.
+zp_reset
+write_run "$tmp/zw" stock mpdev-block mpdev-poll inproc zp-block zp-poll
+printf 'zp-block\tdisk-null\trandread\t4096\t1\t100\t1000\t2000\t-\t1000\n' >>"$tmp/zw/results.tsv"
+run_report "$tmp/zw.out" "$tmp/zw"
+check "ZW: a zp-block disk-null row warned about, exit 0" \
+	has "$tmp/zw.out.err" 'config "zp-block" on disk-null: a zero-patch configuration \(register rows only\); in bench.json only'
+check "ZW: ... and kept out of the disk blocks" hasnt "$tmp/zw.out" '^zp-block +1000 '
+zp_reset
 
 # ------------------------------------------------------------ failures
 reset_data

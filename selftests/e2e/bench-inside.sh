@@ -14,6 +14,11 @@
 #   mpdev-block  patched QEMU + mpdev, the remote blocking in poll()/read()
 #   mpdev-poll   patched QEMU + mpdev, the remote busy-polling the ring
 #
+# Then the same steps with Debian's stock QEMU as the VMM and mpdev all
+# the same (part zero-patch: mpqemu-run --zero-patch, see
+# Documentation/mpdev/zero-patch.rst): zp-block and zp-poll on QEMU 7.2,
+# and with MPDEV_QEMU_CHROOT zp-sid-block and zp-sid-poll on sid's QEMU.
+#
 # Then four boots of real I/O (QEMU's own lsi53c895a, its remote a QEMU
 # with -machine x-remote): stock, mpdev-block, mpdev-poll and the same
 # device in-process; the guest's mpdev-io times 4 KiB O_DIRECT random
@@ -40,8 +45,9 @@
 #
 # Environment: MPDEV_BENCH_N (accesses per case, default 1000),
 # MPDEV_BENCH_DISK_SECS (seconds per disk case, default 5),
-# MPDEV_BENCH_PARTS (default "testdev stock-sid disk nvme": which boots
-# run; stock-sid only with MPDEV_QEMU_CHROOT, see scripts/qemu-sid.sh),
+# MPDEV_BENCH_PARTS (default "testdev zero-patch stock-sid disk nvme":
+# which boots run; stock-sid and zero-patch's zp-sid-* only with
+# MPDEV_QEMU_CHROOT, see scripts/qemu-sid.sh),
 # MPDEV_QEMU_PATCHED, MPDEV_QEMU_STOCK, MPDEV_E2E_BOOT_TIMEOUT (240),
 # MPDEV_E2E_RUN_TIMEOUT (600).
 set -uo pipefail
@@ -63,7 +69,7 @@ INPROC_ID=1b36/0005
 
 t0=$SECONDS
 failed=0
-PARTS=${MPDEV_BENCH_PARTS:-testdev stock-sid disk nvme}
+PARTS=${MPDEV_BENCH_PARTS:-testdev zero-patch stock-sid disk nvme}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 say() { printf '[bench %3ds] %s\n' "$((SECONDS - t0))" "$*"; }
 die() { say "FAILED: $*"; exit 1; }
@@ -151,6 +157,8 @@ run() {
 	e2e_remote_stats "$dir/remote.stats"
 	"$MPDEVCTL" show -j >"$dir/mpdevctl-show.json" 2>&1
 	"$MPDEVCTL" stats -j >"$dir/mpdevctl-stats.json" 2>&1
+	# zero-patch: mpqemu-run's state file(s) in its --run-dir, as now
+	[ -z "${ZP_RUNDIR:-}" ] || cp "$ZP_RUNDIR"/*.zero-patch "$dir/" 2>/dev/null
 	e2e_stop
 
 	local done_line
@@ -251,6 +259,75 @@ if part testdev; then
 		check_mpdev_route mpdev-poll ring fd
 	else
 		failed=1
+	fi
+fi
+
+# ------------------------------------------------- zero-patch (stock VMM)
+# The mpdev fast path with Debian's unmodified QEMU as the VMM:
+# mpqemu-run --zero-patch (Documentation/mpdev/zero-patch.rst) relays the
+# proxy's socket, attaches QEMU's KVM VM to mpdev and puts the proxy's
+# BARs on KVM's buses from QMP query-pci; the remote is the same
+# mpdev-remote.  The same steps as mpdev-block/mpdev-poll, measured right
+# after them, against which bench-report.sh puts them (Z1, Z2): the stock
+# proxy has no MSI-X and probes every BAR as 32-bit, which the testdev's
+# BAR0 (32-bit MMIO) and BAR1 (port I/O) need not.  Debian 12's QEMU 7.2
+# (zp-block, zp-poll) and, with MPDEV_QEMU_CHROOT, sid's (zp-sid-block,
+# zp-sid-poll, through qemu-chroot).  The same route checks as the patched
+# rows (a row that went over the socket fails the run), and mpqemu-run's
+# own word: its attach message, and its state file read while the guest
+# holds (VM attached, backend handed over, at least BAR0 and BAR1 on
+# mpdev, none refused).
+# zp_run CONFIG VMM MODE [MPQEMU-RUN-ARGS...]: one boot; MODE fd
+# (blocking remote) or ring (polling).
+zp_run() {
+	local config=$1 vmm=$2 mode=$3 other=fd msg
+	shift 3
+	[ "$mode" = fd ] && other=ring
+	# mpqemu-run's run dir in the test VM's own /tmp (9p for the logs)
+	ZP_RUNDIR=$(mktemp -d /tmp/bench-zp.XXXXXX)
+	if ! run "$config" "$LAT_MMIO,$LAT_PIO,$TP" --qemu "$vmm" --zero-patch \
+		--run-dir "$ZP_RUNDIR" "$@"; then
+		cp "$ZP_RUNDIR"/*.log "$logs/$config/" 2>/dev/null
+		rm -rf "$ZP_RUNDIR"
+		ZP_RUNDIR=''
+		return 1
+	fi
+	cp "$ZP_RUNDIR"/*.log "$logs/$config/" 2>/dev/null
+	rm -rf "$ZP_RUNDIR"
+	ZP_RUNDIR=''
+	check_mpdev_route "$config" "$mode" "$other"
+	# Its pid: QEMU's, the child mpqemu-run started (qemu-chroot execs).
+	msg=$(grep -m1 -F "zero-patch: proxy mpdev0: QEMU's KVM VM (pid $qemu_pid) attached to mpdev, backend handed to the remote" \
+		"$logs/$config/mpqemu-run.err")
+	check "$config: mpqemu-run attached stock QEMU's VM to mpdev" "$([ -n "$msg" ]; echo $?)" \
+		"${msg:-no attach message for pid $qemu_pid; $(grep -m1 'zero-patch:' "$logs/$config/mpqemu-run.err" || echo 'no zero-patch line')}"
+	declare -A zs=()
+	local k v
+	while IFS='=' read -r k v; do
+		[[ $k == [a-z]* ]] && zs[$k]=$v
+	done <"$logs/$config/mpdev0.zero-patch" 2>/dev/null
+	check "$config: mpqemu-run's state: VM attached, backend handed over, the BARs on mpdev, none refused" \
+		"$([ "${zs[vm_attached]:-}" = 1 ] && [ "${zs[backend]:-}" = 1 ] &&
+			[[ ${zs[regions_now]:-} =~ ^[0-9]+$ ]] && [ "${zs[regions_now]}" -ge 2 ] &&
+			[ "${zs[refused]:-x}" = 0 ]; echo $?)" \
+		"vm_attached=${zs[vm_attached]:-?} backend=${zs[backend]:-?} regions_now=${zs[regions_now]:-?} regions_added=${zs[regions_added]:-?} refused=${zs[refused]:-?}${zs[last_refusal]:+ last_refusal='${zs[last_refusal]}'}"
+}
+if part zero-patch; then
+	extra_qemu=()
+	if [ "$(id -u)" != 0 ] || ! "$MPQEMU_RUN" --help 2>&1 | grep -q -e '--zero-patch'; then
+		check "zero-patch: mpqemu-run --zero-patch can run (root, built with it)" 1 \
+			"uid $(id -u); $("$MPQEMU_RUN" --help 2>&1 | grep -c -e '--zero-patch') --zero-patch lines in mpqemu-run --help"
+	else
+		zp_run zp-block "$QEMU_STOCK" fd || failed=1
+		zp_run zp-poll "$QEMU_STOCK" ring --remote-arg --poll || failed=1
+		if [ -n "${MPDEV_QEMU_CHROOT:-}" ]; then
+			grep -q '^qemu_sid=' "$OUT/meta.txt" ||
+				echo "qemu_sid=$("$here/qemu-chroot" --version | head -n1)" >>"$OUT/meta.txt"
+			zp_run zp-sid-block "$here/qemu-chroot" fd || failed=1
+			zp_run zp-sid-poll "$here/qemu-chroot" ring --remote-arg --poll || failed=1
+		else
+			say "zero-patch: no MPDEV_QEMU_CHROOT, Debian sid's QEMU (zp-sid-block, zp-sid-poll) left out"
+		fi
 	fi
 fi
 
