@@ -165,7 +165,13 @@ static pid_t find_vm_holder(pid_t pid, int *fd, int depth)
 	return found;
 }
 
-int zp_take_vm_fd(struct zp_vmm *v, int timeout_ms, char *err, size_t len)
+/*
+ * Find QEMU's KVM VM fd (a descriptor of QEMU or of a descendant whose
+ * link is anon_inode:kvm-vm), waiting up to @timeout_ms for QEMU to
+ * create it, and take a copy with pidfd_getfd().  0, or -1 with @err.
+ */
+static int zp_take_vm_fd(struct zp_vmm *v, int timeout_ms, char *err,
+			 size_t len)
 {
 	struct timespec t0, t;
 	pid_t holder = 0;
@@ -605,7 +611,14 @@ static int setup_fail(struct relay *r, char *err, size_t len, const char *what)
 	return -1;
 }
 
-int relay_setup_mpdev(struct relay *r, char *err, size_t len)
+/*
+ * Open mpdev, attach QEMU's VM, create the backend and hand it to the
+ * remote (MPDEV_BACKEND, whose answer is read here and not forwarded).
+ * Called at the first config write that touches a BAR, with nothing else
+ * owed.  0, or -1 with @err (the remote declining is an error: it must
+ * understand the message).
+ */
+static int relay_setup_mpdev(struct relay *r, char *err, size_t len)
 {
 	struct mpdev_features f = { 0 };
 	struct mpdev_attach_vm at = { .vm_fd = r->v->vm_fd };
@@ -644,12 +657,12 @@ int relay_setup_mpdev(struct relay *r, char *err, size_t len)
 	m.nfds = 1;
 	/* msg_send() closes our copy: the kernel sees the remote go. */
 	if (msg_send(r, r->rfd, &m, "the remote") < 0) {
-		snprintf(err, len, "proxy %s: MPDEV_BACKEND %s", r->id, r->why);
+		snprintf(err, len, "proxy %s: MPDEV_BACKEND %.300s", r->id, r->why);
 		close_fd(&r->ctl);
 		return -1;
 	}
 	if (msg_read(r, r->rfd, &m, BACKEND_REPLY_MS, "the remote") < 0) {
-		snprintf(err, len, "proxy %s: no answer to MPDEV_BACKEND (%s)",
+		snprintf(err, len, "proxy %s: no answer to MPDEV_BACKEND (%.300s)",
 			 r->id, r->why);
 		close_fd(&r->ctl);
 		return -1;

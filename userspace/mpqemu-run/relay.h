@@ -26,7 +26,8 @@ struct qmp;
 /* What every relay of one QEMU shares. */
 struct zp_vmm {
 	pid_t qemu_pid;		/* the process mpqemu-run started */
-	int vm_fd;		/* our copy of QEMU's KVM VM fd, or -1 */
+	int vm_fd;		/* our copy of QEMU's KVM VM fd, or -1 until a
+				 * relay needs it (the first BAR write) */
 	const char *mpdev_path;	/* /dev/mpdev */
 	const char *qmp_path;	/* QEMU's QMP socket */
 	struct qmp *qmp;	/* connected on first use */
@@ -37,13 +38,6 @@ struct zp_vmm {
 struct relay;
 
 /*
- * Find QEMU's KVM VM fd (a descriptor of @pid or of a descendant whose
- * link is anon_inode:kvm-vm), waiting up to @timeout_ms for QEMU to
- * create it, and take a copy with pidfd_getfd().  0, or -1 with @err.
- */
-int zp_take_vm_fd(struct zp_vmm *v, int timeout_ms, char *err, size_t len);
-
-/*
  * A relay for proxy @id between @qemu_fd (our end of QEMU's socket) and
  * @remote_fd (our end of the remote's); it owns both fds.  NULL (out of
  * memory) closes them.
@@ -51,14 +45,6 @@ int zp_take_vm_fd(struct zp_vmm *v, int timeout_ms, char *err, size_t len);
 struct relay *relay_new(struct zp_vmm *v, const char *id, int qemu_fd,
 			int remote_fd);
 void relay_free(struct relay *r);
-
-/*
- * Open mpdev, attach QEMU's VM, create the backend and hand it to the
- * remote (MPDEV_BACKEND, whose answer is read here and not forwarded).
- * Call once, before any message is relayed.  0, or -1 with @err (the
- * remote declining is an error: it must understand the message).
- */
-int relay_setup_mpdev(struct relay *r, char *err, size_t len);
 
 /* The two fds to poll for input: QEMU's side, then the remote's. */
 int relay_qemu_fd(const struct relay *r);
