@@ -693,7 +693,7 @@ static void relay_step(struct relay **relays, int i, short qrev, short rrev,
 }
 
 static void zp_cleanup(struct relay **relays, int n, struct zp_vmm *v,
-		       const char *qmp_dir)
+		       const char *qmp_dir)	/* NULL if none was made */
 {
 	char path[96];
 
@@ -706,7 +706,7 @@ static void zp_cleanup(struct relay **relays, int n, struct zp_vmm *v,
 	v->qmp = NULL;
 	close_fd(&v->vm_fd);
 	/* Our own monitor's socket and its directory, if made. */
-	if (!strchr(qmp_dir, 'X')) {
+	if (qmp_dir) {
 		snprintf(path, sizeof(path), "%s/qmp", qmp_dir);
 		unlink(path);
 		rmdir(qmp_dir);
@@ -725,6 +725,7 @@ int main(int argc, char **argv)
 	struct relay *relays[MAX_PROXIES] = { NULL };
 	struct zp_vmm vmm = { .vm_fd = -1 };
 	char qmp_dir[] = "/tmp/mpqemu-run.XXXXXX", qmp_sock[64] = "";
+	bool qmp_made = false;
 	double deadline = 0;
 	bool killed = false;
 	int sfd;
@@ -870,6 +871,7 @@ int main(int argc, char **argv)
 			log_err("mkdtemp %s: %s", qmp_dir, strerror(errno));
 			goto stop_all;
 		}
+		qmp_made = true;
 		snprintf(qmp_sock, sizeof(qmp_sock), "%s/qmp", qmp_dir);
 		vmm.qmp_path = qmp_sock;
 		if (add_qmp_monitor(&qargv, qmp_sock) < 0) {
@@ -1011,7 +1013,7 @@ int main(int argc, char **argv)
 	qa_free_argv(qargv);
 	for (int i = 0; i < o.nproxies; i++)
 		qa_free_argv(rem[i].argv);
-	zp_cleanup(relays, o.nproxies, &vmm, qmp_dir);
+	zp_cleanup(relays, o.nproxies, &vmm, qmp_made ? qmp_dir : NULL);
 	return exit_status;
 
 stop_all:
@@ -1028,6 +1030,6 @@ stop_all:
 		qa_free_argv(rem[i].argv);
 	}
 	qa_free_argv(qargv);
-	zp_cleanup(relays, o.nproxies, &vmm, qmp_dir);
+	zp_cleanup(relays, o.nproxies, &vmm, qmp_made ? qmp_dir : NULL);
 	return 1;
 }

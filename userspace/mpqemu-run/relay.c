@@ -68,9 +68,7 @@ struct relay {
 	int qfd, rfd;
 	int ctl;		/* the mpdev context, -1 before set-up */
 	bool backend;		/* the remote took it */
-	bool setup_tried;
 	bool cookies;		/* MPDEV_FEAT_REGION_COOKIE */
-	bool after_reset;	/* no region until the next BAR write */
 	char why[640];
 
 	/* Config bytes as QEMU forwarded the guest's writes; known[] says
@@ -559,12 +557,13 @@ static void refresh(struct relay *r)
 	struct qmp_pci_dev dev;
 	bool seen[NBARS] = { false };
 
-	if (r->ctl < 0 || !r->backend || r->after_reset)
+	if (r->ctl < 0 || !r->backend)
 		return;
 	/*
-	 * Nothing can be mapped before the guest turns decoding on, and the
-	 * proxy's own sizing writes come from QEMU's main thread during
-	 * realize, when QMP cannot answer: do not ask then.
+	 * Nothing can be mapped before the guest turns decoding on (after a
+	 * reset the command byte is unknown again), and the proxy's own
+	 * sizing writes come from QEMU's main thread during realize, when
+	 * QMP cannot answer: do not ask then.
 	 */
 	if (!cfg_known(r, 0x04, 1) || !(r->cfg[0x04] & 0x3)) {
 		for (int i = 0; i < NBARS; i++)
@@ -629,7 +628,6 @@ static int relay_setup_mpdev(struct relay *r, char *err, size_t len)
 	uint64_t status;
 	int bfd;
 
-	r->setup_tried = true;
 	r->ctl = open(r->v->mpdev_path, O_RDWR | O_CLOEXEC);
 	if (r->ctl < 0)
 		return setup_fail(r, err, len, r->v->mpdev_path);
@@ -668,9 +666,10 @@ static int relay_setup_mpdev(struct relay *r, char *err, size_t len)
 		return -1;
 	}
 	msg_drop_fds(&m);
-	memcpy(&status, m.payload, sizeof(status));
-	if (m.cmd != MPQ_CMD_RET || m.size != sizeof(status) ||
-	    status != MPQ_MPDEV_OK) {
+	status = ~0ULL;
+	if (m.cmd == MPQ_CMD_RET && m.size == sizeof(status))
+		memcpy(&status, m.payload, sizeof(status));
+	if (status != MPQ_MPDEV_OK) {
 		snprintf(err, len, "the remote for proxy %s declined the mpdev "
 			 "backend (%s, status 0x%llx): it must understand "
 			 "MPQEMU_CMD_MPDEV_BACKEND (mpdev-remote, or QEMU with "
@@ -743,16 +742,14 @@ enum relay_status relay_from_qemu(struct relay *r)
 		memcpy(&c, m.payload, sizeof(c));
 		r->st.cfg_writes++;
 		hit = cfg_write(r, &c);
-		if (hit) {
+		if (hit)
 			r->st.bar_cfg_writes++;
-			r->after_reset = false;
-		}
 		/*
 		 * The guest is about to map the device: set mpdev up now,
 		 * while this vCPU waits and nothing else is owed (the proxy
 		 * has one request out at a time).
 		 */
-		if (hit && !r->setup_tried && !r->nowed) {
+		if (hit && r->ctl < 0 && !r->nowed) {
 			if (r->v->vm_fd < 0) {
 				if (zp_take_vm_fd(r->v, 5000, err, sizeof(err)) < 0) {
 					snprintf(r->why, sizeof(r->why), "%s", err);
@@ -782,7 +779,6 @@ enum relay_status relay_from_qemu(struct relay *r)
 		for (int i = 0; i < NBARS; i++)
 			bar_del(r, i);
 		memset(r->known, 0, sizeof(r->known));
-		r->after_reset = true;
 		write_stats(r);
 	}
 	if (mpq_cmd_wants_reply(m.cmd))
