@@ -26,6 +26,10 @@
 #                   remote's counters say so
 #   disk-mpdev      patched VMM and remote, mpdev=on, remote blocking
 #   disk-poll       the same, the remote busy-polls the ring
+#   disk-zp         Debian's unmodified QEMU as VMM, the patched remote,
+#                   mpqemu-run --zero-patch (Documentation/mpdev/
+#                   zero-patch.rst): the relay attaches the VMM's KVM VM
+#                   and hands the remote its backend; mpdev, blocking
 # Route checks (patched remote, QOM counters read over its QMP socket):
 # with mpdev every BAR access went through mpdev and not one BAR message
 # crossed the socket; without it, the reverse.
@@ -34,7 +38,8 @@
 # guest's e1000 driver brings up eth0, pings the gateway and fetches a
 # 1 MiB random file over HTTP from a server on the test VM's loopback
 # (user networking maps 10.0.2.2 to it), checking its sha256: net-classic
-# (stock both sides) and net-mpdev (patched, mpdev=on).
+# (stock both sides), net-mpdev (patched, mpdev=on), net-poll (the same,
+# the remote polling) and net-zp (stock VMM, patched remote, --zero-patch).
 #
 # Remote killed mid-I/O (kill-mid-io, mpdev=on): the guest streams 64 KiB
 # O_DIRECT records, printing "BLK-DONE i" after each completed write; the
@@ -57,13 +62,13 @@
 #                   of its BARs (HMP info pci), and checks that pin down
 #                   the known gap of the stock proxy: its 32-bit view of
 #                   the 64-bit BAR the guest puts above 4 GiB, no MSI-X
-#   vblk-classic    the same for virtio-blk-pci (not in the default list)
+#   vblk-classic    the same for virtio-blk-pci
 #   nvme-mpdev      patched VMM and remote, mpdev (blocking remote) and
 #   nvme-poll       MSI-X carried: the driver binds with MSI-X, pattern
 #   vblk-mpdev      and verify-image, the BARs served by mpdev in pieces
 #                   around the MSI-X table and PBA, every interrupt the
 #                   guest counted an eventfd the remote signalled
-#                   (nvme-poll: the polling remote)
+#   vblk-poll       (nvme-poll, vblk-poll: the polling remote)
 #
 # AHCI, QEMU's ich9-ahci (8086:2922: MSI only, one message, 64-bit address,
 # no per-vector masking; BAR5 the ABAR MMIO, BAR4 I/O) with an ide-hd
@@ -97,7 +102,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-CASES=${MPDEV_E2E_DEV_CASES:-disk-classic disk-vmm-auto disk-remote disk-mpdev disk-poll net-classic net-mpdev kill-mid-io nvme-inproc vblk-inproc nvme-classic nvme-mpdev nvme-poll vblk-mpdev ahci-inproc ahci-mpdev}
+CASES=${MPDEV_E2E_DEV_CASES:-disk-classic disk-vmm-auto disk-remote disk-mpdev disk-poll disk-zp net-classic net-mpdev net-poll net-zp kill-mid-io nvme-inproc vblk-inproc nvme-classic vblk-classic nvme-mpdev nvme-poll vblk-mpdev vblk-poll ahci-inproc ahci-mpdev}
 # What the cases need: a remote (mpqemu-run, /dev/mpdev), the patched QEMU
 need_remote=0 need_patched=0
 for c in $CASES; do
@@ -202,6 +207,7 @@ dev_case() {
 		case $mpdev in
 		none) pm= ;;
 		auto) pm=,mpdev=auto ;;
+		zp) pm= mpq+=(--zero-patch) ;;
 		*) pm=,mpdev=on,mpdev-fd=@MPDEV_FD:dev0@ mpq+=(--mpdev-for dev0) ;;
 		esac
 		mpq+=(--remote-cmd dev0 "${E2E_REMOTE_ARGS[@]}" ';')
@@ -236,7 +242,7 @@ dev_case() {
 		e2e_qom "$case_dir/run/dev0.qmp" "$case_dir/qom.txt" $QOM_PROPS
 		t_diag "$name: remote counters: $(tr '\n' ' ' <"$case_dir/qom.txt")"
 	fi
-	if [ "$mpdev" = on ] || [ "$mpdev" = poll ]; then
+	if [ "$mpdev" = on ] || [ "$mpdev" = poll ] || [ "$mpdev" = zp ]; then
 		[ "$have_ctl" = 0 ] || "$MPDEVCTL" show -j >"$case_dir/mpdevctl-show.json" 2>&1
 	fi
 	return 0
@@ -265,6 +271,18 @@ route_mpdev() {
 		t_ok "$(grep -q '"backend_attached":true' "$case_dir/mpdevctl-show.json" && grep -q '"state":"ok"' "$case_dir/mpdevctl-show.json"; echo $?)" \
 			"$n: mpdevctl show: the context has its backend, state ok"
 	fi
+}
+
+# route_zero_patch NAME: mpqemu-run --zero-patch attached the stock VMM's
+# VM and put the LSI's BARs on mpdev from QMP, refusing none
+route_zero_patch() {
+	local n=$1 f=$case_dir/run/dev0.zero-patch now add ref
+	now=$(sed -n 's/^regions_now=//p' "$f" 2>/dev/null)
+	add=$(sed -n 's/^regions_added=//p' "$f" 2>/dev/null)
+	ref=$(sed -n 's/^refused=//p' "$f" 2>/dev/null)
+	t_ok "$(grep -q "zero-patch: proxy dev0: QEMU's KVM VM (pid [0-9]*) attached" "$case_dir/mpqemu-run.err" &&
+		ge "${add:-}" 1 && [ "${ref:-x}" = 0 ]; echo $?)" \
+		"$n: route: mpqemu-run --zero-patch attached the stock VMM's KVM VM and registered the BARs from QMP (regions_added=${add:-?} regions_now=${now:-?} refused=${ref:-?})"
 }
 
 route_socket() {
@@ -307,6 +325,8 @@ disk_case() {
 	if dev_case "$name" "$vmm" "$remote" "$mpdev" lsi "disk:e2edata,pattern:e2edata:$SEED"; then
 		case $mpdev in
 		on) route_mpdev "$name" ;;
+		zp) route_mpdev "$name"
+		    route_zero_patch "$name" ;;
 		poll) route_mpdev "$name"
 		      t_ok "$([ "${q[mpdev-mode]:-}" = poll ] && [ "${q[mpdev-poll-batches]:-0}" -gt 0 ]; echo $?)" \
 			"$name: route: the remote busy-polled the ring (mpdev-mode=${q[mpdev-mode]:-?}, mpdev-poll-batches=${q[mpdev-poll-batches]:-?})" ;;
@@ -531,7 +551,12 @@ net_case() {
 		http_gets=$got
 		case $mpdev in
 		on|poll) route_mpdev "$name" ;;
+		zp) route_mpdev "$name"
+		    route_zero_patch "$name" ;;
 		esac
+		[ "$mpdev" != poll ] ||
+			t_ok "$([ "${q[mpdev-mode]:-}" = poll ] && ge "${q[mpdev-poll-batches]:-}" 1; echo $?)" \
+				"$name: route: the remote busy-polled the ring (mpdev-poll-batches=${q[mpdev-poll-batches]:-?})"
 		case_stop
 	fi
 }
@@ -605,6 +630,7 @@ for c in $CASES; do
 	disk-remote) disk_case "$c" "$STOCK" "$PATCHED" none ;;
 	disk-mpdev) disk_case "$c" "$PATCHED" "$PATCHED" on ;;
 	disk-poll) disk_case "$c" "$PATCHED" "$PATCHED" poll ;;
+	disk-zp) disk_case "$c" "$STOCK" "$PATCHED" zp ;;
 	net-*)
 		if [ -z "${HTTP_PORT:-}" ] && ! net_setup; then
 			t_fail "$c: an HTTP server on 127.0.0.1 for the guest"
@@ -613,12 +639,15 @@ for c in $CASES; do
 		case $c in
 		net-classic) net_case "$c" "$STOCK" "$STOCK" none ;;
 		net-mpdev) net_case "$c" "$PATCHED" "$PATCHED" on ;;
+		net-poll) net_case "$c" "$PATCHED" "$PATCHED" poll ;;
+		net-zp) net_case "$c" "$STOCK" "$PATCHED" zp ;;
 		esac ;;
 	kill-mid-io) kill_case ;;
 	nvme-inproc) modern_inproc "$c" nvme ;;
 	nvme-mpdev) modern_mpdev "$c" nvme on ;;
 	nvme-poll) modern_mpdev "$c" nvme poll ;;
 	vblk-mpdev) modern_mpdev "$c" vblk on ;;
+	vblk-poll) modern_mpdev "$c" vblk poll ;;
 	vblk-inproc) modern_inproc "$c" vblk ;;
 	ahci-inproc) modern_inproc "$c" ahci ;;
 	ahci-mpdev) modern_mpdev "$c" ahci on ;;
