@@ -103,6 +103,10 @@ if stage build make all; then
 		stage e2e-mpdev env MPDEV_VM_TCG_THREAD=multi \
 			selftests/vm/vm-run --timeout 900 -- \
 			selftests/e2e/run-mpdev.sh
+		# The same with the remote busy-polling the ring (MSI-X too).
+		stage e2e-mpdev-poll env MPDEV_VM_TCG_THREAD=multi \
+			selftests/vm/vm-run --timeout 900 -- \
+			env MPDEV_E2E_POLL=1 selftests/e2e/run-mpdev.sh
 		stage e2e-qemu-remote env MPDEV_VM_TCG_THREAD=multi selftests/vm/vm-run --timeout 600 -- selftests/e2e/run-qemu-remote.sh
 		# QEMU's lsi53c895a, e1000, nvme and virtio-blk in a remote, the
 		# guest's own drivers.

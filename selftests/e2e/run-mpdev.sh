@@ -85,6 +85,9 @@
 #
 # Environment (MPDEV_* because vm-run passes those into the VM):
 #   MPDEV_E2E_ZERO_PATCH     1: zero-patch mode (default 0)
+#   MPDEV_E2E_POLL           1: the remote busy-polls the ring (--poll); a
+#                            check that it served the ring, and logs in
+#                            e2e-mpdev-poll (default 0: blocking)
 #   MPDEV_QEMU_PATCHED       patched QEMU (default: build-qemu.sh --print-path)
 #   MPDEV_E2E_QEMU           zero-patch: the stock VMM QEMU (default
 #                            /usr/bin/qemu-system-x86_64), e.g.
@@ -108,6 +111,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
 
 ZP=${MPDEV_E2E_ZERO_PATCH:-0}
+POLL=${MPDEV_E2E_POLL:-0}
 if [ "$ZP" = 1 ]; then
 	# Set after the preflight: movebar:--reader if the guest tool has it.
 	RUN_STEPS=${MPDEV_E2E_RUN:-}
@@ -116,7 +120,7 @@ if [ "$ZP" = 1 ]; then
 else
 	RUN_STEPS=${MPDEV_E2E_RUN:-check,dma,movebar,movebar:--bar:4,msix,bench:-n:300:--sizes:4}
 	DEVICE_ARG=${MPDEV_E2E_DEVICE_ARG-bar64=1}
-	LOG_NAME=${MPDEV_E2E_LOG_NAME:-e2e-mpdev}
+	LOG_NAME=${MPDEV_E2E_LOG_NAME:-e2e-mpdev$([ "$POLL" = 1 ] && echo -poll)}
 fi
 # mpqemu-run's default proxy id (run-mpdev.sh gives no --proxy)
 PROXY=mpdev0
@@ -220,6 +224,7 @@ else
 	MPQ=("$MPQEMU_RUN" --qemu "$QEMU" --mpdev --remote "$MPDEV_REMOTE"
 		--remote-arg "--stats-file=$work/remote.stats" -v)
 	[ -z "$DEVICE_ARG" ] || MPQ+=(--remote-arg "--device-arg=$DEVICE_ARG")
+	[ "$POLL" = 0 ] || MPQ+=(--remote-arg --poll)
 fi
 printf '%q ' "${MPQ[@]}" -- "${E2E_QEMU_ARGS[@]}" >"$work/cmdline"
 
@@ -284,6 +289,10 @@ t_ok "$([ "${rs[mpdev.by_cookie]:-0}" -gt 0 ] && [ "${rs[mpdev.by_cookie]:-0}" -
 	"remote: every mpdev request carried its region's cookie (mpdev.by_cookie=${rs[mpdev.by_cookie]:-?} of $(( ${rs[mpdev.reads]:-0} + ${rs[mpdev.writes]:-0} )))"
 t_ok "$([ -n "${rs[socket.bar_read]:-}" ] && [ "${rs[socket.bar_read]}" -eq 0 ] && [ "${rs[socket.bar_write]:-1}" -eq 0 ]; echo $?)" \
 	"remote: zero BAR messages on the mpqemu socket (socket.bar_read=${rs[socket.bar_read]:-?}, socket.bar_write=${rs[socket.bar_write]:-?})"
+if [ "$POLL" = 1 ]; then
+	t_ok "$([ "${rs[mpdev.ring_batches]:-0}" -gt 0 ]; echo $?)" \
+		"remote: it busy-polled the shared ring (mpdev.ring_batches=${rs[mpdev.ring_batches]:-?}, mpdev.fd_batches=${rs[mpdev.fd_batches]:-?})"
+fi
 t_ok "$([ "${rs[mpdev.bad_requests]:-1}" -eq 0 ] && [ "${rs[socket.bad_msgs]:-1}" -eq 0 ]; echo $?)" \
 	"remote: no request or message rejected (mpdev.bad_requests=${rs[mpdev.bad_requests]:-?}, socket.bad_msgs=${rs[socket.bad_msgs]:-?})"
 t_ok "$([ "${rs[intx.signals]:-0}" -ge 9 ] && [ "${rs[intx.resamples]:-0}" -ge 9 ] && [ "${rs[dev.dma_ok]:-0}" -ge 4 ]; echo $?)" \

@@ -46,7 +46,8 @@
  *                        vector's interrupts in /proc/interrupts: exact
  *                        counts, INT_STATUS events on vector 0, Function
  *                        Mask (held once per vector), a vector masked in
- *                        the table (PBA); then unbind (INTx again)
+ *                        the table (PBA), an entry rewritten with another
+ *                        vector's message and back; then unbind (INTx)
  *   bench [-n N] [--sizes 1,2,4,8] [--ops read,write] [--threads T]
  *         (lists may use "/" instead of ",", as they must in a run STEP)
  *         [--res FILE] [--id VVVV:DDDD] [--off OFF] [--space mmio|pio]
@@ -2096,6 +2097,39 @@ static int cmd_msix(int argc, char **argv)
 		    msix_list(got, n, l1, sizeof(l1)));
 		for (int i = 0; i < n; i++)
 			total[i] += got[i];
+	}
+
+	/*
+	 * An entry rewritten (masked meanwhile, as the spec asks and Linux
+	 * does when it moves an interrupt): vector v carries vector w's
+	 * message, so its raise must arrive as w's interrupt -- the VMM
+	 * re-routes on unmask -- and as v's again once its own is back.
+	 */
+	if (n >= 2) {
+		int v = n - 1, w = 0;
+		size_t ev = TD_MSIX_TABLE + 16 * v, ew = TD_MSIX_TABLE + 16 * w;
+		uint32_t own[3], c0 = mrd(t, ev + MSIX_ENTRY_CTRL, 4);
+
+		for (int r = 0; r < 2; r++) {
+			msix_counts(base, n);
+			memset(want, 0, sizeof(want));
+			mwr(t, ev + MSIX_ENTRY_CTRL, 4, c0 | 1);
+			for (int k = 0; k < 3; k++) {
+				if (!r)
+					own[k] = mrd(t, ev + 4 * k, 4);
+				mwr(t, ev + 4 * k, 4, r ? own[k] : mrd(t, ew + 4 * k, 4));
+			}
+			mwr(t, ev + MSIX_ENTRY_CTRL, 4, c0);
+			mwr(b, TD_MSIX_RAISE, 4, v);
+			sent[v]++;
+			want[r ? v : w] = 1;
+			good = msix_expect(n, base, want, got, timeout_ms);
+			tap(good, r ? "msix: vector %d's own message back: its raise interrupts as vector %d again (%s)" :
+			    "msix: vector %d rewritten with vector %d's message (masked, written, unmasked): its raise interrupts as that vector (%s)",
+			    v, r ? v : w, msix_list(got, n, l1, sizeof(l1)));
+			for (int i = 0; i < n; i++)
+				total[i] += got[i];
+		}
 	}
 	diag("msix: interrupts per vector in all: %s", msix_list(total, n, l1, sizeof(l1)));
 	/* For the host: what the remote must have signalled, per vector. */
