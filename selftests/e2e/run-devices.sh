@@ -40,6 +40,9 @@
 # (user networking maps 10.0.2.2 to it), checking its sha256: net-classic
 # (stock both sides), net-mpdev (patched, mpdev=on), net-poll (the same,
 # the remote polling) and net-zp (stock VMM, patched remote, --zero-patch).
+# rom-mpdev: the e1000 with an expansion ROM image of ours (patched both
+# sides, mpdev on): the guest reads it whole through sysfs and must get
+# the image's bytes (the ROM BAR is served over the socket).
 #
 # Remote killed mid-I/O (kill-mid-io, mpdev=on): the guest streams 64 KiB
 # O_DIRECT records, printing "BLK-DONE i" after each completed write; the
@@ -102,7 +105,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-CASES=${MPDEV_E2E_DEV_CASES:-disk-classic disk-vmm-auto disk-remote disk-mpdev disk-poll disk-zp net-classic net-mpdev net-poll net-zp kill-mid-io nvme-inproc vblk-inproc nvme-classic vblk-classic nvme-mpdev nvme-poll vblk-mpdev vblk-poll ahci-inproc ahci-mpdev}
+CASES=${MPDEV_E2E_DEV_CASES:-disk-classic disk-vmm-auto disk-remote disk-mpdev disk-poll disk-zp net-classic net-mpdev net-poll net-zp rom-mpdev kill-mid-io nvme-inproc vblk-inproc nvme-classic vblk-classic nvme-mpdev nvme-poll vblk-mpdev vblk-poll ahci-inproc ahci-mpdev}
 # What the cases need: a remote (mpqemu-run, /dev/mpdev), the patched QEMU
 need_remote=0 need_patched=0
 for c in $CASES; do
@@ -187,7 +190,7 @@ dev_case() {
 	case $dev in
 	lsi) rcmd=(-device lsi53c895a,id=dev0 -drive "$drive"
 		-device scsi-hd,drive=d0,serial=e2edata) ;;
-	e1000) rcmd=(-netdev user,id=n0 -device e1000,id=dev0,netdev=n0,romfile=) ;;
+	e1000) rcmd=(-netdev user,id=n0 -device "e1000,id=dev0,netdev=n0,romfile=${DEV_ROM:-}") ;;
 	nvme) rcmd=(-device nvme,id=dev0,serial=e2edata,drive=d0 -drive "$drive") ;;
 	vblk) rcmd=(-device virtio-blk-pci,id=dev0,drive=d0,serial=e2edata,disable-legacy=on
 		-drive "$drive") ;;
@@ -543,6 +546,26 @@ net_setup() {
 	return 1
 }
 
+# make_rom FILE VID DID: a 16 KiB PCI expansion ROM image for VID:DID (its
+# 0x55aa header and PCIR structure as the guest's kernel walks them, the
+# rest pseudo-random, byte sum 0); prints "SIZE SHA256"
+make_rom() {
+	python3 - "$@" <<'PY'
+import hashlib, random, struct, sys
+f, vid, did = sys.argv[1], int(sys.argv[2], 16), int(sys.argv[3], 16)
+size = 16384
+b = bytearray(random.Random(vid << 16 | did).randbytes(size))
+b[0:3] = bytes([0x55, 0xaa, size // 512])
+b[0x18:0x1a] = struct.pack('<H', 0x1c)
+b[0x1c:0x34] = b'PCIR' + struct.pack('<HHHHB3sHHBBH', vid, did, 0, 0x18, 0,
+                                      bytes([0, 0, 2]), size // 512, 0, 0, 0x80, 0)
+b[-1] = 0
+b[-1] = -sum(b) & 0xff
+open(f, 'wb').write(b)
+print(size, hashlib.sha256(b).hexdigest())
+PY
+}
+
 net_case() {
 	local name=$1 vmm=$2 remote=$3 mpdev=$4 got
 	if dev_case "$name" "$vmm" "$remote" "$mpdev" e1000 "net:http://10.0.2.2:$HTTP_PORT/blob:$BLOB_SHA"; then
@@ -557,6 +580,26 @@ net_case() {
 		[ "$mpdev" != poll ] ||
 			t_ok "$([ "${q[mpdev-mode]:-}" = poll ] && ge "${q[mpdev-poll-batches]:-}" 1; echo $?)" \
 				"$name: route: the remote busy-polled the ring (mpdev-poll-batches=${q[mpdev-poll-batches]:-?})"
+		case_stop
+	fi
+}
+
+# rom_case NAME: the e1000 with an expansion ROM of ours (romfile=), patched
+# VMM and remote, mpdev on.  The patched proxy probes the ROM BAR
+# (series 0007) and serves it over the socket; the guest's kernel reads it
+# whole (sysfs rom) and must get the file's bytes.  Every other BAR access
+# still goes through mpdev.
+rom_case() {
+	local name=$1 rom DEV_ROM
+	mkdir -p "$work/$name"
+	DEV_ROM=$work/$name/e1000.rom
+	rom=$(make_rom "$DEV_ROM" 8086 100e) || { t_fail "$name: an option ROM image for the e1000"; return; }
+	if dev_case "$name" "$PATCHED" "$PATCHED" on e1000 "rom:8086/100e:${rom% *}:${rom#* },pci:8086/100e"; then
+		t_ok "$([ "${q[mpdev]:-}" = true ] && ge "${q[mpdev-reads]:-}" 1 && ge "${q[mpdev-writes]:-}" 1 &&
+			[ "${q[mpdev-errors]:-x}" = 0 ]; echo $?)" \
+			"$name: route: the driver's register accesses went through mpdev (reads=${q[mpdev-reads]:-?}, writes=${q[mpdev-writes]:-?}, errors=${q[mpdev-errors]:-?})"
+		t_ok "$(ge "${q[socket-bar-reads]:-}" $((${rom% *} / 4)) && [ "${q[socket-bar-writes]:-x}" = 0 ]; echo $?)" \
+			"$name: route: the ROM's reads on the socket, at least its ${rom% *} bytes in 4-byte reads, and no BAR write (socket-bar-reads=${q[socket-bar-reads]:-?}, socket-bar-writes=${q[socket-bar-writes]:-?})"
 		case_stop
 	fi
 }
@@ -642,6 +685,7 @@ for c in $CASES; do
 		net-poll) net_case "$c" "$PATCHED" "$PATCHED" poll ;;
 		net-zp) net_case "$c" "$STOCK" "$PATCHED" zp ;;
 		esac ;;
+	rom-mpdev) rom_case "$c" ;;
 	kill-mid-io) kill_case ;;
 	nvme-inproc) modern_inproc "$c" nvme ;;
 	nvme-mpdev) modern_mpdev "$c" nvme on ;;

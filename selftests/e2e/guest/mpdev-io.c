@@ -52,6 +52,10 @@
  *                        for one), as comments and one "PCI id=... bdf=...
  *                        driver=... bar0_size=... disks=..." line; ok if
  *                        the function is there
+ *   rom VVVV/DDDD SIZE SHA256
+ *                        the expansion ROM of the first function with that
+ *                        ID, read through sysfs: SIZE bytes with that
+ *                        sha256, one "ROM bdf=B size=N sha256=H" line
  *   net URL SHA256       bring up the first ethernet interface as
  *                        10.0.2.15/24 via 10.0.2.2 (QEMU -netdev user),
  *                        ping 10.0.2.2, fetch URL, compare its sha256 (in a
@@ -1667,6 +1671,33 @@ static void kmsg_diag(const char *who, const char *bdf)
  * the disks under it (waiting up to SECS for one).  Comments and one line:
  * PCI id=... bdf=... driver=... bar0_size=... ... disks=...
  */
+/* The first PCI function with ID @vid:@did into @bdf ("" if none). */
+static void find_fn(unsigned int vid, unsigned int did, char *bdf, size_t len)
+{
+	char path[PATH_MAX], buf[64];
+	struct dirent *de;
+	DIR *dir;
+
+	*bdf = 0;
+	dir = opendir("/sys/bus/pci/devices");
+	while (dir && !*bdf && (de = readdir(dir))) {
+		unsigned int v = 0, dv = 0;
+
+		if (!is_bdf(de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vendor", de->d_name);
+		if (read_attr(path, buf, sizeof(buf)) > 0)
+			v = strtoul(buf, NULL, 16);
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device", de->d_name);
+		if (read_attr(path, buf, sizeof(buf)) > 0)
+			dv = strtoul(buf, NULL, 16);
+		if (v == vid && dv == did)
+			snprintf(bdf, len, "%s", de->d_name);
+	}
+	if (dir)
+		closedir(dir);
+}
+
 static int cmd_pci(int argc, char **argv)
 {
 	static unsigned char cfg[CFG_MAX];
@@ -1688,23 +1719,7 @@ static int cmd_pci(int argc, char **argv)
 
 	if (argc < 2 || argc > 3 || sscanf(argv[1], "%x%*[:/]%x", &vid, &did) != 2)
 		usage_err("pci VVVV/DDDD [SECS]");
-	dir = opendir("/sys/bus/pci/devices");
-	while (dir && !*bdf && (de = readdir(dir))) {
-		unsigned v = 0, dv = 0;
-
-		if (!is_bdf(de->d_name))
-			continue;
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vendor", de->d_name);
-		if (read_attr(path, buf, sizeof(buf)) > 0)
-			v = strtoul(buf, NULL, 16);
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device", de->d_name);
-		if (read_attr(path, buf, sizeof(buf)) > 0)
-			dv = strtoul(buf, NULL, 16);
-		if (v == vid && dv == did)
-			snprintf(bdf, sizeof(bdf), "%s", de->d_name);
-	}
-	if (dir)
-		closedir(dir);
+	find_fn(vid, did, bdf, sizeof(bdf));
 	if (!*bdf)
 		return !tap(false, "pci %04x:%04x: no such function", vid, did);
 
@@ -2095,6 +2110,78 @@ static int cmd_net(int argc, char **argv)
 	return fetch(url, argv[argc - 1]);
 }
 
+/* --------------------------------------------------------------- ROM */
+/* "1" or "0" into sysfs attribute @path */
+static int put_attr(const char *path, const char *v)
+{
+	int fd = open(path, O_WRONLY), r = -1;
+
+	if (fd >= 0) {
+		r = write(fd, v, strlen(v)) == (ssize_t)strlen(v) ? 0 : -1;
+		close(fd);
+	}
+	return r;
+}
+
+/*
+ * The function's expansion ROM as the guest's kernel reads it (sysfs
+ * "rom": enabled, read, disabled): SIZE bytes with SHA256.  Behind the
+ * proxy this is the VMM's ROM BAR, sized by probing the remote, its reads
+ * served by the remote's device.
+ */
+static int cmd_rom(int argc, char **argv)
+{
+	char bdf[32], path[PATH_MAX], file[64], out[256], got[65] = "";
+	char *bb[] = { BB, "sha256sum", file, NULL }, *cu[] = { "/usr/bin/sha256sum", file, NULL };
+	static char buf[65536];
+	unsigned int vid, did;
+	long long total = 0;
+	uint64_t want, t0;
+	int in, fd, rc;
+	ssize_t n;
+
+	if (argc != 4 || sscanf(argv[1], "%x%*[:/]%x", &vid, &did) != 2)
+		usage_err("rom VVVV/DDDD SIZE SHA256");
+	want = parse_u64(argv[2], "rom SIZE");
+	find_fn(vid, did, bdf, sizeof(bdf));
+	if (!*bdf)
+		return !tap(false, "rom %04x:%04x: no such function", vid, did);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/rom", bdf);
+	if (put_attr(path, "1") < 0)
+		return !tap(false, "rom %s: enabling %s: %s", bdf, path, strerror(errno));
+	snprintf(file, sizeof(file), "/tmp/mpdev-io.rom.%d", (int)getpid());
+	t0 = now_ns();
+	in = open(path, O_RDONLY);
+	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	while (in >= 0 && fd >= 0 && (n = read(in, buf, sizeof(buf))) > 0) {
+		if (write(fd, buf, n) != n) {
+			total = -1;
+			break;
+		}
+		total += n;
+	}
+	if (in < 0 || fd < 0 || n < 0)
+		total = -1;
+	if (in >= 0)
+		close(in);
+	if (fd >= 0)
+		close(fd);
+	put_attr(path, "0");
+	if (total < 0) {
+		unlink(file);
+		return !tap(false, "rom %s: reading %s: %s", bdf, path, strerror(errno));
+	}
+	rc = run_cmd(out, sizeof(out), access(BB, X_OK) ? cu : bb);
+	if (!rc)
+		snprintf(got, sizeof(got), "%.64s", out);
+	unlink(file);
+	say("ROM bdf=%s size=%lld sha256=%s", bdf, total, *got ? got : "-");
+	return !tap((uint64_t)total == want && !rc && !strcasecmp(got, argv[3]),
+		    "rom %s: the guest read the expansion ROM, %lld bytes (want %" PRIu64 ") in %.2f s, sha256 %s%s%s",
+		    bdf, total, want, (now_ns() - t0) / 1e9, *got ? got : "-",
+		    strcasecmp(got, argv[3]) ? ", want " : "", strcasecmp(got, argv[3]) ? argv[3] : "");
+}
+
 /* --------------------------------------------------------------- run */
 
 static int dispatch(int argc, char **argv);
@@ -2110,6 +2197,7 @@ static const struct {
 } commands[] = {
 	{ "disk", cmd_disk }, { "pattern", cmd_pattern }, { "stream", cmd_stream },
 	{ "bench", cmd_bench }, { "msix", cmd_msix }, { "msi", cmd_msi }, { "pci", cmd_pci },
+	{ "rom", cmd_rom },
 	{ "net", cmd_net }, { "fetch", cmd_fetch }, { "verify-image", cmd_verify_image },
 	{ "verify-stream", cmd_verify_stream }, { "run", cmd_run },
 };
