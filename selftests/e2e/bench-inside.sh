@@ -394,7 +394,7 @@ QOM_PROPS="mpdev mpdev-mode mpdev-reads mpdev-writes mpdev-errors mpdev-poll-bat
 # disk_run DEV CONFIG VMM REMOTE MODE: DEV disk (lsi) or nvme; MODE none
 # (stock), block, poll, inproc
 disk_run() {
-	local dev=$1 config=$2 vmm=$3 remote=$4 mode=$5 dir=$logs/$1-$2 mpq t img run
+	local dev=$1 config=$2 vmm=$3 remote=$4 mode=$5 dir=$logs/$1-$2 mpq img run
 	local what="$dev $config"
 	mkdir -p "$dir"
 	# The image and the run dir (its QMP socket) in the test VM's own
@@ -424,10 +424,7 @@ disk_run() {
 		return 1
 	fi
 	# vCPU 0 on CPU 0; the remote (all its threads) on CPU 1
-	for t in /proc/"$qemu_pid"/task/*; do
-		[ "$(cat "$t/comm" 2>/dev/null)" = "CPU 0/KVM" ] && taskset -p -c 0 "${t##*/}" >/dev/null
-	done
-	[ -z "$remote_pid" ] || taskset -a -p -c 1 "$remote_pid" >/dev/null
+	e2e_pin
 	say "$what: up after ${E2E_BOOT_SECS}s; measuring"
 	if ! e2e_wait "$dir/guest.tap" '^E2E-GUEST-DONE' "$RUN_TO" "$mpid"; then
 		check "$what: guest steps finished" 1 "not within ${RUN_TO}s; logs in $dir"

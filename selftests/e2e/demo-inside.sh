@@ -254,7 +254,7 @@ echo
 # remote's counters into q[] (zp).  Leaves the guest running (e2e_stop).
 NULL_DISK="driver=null-co,node-name=nul0,size=1073741824,read-zeroes=on"
 disk_guest() {
-	local name=$1 mode=$2 steps=$3 dir=$work/$1 t mpq lsi
+	local name=$1 mode=$2 steps=$3 dir=$work/$1 mpq lsi
 	mkdir -p "$dir/run"
 	truncate -s 64M "$dir/disk.img"
 	# shellcheck disable=SC2054 # commas inside QEMU's arguments
@@ -281,11 +281,8 @@ disk_guest() {
 	3) sed 's/^/    /' "$dir/mpqemu-run.err"; return 1 ;;
 	*) say "  no guest tool after ${E2E_BOOT_SECS}s ($E2E_BOOT_TRY tries)"; return 1 ;;
 	esac
-	# As the bench does: the nested vCPU on CPU 0, all of the remote on 1.
-	for t in /proc/"$qemu_pid"/task/*; do
-		[ "$(cat "$t/comm" 2>/dev/null)" = "CPU 0/KVM" ] && taskset -p -c 0 "${t##*/}" >/dev/null
-	done
-	[ -z "$remote_pid" ] || taskset -a -p -c 1 "$remote_pid" >/dev/null
+	# vCPU 0 on CPU 0; the remote (all its threads) on CPU 1
+	e2e_pin
 	local s=$((SECONDS - E2E_BOOT_SECS))
 	say "  nested guest up after ${E2E_BOOT_SECS}s; running: ${steps//,/ }"
 	e2e_wait "$dir/guest.tap" '^E2E-HOLD' "$RUN_TO" "$mpid" || {

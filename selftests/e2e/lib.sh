@@ -146,6 +146,18 @@ e2e_qom() {
 	done <"$file"
 }
 
+# e2e_pin: as the benchmark measures, the nested guest's vCPU n (0, 1)
+# ("CPU n/KVM" of $qemu_pid) on the test VM's CPU n and every thread of the
+# remote ($remote_pid, if any) on CPU 1
+e2e_pin() {
+	local t c
+	for t in /proc/"$qemu_pid"/task/*; do
+		c=$(cat "$t/comm" 2>/dev/null)
+		[[ $c =~ ^CPU\ ([01])/KVM$ ]] && taskset -p -c "${BASH_REMATCH[1]}" "${t##*/}" >/dev/null
+	done
+	[ -z "$remote_pid" ] || taskset -a -p -c 1 "$remote_pid" >/dev/null
+}
+
 e2e_wait() {
 	local file=$1 re=$2 pid=${4:-} end=$((SECONDS + $3))
 	while [ "$SECONDS" -lt "$end" ]; do
