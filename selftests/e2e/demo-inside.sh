@@ -26,16 +26,17 @@
 # Then QEMU's own device models, the seeds' example: an lsi53c895a SCSI
 # controller with two scsi-hd disks (a raw image and null-co) in a remote
 # QEMU (-machine x-remote, x-remote-object), driven by the nested guest's
-# own sym53c8xx and sd drivers (guest tool mpdev-io):
+# own sym53c8xx and sd drivers (guest tool mpdev-io), three more stages
+# (MPDEV_DEMO_DISK=0 leaves them out):
 #
-#   D1. mpdev: Debian's QEMU as VMM, mpqemu-run --zero-patch, the remote
-#       QEMU with our series serving the BARs from the backend (blocking).
-#       The guest writes a pattern with O_DIRECT over the raw disk and reads
-#       it back; after shutdown the host checks the image holds exactly
-#       that.  Then 4 KiB random reads and writes at QD1 on the null-co
-#       disk.  What ran where, and the remote's own counters (QMP qom-get).
-#   D2. the same disk, classic path (Debian's QEMU on both sides);
-#   D3. the same controller and disks in the VMM QEMU itself (in-process).
+#   - mpdev: Debian's QEMU as VMM, mpqemu-run --zero-patch, the remote
+#     QEMU with our series serving the BARs from the backend (blocking).
+#     The guest writes a pattern with O_DIRECT over the raw disk and reads
+#     it back; after shutdown the host checks the image holds exactly
+#     that.  Then 4 KiB random reads and writes at QD1 on the null-co
+#     disk.  What ran where, and the remote's own counters (QMP qom-get).
+#   - the same disk, classic path (Debian's QEMU on both sides);
+#   - the same controller and disks in the VMM QEMU itself (in-process).
 #
 # The last table gives IOPS and p50 per I/O, with ratios.  All numbers
 # come from this run.  Under software emulation (TCG test VM + nested
@@ -246,6 +247,7 @@ for row in "${rowlist[@]}"; do
 done
 echo "  (nested KVM inside a TCG-emulated test VM: absolute times are inflated; compare the ratios)"
 echo
+
 # ------------------------------- QEMU's own lsi53c895a in a remote QEMU
 # disk_guest NAME MODE STEPS: boot the nested guest with the LSI and its
 # two disks, run mpdev-io's STEPS, wait for the end.  MODE: zp (Debian's
