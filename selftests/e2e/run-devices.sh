@@ -277,7 +277,7 @@ route_mpdev() {
 }
 
 # route_zero_patch NAME: mpqemu-run --zero-patch attached the stock VMM's
-# VM and put the LSI's BARs on mpdev from QMP, refusing none
+# VM and put the device's BARs on mpdev from QMP, refusing none
 route_zero_patch() {
 	local n=$1 f=$case_dir/run/dev0.zero-patch now add ref
 	now=$(sed -n 's/^regions_now=//p' "$f" 2>/dev/null)
