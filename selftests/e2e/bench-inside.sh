@@ -280,36 +280,27 @@ fi
 # zp_run CONFIG VMM MODE [MPQEMU-RUN-ARGS...]: one boot; MODE fd
 # (blocking remote) or ring (polling).
 zp_run() {
-	local config=$1 vmm=$2 mode=$3 other=fd msg
+	local config=$1 vmm=$2 mode=$3 other=fd msg rc
 	shift 3
 	[ "$mode" = fd ] && other=ring
 	# mpqemu-run's run dir in the test VM's own /tmp (9p for the logs)
 	ZP_RUNDIR=$(mktemp -d /tmp/bench-zp.XXXXXX)
-	if ! run "$config" "$LAT_MMIO,$LAT_PIO,$TP" --qemu "$vmm" --zero-patch \
-		--run-dir "$ZP_RUNDIR" "$@"; then
-		cp "$ZP_RUNDIR"/*.log "$logs/$config/" 2>/dev/null
-		rm -rf "$ZP_RUNDIR"
-		ZP_RUNDIR=''
-		return 1
-	fi
+	run "$config" "$LAT_MMIO,$LAT_PIO,$TP" --qemu "$vmm" --zero-patch \
+		--run-dir "$ZP_RUNDIR" "$@"
+	rc=$?
 	cp "$ZP_RUNDIR"/*.log "$logs/$config/" 2>/dev/null
 	rm -rf "$ZP_RUNDIR"
 	ZP_RUNDIR=''
+	[ "$rc" -eq 0 ] || return 1
 	check_mpdev_route "$config" "$mode" "$other"
 	# Its pid: QEMU's, the child mpqemu-run started (qemu-chroot execs).
-	msg=$(grep -m1 -F "zero-patch: proxy mpdev0: QEMU's KVM VM (pid $qemu_pid) attached to mpdev, backend handed to the remote" \
-		"$logs/$config/mpqemu-run.err")
+	msg=$(grep -m1 -E -- "$(e2e_zp_attach_re mpdev0 "$qemu_pid")" "$logs/$config/mpqemu-run.err")
 	check "$config: mpqemu-run attached stock QEMU's VM to mpdev" "$([ -n "$msg" ]; echo $?)" \
 		"${msg:-no attach message for pid $qemu_pid; $(grep -m1 'zero-patch:' "$logs/$config/mpqemu-run.err" || echo 'no zero-patch line')}"
-	declare -A zs=()
-	local k v
-	while IFS='=' read -r k v; do
-		[[ $k == [a-z]* ]] && zs[$k]=$v
-	done <"$logs/$config/mpdev0.zero-patch" 2>/dev/null
+	e2e_zp_state "$logs/$config/mpdev0.zero-patch"
 	check "$config: mpqemu-run's state: VM attached, backend handed over, the BARs on mpdev, none refused" \
-		"$([ "${zs[vm_attached]:-}" = 1 ] && [ "${zs[backend]:-}" = 1 ] &&
-			[[ ${zs[regions_now]:-} =~ ^[0-9]+$ ]] && [ "${zs[regions_now]}" -ge 2 ] &&
-			[ "${zs[refused]:-x}" = 0 ]; echo $?)" \
+		"$([ "$(e2e_zn vm_attached)" -eq 1 ] && [ "$(e2e_zn backend)" -eq 1 ] &&
+			[ "$(e2e_zn regions_now)" -ge 2 ] && [ "$(e2e_zn refused)" -eq 0 ]; echo $?)" \
 		"vm_attached=${zs[vm_attached]:-?} backend=${zs[backend]:-?} regions_now=${zs[regions_now]:-?} regions_added=${zs[regions_added]:-?} refused=${zs[refused]:-?}${zs[last_refusal]:+ last_refusal='${zs[last_refusal]}'}"
 }
 if part zero-patch; then

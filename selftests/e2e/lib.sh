@@ -146,6 +146,35 @@ e2e_qom() {
 	done <"$file"
 }
 
+# e2e_zp_state FILE: mpqemu-run --zero-patch's state file (RUNDIR/ID.zero-
+# patch, key=value lines) into the array zs[]; e2e_zn KEY: zs[KEY] if it is
+# a number, else -1 (so that every comparison with a missing or garbled
+# value fails); e2e_zp_attach_re ID PID: the ERE of its line saying it
+# attached QEMU PID's VM for proxy ID
+declare -A zs=()
+e2e_zp_state() {
+	local k v
+	zs=()
+	while IFS='=' read -r k v; do
+		[[ $k == [a-z]* ]] && zs[$k]=$v
+	done <"$1" 2>/dev/null
+}
+e2e_zn() { if [[ ${zs[$1]:-} =~ ^[0-9]+$ ]]; then echo "${zs[$1]}"; else echo -1; fi; }
+e2e_zp_attach_re() {
+	echo "zero-patch: proxy $1: QEMU's KVM VM \(pid $2\) attached to mpdev, backend handed to the remote"
+}
+
+# e2e_kv NAME: the associative array NAME (rs, zs, ...) as sorted
+# "key=value " pairs, for a diagnostic line
+e2e_kv() {
+	local -n a=$1
+	local k
+	for k in $(printf '%s\n' "${!a[@]}" | sort); do printf '%s=%s ' "$k" "${a[$k]}"; done
+}
+# e2e_line_kv LINE KEY: the value of KEY=value in a guest's one-line report
+# (E2E-MSIX, E2E-BAR64, E2E-MOVEREAD, ...)
+e2e_line_kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
+
 # e2e_pin: as the benchmark measures, the nested guest's vCPU n (0, 1)
 # ("CPU n/KVM" of $qemu_pid) on the test VM's CPU n and every thread of the
 # remote ($remote_pid, if any) on CPU 1

@@ -279,13 +279,11 @@ route_mpdev() {
 # route_zero_patch NAME: mpqemu-run --zero-patch attached the stock VMM's
 # VM and put the device's BARs on mpdev from QMP, refusing none
 route_zero_patch() {
-	local n=$1 f=$case_dir/run/dev0.zero-patch now add ref
-	now=$(sed -n 's/^regions_now=//p' "$f" 2>/dev/null)
-	add=$(sed -n 's/^regions_added=//p' "$f" 2>/dev/null)
-	ref=$(sed -n 's/^refused=//p' "$f" 2>/dev/null)
-	t_ok "$(grep -q "zero-patch: proxy dev0: QEMU's KVM VM (pid [0-9]*) attached" "$case_dir/mpqemu-run.err" &&
-		ge "${add:-}" 1 && [ "${ref:-x}" = 0 ]; echo $?)" \
-		"$n: route: mpqemu-run --zero-patch attached the stock VMM's KVM VM and registered the BARs from QMP (regions_added=${add:-?} regions_now=${now:-?} refused=${ref:-?})"
+	local n=$1
+	e2e_zp_state "$case_dir/run/dev0.zero-patch"
+	t_ok "$(grep -q -E -- "$(e2e_zp_attach_re dev0 "$qemu_pid")" "$case_dir/mpqemu-run.err" &&
+		[ "$(e2e_zn regions_added)" -ge 1 ] && [ "$(e2e_zn refused)" -eq 0 ]; echo $?)" \
+		"$n: route: mpqemu-run --zero-patch attached the stock VMM's KVM VM and registered the BARs from QMP (regions_added=${zs[regions_added]:-?} regions_now=${zs[regions_now]:-?} refused=${zs[refused]:-?})"
 }
 
 route_socket() {

@@ -228,27 +228,13 @@ else
 fi
 printf '%q ' "${MPQ[@]}" -- "${E2E_QEMU_ARGS[@]}" >"$work/cmdline"
 
-# mpqemu-run's state file (zero-patch), its key=value lines into zs[]
-declare -A zs=()
-zp_state() {
-	local k v
-	zs=()
-	while IFS='=' read -r k v; do
-		[[ $k == [a-z]* ]] && zs[$k]=$v
-	done <"$1" 2>/dev/null
-}
-# zn KEY: zs[KEY] if it is a number, else -1 (so that every comparison
-# with a missing or garbled value fails)
-zn() { if [[ ${zs[$1]:-} =~ ^[0-9]+$ ]]; then echo "${zs[$1]}"; else echo -1; fi; }
-zp_attach_re() { echo "zero-patch: proxy $PROXY: QEMU's KVM VM \(pid $1\) attached to mpdev, backend handed to the remote"; }
-
 e2e_boot "$work" "${MPDEV_E2E_BOOT_TRIES:-2}" "$BOOT_TO" "${MPQ[@]}"
 timings+=("boot=${E2E_BOOT_SECS}s")
 stage_t0=$SECONDS
 if [ "$ZP" = 1 ]; then
 	[ "$E2E_BOOT_RC" -eq 3 ] && { t_fail "mpqemu-run --zero-patch started mpdev-remote and stock QEMU"; bail "mpqemu-run running (see mpqemu-run.err)"; }
 	t_pass "mpqemu-run --zero-patch started mpdev-remote (pid $remote_pid) and stock QEMU (pid $qemu_pid)"
-	msg=$(grep -m1 -E -- "$(zp_attach_re "$qemu_pid")" "$work/mpqemu-run.err")
+	msg=$(grep -m1 -E -- "$(e2e_zp_attach_re "$PROXY" "$qemu_pid")" "$work/mpqemu-run.err")
 	t_ok "$([ -n "$msg" ]; echo $?)" \
 		"zero-patch: mpqemu-run took QEMU's KVM VM (pid $qemu_pid) and handed the backend over: '${msg:-$(grep -m1 'zero-patch:' "$work/mpqemu-run.err" || echo 'no such message')}'"
 else
@@ -280,7 +266,7 @@ stage_done hold
 # ------------------------------------------------ proof of the fast path
 e2e_remote_stats "$work/remote.stats" ||
 	t_fail "remote wrote its counters on SIGUSR1 ($work/remote.stats)"
-t_diag "remote counters: $(for k in $(printf '%s\n' "${!rs[@]}" | sort); do printf '%s=%s ' "$k" "${rs[$k]}"; done)"
+t_diag "remote counters: $(e2e_kv rs)"
 t_ok "$([ "${rs[socket.mpdev_backend]:-0}" -ge 1 ]; echo $?)" \
 	"remote: $([ "$ZP" = 1 ] && echo mpqemu-run || echo QEMU) handed it the mpdev backend (socket.mpdev_backend=${rs[socket.mpdev_backend]:-?})"
 t_ok "$([ "${rs[mpdev.reads]:-0}" -gt 1000 ] && [ "${rs[mpdev.writes]:-0}" -gt 500 ]; echo $?)" \
@@ -300,18 +286,18 @@ t_ok "$([ "${rs[intx.signals]:-0}" -ge 9 ] && [ "${rs[intx.resamples]:-0}" -ge 9
 # Zero-patch: what mpqemu-run says it did (its state file, rewritten
 # after every change), instead of the patched VMM's MSI-X and BAR4.
 if [ "$ZP" = 1 ]; then
-	zp_state "$work/run/$PROXY.zero-patch"
-	t_diag "zero-patch state ($work/run/$PROXY.zero-patch): $(for k in $(printf '%s\n' "${!zs[@]}" | sort); do printf '%s=%s ' "$k" "${zs[$k]}"; done)"
-	t_ok "$([ "$(zn vm_attached)" -eq 1 ] && [ "$(zn backend)" -eq 1 ]; echo $?)" \
+	e2e_zp_state "$work/run/$PROXY.zero-patch"
+	t_diag "zero-patch state ($work/run/$PROXY.zero-patch): $(e2e_kv zs)"
+	t_ok "$([ "$(e2e_zn vm_attached)" -eq 1 ] && [ "$(e2e_zn backend)" -eq 1 ]; echo $?)" \
 		"zero-patch: $PROXY.zero-patch says QEMU's VM attached and the backend handed over (vm_attached=${zs[vm_attached]:-?}, backend=${zs[backend]:-?})"
-	t_ok "$([ "$(zn regions_now)" -ge 2 ] && [ "$(zn regions_added)" -ge 2 ] && [ "$(zn refused)" -eq 0 ]; echo $?)" \
+	t_ok "$([ "$(e2e_zn regions_now)" -ge 2 ] && [ "$(e2e_zn regions_added)" -ge 2 ] && [ "$(e2e_zn refused)" -eq 0 ]; echo $?)" \
 		"zero-patch: BAR0 and BAR1 registered from QMP, none refused (regions_now=${zs[regions_now]:-?}, regions_added=${zs[regions_added]:-?}, refused=${zs[refused]:-?}${zs[last_refusal]:+, last_refusal='${zs[last_refusal]}'})"
-	t_ok "$([ "$(zn bar_cfg_writes)" -gt 0 ] && [ "$(zn qmp_queries)" -gt 0 ] &&
-		[ "$(zn cfg_writes)" -ge "$(zn bar_cfg_writes)" ]; echo $?)" \
+	t_ok "$([ "$(e2e_zn bar_cfg_writes)" -gt 0 ] && [ "$(e2e_zn qmp_queries)" -gt 0 ] &&
+		[ "$(e2e_zn cfg_writes)" -ge "$(e2e_zn bar_cfg_writes)" ]; echo $?)" \
 		"zero-patch: the guest's config writes to the command/BAR registers seen on the relay and QMP asked (bar_cfg_writes=${zs[bar_cfg_writes]:-?} of cfg_writes=${zs[cfg_writes]:-?}, qmp_queries=${zs[qmp_queries]:-?})"
 	if [[ ,$RUN_STEPS, == *,movebar[,:]* ]]; then
-		t_ok "$([ "$(zn regions_removed)" -gt 0 ] &&
-			[ $(( $(zn regions_added) - $(zn regions_removed) )) -eq "$(zn regions_now)" ]; echo $?)" \
+		t_ok "$([ "$(e2e_zn regions_removed)" -gt 0 ] &&
+			[ $(( $(e2e_zn regions_added) - $(e2e_zn regions_removed) )) -eq "$(e2e_zn regions_now)" ]; echo $?)" \
 			"zero-patch: regions removed and added again around movebar's BAR writes, the count adds up (added ${zs[regions_added]:-?} - removed ${zs[regions_removed]:-?} = now ${zs[regions_now]:-?})"
 	else
 		t_ok 0 "zero-patch: regions removed around movebar's BAR writes" "SKIP movebar not among the guest steps"
@@ -323,10 +309,9 @@ fi
 # must have been made at all (after_ok > 0).
 rline=$(tr -d '\r' <"$work/guest.tap" | grep -m1 '^E2E-MOVEREAD ')
 if [ -n "$rline" ]; then
-	rkv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$rline"; }
-	rok=$(rkv after_ok) rbad=$(rkv after_bad)
+	rok=$(e2e_line_kv "$rline" after_ok) rbad=$(e2e_line_kv "$rline" after_bad)
 	t_ok "$([[ $rok =~ ^[0-9]+$ && $rbad =~ ^[0-9]+$ ]] && [ "$rbad" -eq 0 ] && [ "$rok" -gt 0 ]; echo $?)" \
-		"guest: movebar --reader: no read of the old BAR0 address reached the device once a move was done (rounds=$(rkv rounds), before=$(rkv before), after_ok=${rok:-?}, after_bad=${rbad:-?})"
+		"guest: movebar --reader: no read of the old BAR0 address reached the device once a move was done (rounds=$(e2e_line_kv "$rline" rounds), before=$(e2e_line_kv "$rline" before), after_ok=${rok:-?}, after_bad=${rbad:-?})"
 elif [[ ,$RUN_STEPS, == *,movebar:*--reader* ]]; then
 	t_fail "guest: movebar --reader: reads of the old BAR0 address during the moves (no E2E-MOVEREAD line from the guest)"
 fi
@@ -337,8 +322,7 @@ mline=$(tr -d '\r' <"$work/guest.tap" | grep -m1 '^E2E-MSIX ')
 if [ "$ZP" = 1 ]; then
 	:	# the stock proxy has no MSI-X
 elif [ -n "$mline" ]; then
-	mkv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$mline"; }
-	mn=$(mkv vectors) msent=$(mkv sent) mheld=$(mkv held) mflushed=$(mkv flushed)
+	mn=$(e2e_line_kv "$mline" vectors) msent=$(e2e_line_kv "$mline" sent) mheld=$(e2e_line_kv "$mline" held) mflushed=$(e2e_line_kv "$mline" flushed)
 	rsig=
 	for ((i = 0; i < ${mn:-0}; i++)); do rsig+="${rsig:+,}${rs[msix.vec$i.signalled]:-?}"; done
 	t_ok "$([ "${rs[msix.vectors]:-0}" = "$mn" ] && [ "${rs[msix.fds]:-0}" = "$mn" ] &&
@@ -356,8 +340,7 @@ fi
 # reached BAR4 at either address (E2E-BAR64 reads= writes=); the device
 # must have seen exactly those, and none came over the socket.
 bline=$(tr -d '\r' <"$work/guest.tap" | grep -m1 '^E2E-BAR64 ')
-bkv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$bline"; }
-borig=$(bkv orig) bmoved=$(bkv moved) breads=$(bkv reads) bwrites=$(bkv writes)
+borig=$(e2e_line_kv "$bline" orig) bmoved=$(e2e_line_kv "$bline" moved) breads=$(e2e_line_kv "$bline" reads) bwrites=$(e2e_line_kv "$bline" writes)
 if [ "$ZP" = 1 ]; then
 	:	# the stock proxy probes every BAR as 32-bit: no BAR4 above 4 GiB
 elif [ -n "$bline" ]; then
@@ -499,8 +482,6 @@ PF_EXITING=4	# include/linux/sched.h: the task is in do_exit()
 # Gone: no such process, or a zombie nobody has reaped yet (QEMU and the
 # remote are not our children once mpqemu-run is dead).
 gone() { ! pstate "$1" || [[ $PSTATE == [ZX] ]]; }
-# microseconds now
-now_us() { echo "${EPOCHREALTIME//[.,]/}"; }
 
 # zp_boot NAME DIR STEPS [MPQEMU-RUN-ARGS...]: a fresh mpqemu-run
 # --zero-patch with its remote and QEMU (plus ZP_EXTRA_QEMU), logs in DIR,
@@ -554,7 +535,7 @@ orchestrator_kill() {
 		e2e_stop
 		return
 	fi
-	msg=$(grep -m1 -E -- "$(zp_attach_re "$qp")" "$d/mpqemu-run.err")
+	msg=$(grep -m1 -E -- "$(e2e_zp_attach_re "$PROXY" "$qp")" "$d/mpqemu-run.err")
 	t_ok "$([ -n "$msg" ]; echo $?)" "$n: mpqemu-run attached QEMU's VM (pid $qp) to mpdev: '${msg:-no such message}'"
 	if [ "$have_ctl" = 1 ]; then
 		"$MPDEVCTL" show >"$d/mpdevctl-before.txt" 2>&1
@@ -567,7 +548,7 @@ print(" ".join(str(c["id"]) for c in json.load(open(sys.argv[1])) if c.get("owne
 		t_ok "$([ -n "$cids" ]; echo $?)" "$n: before the kill, mpdev has mpqemu-run's context (owner pid $mp: context ${cids:-none})"
 	fi
 	nerr=$(wc -l <"$d/mpqemu-run.err") ntap=$(wc -l <"$d/guest.tap")
-	t0=$(now_us)
+	t0=${EPOCHREALTIME//[.,]/}	# microseconds, no fork
 	kill -KILL "$mp"
 	# Until all three are gone or 15 s have passed: every 50 ms (it is
 	# often over in well under a second), QEMU's threads in D state or
@@ -688,12 +669,12 @@ qmp_liar() {
 			"$n: mpqemu-run's query-pci went through qmp-liar.py, which moved BAR0 (${truth:-?} -> ${lie:-?} in ${lies:-0} replies)"
 		msg=$(grep -m1 -E "zero-patch: proxy $PROXY: refusing BAR 0 from QMP: .*; it stays on the socket path" "$d/mpqemu-run.err")
 		t_ok "$([ -n "$msg" ]; echo $?)" "$n: mpqemu-run refused the lie: '${msg:-$(grep -m1 'zero-patch:.*BAR' "$d/mpqemu-run.err" || echo 'no such message')}'"
-		zp_state "$d/run/$PROXY.zero-patch"
-		t_diag "$n: zero-patch state: $(for k in $(printf '%s\n' "${!zs[@]}" | sort); do printf '%s=%s ' "$k" "${zs[$k]}"; done)"
-		t_ok "$([ "$(zn refused)" -gt 0 ] && [ -n "${zs[last_refusal]:-}" ]; echo $?)" \
+		e2e_zp_state "$d/run/$PROXY.zero-patch"
+		t_diag "$n: zero-patch state: $(e2e_kv zs)"
+		t_ok "$([ "$(e2e_zn refused)" -gt 0 ] && [ -n "${zs[last_refusal]:-}" ]; echo $?)" \
 			"$n: $PROXY.zero-patch counts the refusal (refused=${zs[refused]:-?}, last_refusal='${zs[last_refusal]:-}')"
 		if e2e_remote_stats "$d/remote.stats"; then
-			t_diag "$n: remote counters: $(for k in $(printf '%s\n' "${!rs[@]}" | sort); do printf '%s=%s ' "$k" "${rs[$k]}"; done)"
+			t_diag "$n: remote counters: $(e2e_kv rs)"
 		else
 			t_fail "$n: remote wrote its counters on SIGUSR1 ($d/remote.stats)"
 		fi
@@ -754,9 +735,9 @@ qmp_unavailable() {
 	msg=$(grep -m1 -E -- "$re" "$d/mpqemu-run.err")
 	t_ok "$rc" "$n: mpqemu-run says so $((SECONDS - t0))s after its start: '${msg:-$(grep -m1 'zero-patch:' "$d/mpqemu-run.err" || echo 'no such message')}'"
 	sleep 1
-	zp_state "$d/run/$PROXY.zero-patch"
-	t_diag "$n: zero-patch state: $(for k in $(printf '%s\n' "${!zs[@]}" | sort); do printf '%s=%s ' "$k" "${zs[$k]}"; done)"
-	t_ok "$(kill -0 "$mpid" 2>/dev/null && [ "$(zn regions_now)" -eq 0 ]; echo $?)" \
+	e2e_zp_state "$d/run/$PROXY.zero-patch"
+	t_diag "$n: zero-patch state: $(e2e_kv zs)"
+	t_ok "$(kill -0 "$mpid" 2>/dev/null && [ "$(e2e_zn regions_now)" -eq 0 ]; echo $?)" \
 		"$n: mpqemu-run goes on without QMP and registers no region ($(kill -0 "$mpid" 2>/dev/null && echo running || echo 'not running'), regions_now=${zs[regions_now]:-?})"
 	[ "$T_FAIL" -eq "$f0" ] || e2e_tail_logs "$d" 10
 	e2e_stop
