@@ -338,6 +338,22 @@ function rep(c, n,   s) {
 }
 # A simple table from TB[r, c], row 0 the header.  Cells are ASCII, so
 # byte widths are column widths.
+# The targets of KIND (T, Z, D, N) under TITLE: in the printed report
+# (their ids padded to W), and as an rst list (the text is long).
+function print_targets(kind, title, w,   i) {
+	printf "\n== %s\n", title
+	for (i = 1; i <= nt; i++)
+		if (T_kind[i] == kind)
+			printf "%-" w "s %-7s %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i]
+}
+function rst_targets(kind, title,   i) {
+	print title > RSTF
+	print "" > RSTF
+	for (i = 1; i <= nt; i++)
+		if (T_kind[i] == kind)
+			printf "* %s **%s** -- %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i] > RSTF
+	print "" > RSTF
+}
 function rst_table(nr, nc,   r, c, w, border) {
 	for (c = 1; c <= nc; c++) {
 		w[c] = 1
@@ -878,22 +894,10 @@ function print_console(   i, b, r, ci, line, k, have, c) {
 	print_disk()
 	print_nvme()
 
-	printf "\n== Targets (p50, MMIO, threads=1 except T4; reported, not enforced)\n"
-	for (i = 1; i <= nt; i++)
-		if (T_kind[i] == "T")
-			printf "%-3s %-7s %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i]
-	printf "\n== Zero-patch targets (p50, threads=1; Z1, Z2 MMIO and PIO, ZT1-ZT3 MMIO; reported, not enforced)\n"
-	for (i = 1; i <= nt; i++)
-		if (T_kind[i] == "Z")
-			printf "%-4s %-7s %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i]
-	printf "\n== Disk targets (IOPS, disk-null, 4 KiB at queue depth 1; reported, not enforced)\n"
-	for (i = 1; i <= nt; i++)
-		if (T_kind[i] == "D")
-			printf "%-3s %-7s %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i]
-	printf "\n== NVMe targets (IOPS, nvme-null, 4 KiB at queue depth 1; reported, not enforced)\n"
-	for (i = 1; i <= nt; i++)
-		if (T_kind[i] == "N")
-			printf "%-3s %-7s %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i]
+	print_targets("T", "Targets (p50, MMIO, threads=1 except T4; reported, not enforced)", 3)
+	print_targets("Z", "Zero-patch targets (p50, threads=1; Z1, Z2 MMIO and PIO, ZT1-ZT3 MMIO; reported, not enforced)", 4)
+	print_targets("D", "Disk targets (IOPS, disk-null, 4 KiB at queue depth 1; reported, not enforced)", 3)
+	print_targets("N", "NVMe targets (IOPS, nvme-null, 4 KiB at queue depth 1; reported, not enforced)", 3)
 
 	if (!have_checks)
 		printf "\n== Sanity checks: no checks.tsv, none evaluated\n"
@@ -1259,12 +1263,7 @@ function write_rst(   i, b, r, ci, k, n, line) {
 	}
 
 	# A list, not a table: the measured text is long.
-	print "**Targets** (p50, MMIO; reported, not enforced)" > RSTF
-	print "" > RSTF
-	for (i = 1; i <= nt; i++)
-		if (T_kind[i] == "T")
-			printf "* %s **%s** -- %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i] > RSTF
-	print "" > RSTF
+	rst_targets("T", "**Targets** (p50, MMIO; reported, not enforced)")
 
 	print "**Throughput**, one thread against two (ops/s)" > RSTF
 	print "" > RSTF
@@ -1360,12 +1359,7 @@ function write_rst_zp(   i, b, r, ci, k, line) {
 			line = line sprintf(" %s %s%s", ZRATHDR[k], fmt(ZGM[ZCFG[k]], "%.3f"), (k < nzcfg ? "," : "."))
 		print line "\n" > RSTF
 	}
-	print "**Zero-patch targets** (p50, threads=1; reported, not enforced)" > RSTF
-	print "" > RSTF
-	for (i = 1; i <= nt; i++)
-		if (T_kind[i] == "Z")
-			printf "* %s **%s** -- %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i] > RSTF
-	print "" > RSTF
+	rst_targets("Z", "**Zero-patch targets** (p50, threads=1; reported, not enforced)")
 }
 
 # Real I/O: one small table per disk space/op/size, configs as rows.
@@ -1397,12 +1391,7 @@ function write_rst_disk(   i, b, ci, k, line) {
 			print line "\n" > RSTF
 		}
 	}
-	print "**Disk targets** (IOPS, disk-null, 4 KiB at queue depth 1; reported, not enforced)" > RSTF
-	print "" > RSTF
-	for (i = 1; i <= nt; i++)
-		if (T_kind[i] == "D")
-			printf "* %s **%s** -- %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i] > RSTF
-	print "" > RSTF
+	rst_targets("D", "**Disk targets** (IOPS, disk-null, 4 KiB at queue depth 1; reported, not enforced)")
 }
 
 # NVMe: one table, configs as rows and a column per queue depth/op/size,
@@ -1450,12 +1439,7 @@ function write_rst_nvme(   i, b, ci, k) {
 		}
 		rst_table(3, nnb + 1)
 	}
-	print "**NVMe targets** (IOPS, nvme-null, 4 KiB at queue depth 1; reported, not enforced)" > RSTF
-	print "" > RSTF
-	for (i = 1; i <= nt; i++)
-		if (T_kind[i] == "N")
-			printf "* %s **%s** -- %s: %s\n", T_id[i], toupper(T_status[i]), T_text[i], T_detail[i] > RSTF
-	print "" > RSTF
+	rst_targets("N", "**NVMe targets** (IOPS, nvme-null, 4 KiB at queue depth 1; reported, not enforced)")
 }
 
 BEGIN {
