@@ -1995,7 +1995,20 @@ out:
 	return ret;
 }
 
-/* Fetch URL over HTTP, compare its SHA-256 (busybox sha256sum). */
+/* @file's SHA-256 in hex into @got (65 bytes), by busybox sha256sum. */
+static int sha256_file(char *file, char *got)
+{
+	char *bb[] = { BB, "sha256sum", file, NULL }, *cu[] = { "/usr/bin/sha256sum", file, NULL };
+	char out[256];
+	int rc = run_cmd(out, sizeof(out), access(BB, X_OK) ? cu : bb);
+
+	*got = 0;
+	if (!rc)
+		snprintf(got, 65, "%.64s", out);
+	return rc;
+}
+
+/* Fetch URL over HTTP, compare its SHA-256. */
 static int fetch(const char *url, const char *sha)
 {
 	char file[64], out[2048];
@@ -2017,12 +2030,9 @@ static int fetch(const char *url, const char *sha)
 		    el > 0 ? got / el / 1e6 : 0.0);
 	}
 	{
-		char *bb[] = { BB, "sha256sum", file, NULL }, *cu[] = { "/usr/bin/sha256sum", file, NULL };
-		char got[65] = "";
+		char got[65];
 
-		rc = run_cmd(out, sizeof(out), access(BB, X_OK) ? cu : bb);
-		if (!rc)
-			snprintf(got, sizeof(got), "%.64s", out);
+		rc = sha256_file(file, got);
 		tap(!rc && !strcasecmp(got, sha), "fetch: sha256 %s%s%s", got,
 		    strcasecmp(got, sha) ? ", want " : "", strcasecmp(got, sha) ? sha : "");
 	}
@@ -2131,14 +2141,13 @@ static int put_attr(const char *path, const char *v)
  */
 static int cmd_rom(int argc, char **argv)
 {
-	char bdf[32], path[PATH_MAX], file[64], out[256], got[65] = "";
-	char *bb[] = { BB, "sha256sum", file, NULL }, *cu[] = { "/usr/bin/sha256sum", file, NULL };
+	char bdf[32], path[PATH_MAX], file[64], got[65];
 	static char buf[65536];
 	unsigned int vid, did;
 	long long total = 0;
 	uint64_t want, t0;
-	int in, fd, rc;
-	ssize_t n;
+	int in, fd, rc, err = 0;
+	ssize_t n = 0;
 
 	if (argc != 4 || sscanf(argv[1], "%x%*[:/]%x", &vid, &did) != 2)
 		usage_err("rom VVVV/DDDD SIZE SHA256");
@@ -2155,25 +2164,23 @@ static int cmd_rom(int argc, char **argv)
 	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	while (in >= 0 && fd >= 0 && (n = read(in, buf, sizeof(buf))) > 0) {
 		if (write(fd, buf, n) != n) {
-			total = -1;
+			err = errno ? errno : EIO;
 			break;
 		}
 		total += n;
 	}
-	if (in < 0 || fd < 0 || n < 0)
-		total = -1;
+	if (!err && (in < 0 || fd < 0 || n < 0))
+		err = errno;
 	if (in >= 0)
 		close(in);
 	if (fd >= 0)
 		close(fd);
 	put_attr(path, "0");
-	if (total < 0) {
+	if (err) {
 		unlink(file);
-		return !tap(false, "rom %s: reading %s: %s", bdf, path, strerror(errno));
+		return !tap(false, "rom %s: reading %s: %s", bdf, path, strerror(err));
 	}
-	rc = run_cmd(out, sizeof(out), access(BB, X_OK) ? cu : bb);
-	if (!rc)
-		snprintf(got, sizeof(got), "%.64s", out);
+	rc = sha256_file(file, got);
 	unlink(file);
 	say("ROM bdf=%s size=%lld sha256=%s", bdf, total, *got ? got : "-");
 	return !tap((uint64_t)total == want && !rc && !strcasecmp(got, argv[3]),
